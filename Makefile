@@ -1,0 +1,69 @@
+# The targets a newcomer needs. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+# The test suite runs against real PostgreSQL and Redis (override to point elsewhere).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/phr
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+export TEST_DATABASE_URL TEST_REDIS_URL
+
+.PHONY: help install setup run demo worker test lint format bench clean
+
+help:
+	@echo "make run    - set up (venv, dependencies, migrations, demo data) and serve on http://127.0.0.1:8000"
+	@echo "make test   - set up and run the whole test suite (PostgreSQL + Redis)"
+	@echo "make lint   - ruff check and format check"
+	@echo "make worker - run one Celery worker in the foreground"
+	@echo "make demo   - create or reset the demo data"
+	@echo "make bench  - run the benchmarks"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(INSTALLED)
+
+# Development defaults for run/demo/worker: DEBUG on, embedded SQLite + filesystem broker
+# unless DATABASE_URL / REDIS_URL are set in the environment.
+setup: export DEBUG ?= 1
+setup: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+	$(PY) manage.py demo
+
+demo: export DEBUG ?= 1
+demo: install
+	$(PY) manage.py demo
+
+run: export DEBUG ?= 1
+run: setup
+	@echo "Serving on http://127.0.0.1:8000 (web + worker + beat). Ctrl-C stops everything."
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
+
+worker: export DEBUG ?= 1
+worker: install
+	$(VENV)/bin/celery -A phr worker --loglevel=INFO
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	@echo "There are no benchmarks yet: they arrive with the performance issue (make bench)."
+
+clean:
+	rm -rf var staticfiles .pytest_cache .ruff_cache

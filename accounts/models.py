@@ -1,0 +1,108 @@
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email, password, **extra):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who logs in: a patient, or staff (is_staff) who operate the platform.
+
+    Clinicians opening a share have no account.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField(_("e-mail address"), unique=True)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            # Login looks addresses up case-insensitively; two spellings of one address
+            # must not become two accounts.
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = (self.email or "").strip().lower()
+        super().save(*args, **kwargs)
+
+
+class Sex(models.TextChoices):
+    # FHIR administrative gender, which institutions send and match on.
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Prefer not to say")
+
+
+class PatientProfile(models.Model):
+    """What a patient tells us about themselves, and the result of identity verification.
+
+    `verified_identifier` is an HMAC of the verified name, birth date and phone under
+    settings.IDENTITY_HMAC_KEY (see accounts.domain.identity_identifier): stable, so that
+    institutions can find the patient, and useless to anyone without the key.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    full_name = models.CharField(_("full name"), max_length=100, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices, blank=True)
+    phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
+    verified_identifier = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    identity_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("patient profile")
+        verbose_name_plural = _("patient profiles")
+        constraints = [
+            # One real person, one account: the identifier is what institutions match on.
+            models.UniqueConstraint(
+                fields=["verified_identifier"],
+                condition=models.Q(verified_identifier__isnull=False),
+                name="profile_verified_identifier_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return self.full_name or str(self.user)
+
+    @property
+    def is_verified(self) -> bool:
+        return self.identity_verified_at is not None

@@ -1,0 +1,94 @@
+import pgtrigger
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class AppendOnlyError(Exception):
+    """Audit events are never changed or deleted by the application."""
+
+
+class Action(models.TextChoices):
+    # Labels are what the patient reads on "Who saw my data": plain words, no jargon.
+    LOGIN = "auth.login", _("Logged in")
+    LOGOUT = "auth.logout", _("Logged out")
+    LOGIN_FAILED = "auth.login_failed", _("Failed login attempt")
+    PASSWORD_CHANGED = "auth.password_changed", _("Password changed")
+    PASSWORD_RESET = "auth.password_reset", _("Password reset")
+    EMAIL_CHANGED = "auth.email_changed", _("E-mail address changed")
+    MFA_ADDED = "mfa.added", _("Two-factor authentication added")
+    MFA_REMOVED = "mfa.removed", _("Two-factor authentication removed")
+    MFA_RESET = "mfa.reset", _("Recovery codes regenerated")
+    IDENTITY_VERIFIED = "identity.verified", _("Identity verified")
+
+
+class ActorKind(models.TextChoices):
+    PATIENT = "patient", _("You")
+    STAFF = "staff", _("Operator")
+    RECIPIENT = "recipient", _("Share recipient")
+    SYSTEM = "system", _("System")
+    ANONYMOUS = "anonymous", _("Unknown visitor")
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """Who did what to whose data, when and from where — never the data itself.
+
+    Append-only: the model refuses updates and deletes, and on PostgreSQL a trigger refuses
+    them too, so that neither a bug nor a raw query in the application can rewrite history.
+    Actor and patient are plain ids, not foreign keys: events outlive deleted accounts, and a
+    cascading SET NULL would itself be an update.
+    """
+
+    created = models.DateTimeField(default=timezone.now, editable=False)
+    action = models.CharField(max_length=64, choices=Action.choices)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    # A share recipient's self-declared name, or the operator's e-mail: who it was, in words.
+    actor_label = models.CharField(max_length=200, blank=True)
+    patient_id = models.BigIntegerField(null=True, blank=True)
+    object_type = models.CharField(max_length=50, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)  # truncated: /24 or /48
+    user_agent = models.CharField(max_length=200, blank=True)
+    # Non-clinical facts about the event only (e.g. {"method": "totp"}).
+    extra = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created", "-id"]
+        indexes = [
+            # "Who saw my data": WHERE patient_id = %s ORDER BY created DESC
+            models.Index(fields=["patient_id", "-created"], name="audit_patient_created_idx"),
+            # Admin log (ORDER BY created DESC) and the retention purge (WHERE created < %s)
+            models.Index(fields=["created"], name="audit_created_idx"),
+            # Admin log filtered by action
+            models.Index(fields=["action", "-created"], name="audit_action_created_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="audit_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.created:%Y-%m-%d %H:%M} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events cannot be deleted.")

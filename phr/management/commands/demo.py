@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.demo import DEMO_PASSWORD, create_demo_users
+
+
+class Command(BaseCommand):
+    help = "Create (or reset) the demo data. Development only."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "The demo data has published passwords and is for development only: "
+                "it is refused when DEBUG is off."
+            )
+        users = create_demo_users()
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at /accounts/login/ with:"))
+        for user in users:
+            role = "operator (admin at /admin/)" if user.is_staff else "patient"
+            self.stdout.write(f"  {user.email:<22} {DEMO_PASSWORD}   {role}")

@@ -1,0 +1,31 @@
+"""Settings for the test suite: the product's settings on real PostgreSQL and Redis.
+
+The environment is set before phr.settings reads it, so the suite runs the same code path
+as production (DEBUG off, mandatory e-mail verification) against the test services.
+"""
+
+import os
+
+os.environ["DATABASE_URL"] = os.environ.get(
+    "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/phr"
+)
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "t" * 40)
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb24ta2V5LTA=")
+os.environ.setdefault("IDENTITY_HMAC_KEY", "test-identity-hmac-key-" + "i" * 20)
+os.environ.setdefault("CACHE_KEY_PREFIX", "phr-test")
+os.environ.pop("DEBUG", None)
+
+from phr.settings import *  # noqa: E402
+
+# The test client speaks plain HTTP; production redirects to HTTPS.
+SECURE_SSL_REDIRECT = False
+# Fast hashing: the suite creates many users; production uses Django's default (PBKDF2).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Assertions read English; Korean is tested explicitly.
+LANGUAGE_CODE = "en"
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+# Serve static files from the app folders (no collectstatic before tests), as in development.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
