@@ -1,4 +1,5 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
@@ -21,6 +22,7 @@ class MeSerializer(serializers.Serializer):
     identity_verified = serializers.BooleanField()
 
 
+@extend_schema(responses=MeSerializer)
 @api_view(["GET"])
 def me(request):
     """The logged-in account: e-mail, name and whether identity is verified."""

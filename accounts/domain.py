@@ -71,9 +71,7 @@ def verify_identity(
     try:
         with transaction.atomic():
             profile.save()
-            audit.record(
-                action=Action.IDENTITY_VERIFIED, request=request, actor=user, patient=user
-            )
+            audit.record(action=Action.IDENTITY_VERIFIED, request=request, actor=user, patient=user)
     except IntegrityError:
         raise IdentityAlreadyLinked from None
     return profile

@@ -49,7 +49,5 @@ class IdentityVerificationForm(forms.Form):
     def clean_phone(self):
         phone = normalize_phone(self.cleaned_data["phone"])
         if not re.fullmatch(r"01[016789]\d{7,8}", phone):
-            raise forms.ValidationError(
-                _("Enter a Korean mobile number such as 010-1234-5678.")
-            )
+            raise forms.ValidationError(_("Enter a Korean mobile number such as 010-1234-5678."))
         return phone

@@ -85,7 +85,7 @@ class PatientProfile(models.Model):
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     sex = models.CharField(_("sex"), max_length=10, choices=Sex.choices, blank=True)
     phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
-    verified_identifier = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    verified_identifier = models.CharField(max_length=64, blank=True, editable=False)
     identity_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -95,7 +95,7 @@ class PatientProfile(models.Model):
             # One real person, one account: the identifier is what institutions match on.
             models.UniqueConstraint(
                 fields=["verified_identifier"],
-                condition=models.Q(verified_identifier__isnull=False),
+                condition=~models.Q(verified_identifier=""),
                 name="profile_verified_identifier_unique",
             ),
         ]

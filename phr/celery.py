@@ -12,9 +12,11 @@ app.autodiscover_tasks()
 
 
 def ensure_broker_folders() -> None:
-    """The filesystem broker (embedded default) needs its folders to exist before use."""
+    """The embedded default's filesystem broker and file result backend need their folders."""
     from django.conf import settings
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         for key in ("data_folder_in", "data_folder_out", "processed_folder"):
             os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key], exist_ok=True)
+    if settings.CELERY_RESULT_BACKEND.startswith("file://"):
+        os.makedirs(settings.CELERY_RESULT_BACKEND.removeprefix("file://"), exist_ok=True)

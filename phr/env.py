@@ -64,7 +64,9 @@ def env_secret(name: str, *, required: bool, dev_default: str, min_length: int =
     value = env(name)
     if value:
         if len(value) < min_length:
-            raise ImproperlyConfigured(f"{name} is too short: use at least {min_length} characters.")
+            raise ImproperlyConfigured(
+                f"{name} is too short: use at least {min_length} characters."
+            )
         return value
     if required:
         raise ImproperlyConfigured(

@@ -38,13 +38,15 @@ def _fernet_keys(raw: str) -> list[str]:
                 raise ValueError
         except ValueError:
             raise ImproperlyConfigured(
-                "FIELD_ENCRYPTION_KEY must be comma-separated Fernet keys "
-                "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')."
+                "FIELD_ENCRYPTION_KEY must be comma-separated Fernet keys (make one with: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key())')."
             ) from None
     return keys
 
 
-_DEV_FERNET_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"phr-development-only").digest()).decode()
+_DEV_FERNET_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"phr-development-only").digest()
+).decode()
 # Encrypts secrets stored in the database (institution credentials). Separate from SECRET_KEY so
 # that rotating one does not break the other.
 FIELD_ENCRYPTION_KEYS = _fernet_keys(

@@ -16,7 +16,7 @@ os.environ.setdefault("IDENTITY_HMAC_KEY", "test-identity-hmac-key-" + "i" * 20)
 os.environ.setdefault("CACHE_KEY_PREFIX", "phr-test")
 os.environ.pop("DEBUG", None)
 
-from phr.settings import *  # noqa: E402
+from phr.settings import *
 
 # The test client speaks plain HTTP; production redirects to HTTPS.
 SECURE_SSL_REDIRECT = False

@@ -13,7 +13,11 @@ pytestmark = pytest.mark.django_db
 def test_signup_email_verification_login_dashboard(client):
     response = client.post(
         "/accounts/signup/",
-        {"email": "new@example.org", "password1": "a-long-pass-phrase-9", "password2": "a-long-pass-phrase-9"},
+        {
+            "email": "new@example.org",
+            "password1": "a-long-pass-phrase-9",
+            "password2": "a-long-pass-phrase-9",
+        },
     )
     # Mandatory verification: no session yet, a mail with a link instead.
     assert response.status_code == 302
@@ -111,7 +115,9 @@ def test_login_rate_limited_refuses_correct_password(client, patient, password):
     for _ in range(5):
         response = client.post("/accounts/login/", {"login": patient.email, "password": "wrong"})
         assert response.status_code == 200
-        assert b"The email address and/or password you specified are not correct." in response.content
+        assert (
+            b"The email address and/or password you specified are not correct." in response.content
+        )
 
     response = client.post("/accounts/login/", {"login": patient.email, "password": password})
 
