@@ -130,3 +130,11 @@ def test_account_page_requires_login(client):
     response = client.get("/account/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_adding_an_email_address_asks_for_reauthentication(client, patient):
+    login(client, patient.email)
+    response = client.post("/accounts/email/", {"action_add": "", "email": "new@example.org"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/reauthenticate/")
+    assert not patient.emailaddress_set.filter(email="new@example.org").exists()
