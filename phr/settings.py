@@ -258,6 +258,10 @@ HEADLESS_SERVE_SPECIFICATION = False
 # On by default outside development so that production never forgets it.
 PHR_STAFF_MFA_REQUIRED = env_bool("PHR_STAFF_MFA_REQUIRED", not DEBUG)
 
+# Mock hospitals (FHIR servers with synthetic data and fault injection) under /mock/: for
+# development, the demo and tests. Never in production.
+PHR_MOCK_HOSPITALS = env_bool("PHR_MOCK_HOSPITALS", DEBUG)
+
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -373,5 +377,8 @@ LOGGING = {
         # Request lines can carry tokens in paths (/s/<token>); they are logged by the proxy,
         # which can be told to scrub them, not by Django.
         "django.request": {"level": "ERROR"},
+        # httpx logs every request URL at INFO; FHIR search URLs carry patient identifiers.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }

@@ -46,3 +46,50 @@ class AuditEventFactory(factory.django.DjangoModelFactory):
 
     action = Action.LOGIN
     actor_kind = ActorKind.PATIENT
+
+
+class MockInstitutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "mockhospital.MockInstitution"
+
+    slug = factory.Sequence(lambda n: f"hospital-{n}")
+    name = factory.Sequence(lambda n: f"테스트병원{n}")
+    name_en = factory.Sequence(lambda n: f"Test Hospital {n}")
+    hira_number = factory.Sequence(lambda n: f"{11100000 + n}")
+    type_code = "11"
+    region = "서울특별시"
+    profile = "general"
+    client_id = factory.SelfAttribute("slug")
+    client_secret = "test-client-secret"
+    seed = factory.Sequence(lambda n: n)
+    patient_size = 200
+    history_years = 3
+    clock = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+
+
+class MockPatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "mockhospital.MockPatient"
+
+    institution = factory.SubFactory(MockInstitutionFactory)
+    identifier = factory.Sequence(lambda n: f"{n:064x}")
+    patient_id = factory.Sequence(lambda n: f"P{n:08d}")
+    seed = factory.Sequence(lambda n: n)
+    size = 200
+    history_start = factory.LazyAttribute(
+        lambda o: o.institution.clock - dt.timedelta(days=365 * o.institution.history_years)
+    )
+    span_days = factory.LazyAttribute(lambda o: 365 * o.institution.history_years)
+
+
+class MockResourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "mockhospital.MockResource"
+
+    patient = factory.SubFactory(MockPatientFactory)
+    resource_type = "Observation"
+    resource_id = factory.Sequence(lambda n: f"obs-{n}")
+    last_updated = factory.LazyAttribute(lambda o: o.patient.institution.clock)
+    body = factory.LazyAttribute(
+        lambda o: f'{{"resourceType":"{o.resource_type}","id":"{o.resource_id}"}}'
+    )

@@ -15,6 +15,7 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEY", "dGVzdC1vbmx5LWZpZWxkLWVuY3J5cHRpb
 os.environ.setdefault("IDENTITY_HMAC_KEY", "test-identity-hmac-key-" + "i" * 20)
 os.environ.setdefault("CACHE_KEY_PREFIX", "phr-test")
 os.environ.pop("DEBUG", None)
+os.environ["PHR_MOCK_HOSPITALS"] = "true"  # the hospital side of every sync test
 
 from phr.settings import *
 

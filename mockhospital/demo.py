@@ -1,0 +1,130 @@
+"""The demo's mock institutions and which demo patients each one knows."""
+
+from django.utils import timezone
+
+from accounts.models import User
+from mockhospital import domain
+from mockhospital.models import MockInstitution, Profile
+
+DEMO_INSTITUTIONS = [
+    {
+        "slug": "hanbit-univ",
+        "name": "서울한빛대학교병원",
+        "name_en": "Seoul Hanbit University Hospital",
+        "hira_number": "11100101",
+        "type_code": "01",
+        "region": "서울특별시 종로구",
+        "profile": Profile.TERTIARY,
+        "patient_size": 1500,
+        "history_years": 8,
+        "seed": 101,
+        "knows_fraction": 0.3,
+    },
+    {
+        # The flaky one: slow, errors, rate limits, now and then an invalid resource.
+        "slug": "hangang-general",
+        "name": "한강종합병원",
+        "name_en": "Hangang General Hospital",
+        "hira_number": "31100202",
+        "type_code": "11",
+        "region": "경기도 고양시",
+        "profile": Profile.GENERAL,
+        "patient_size": 600,
+        "history_years": 5,
+        "seed": 202,
+        "knows_fraction": 0.3,
+        "default_page_size": 50,
+        "faults": {
+            "latency_ms": 150,
+            "error_rate": 0.15,
+            "rate_limit_rate": 0.1,
+            "retry_after": 1,
+            "invalid_rate": 0.01,
+        },
+    },
+    {
+        "slug": "pureun-clinic",
+        "name": "푸른내과의원",
+        "name_en": "Pureun Internal Medicine Clinic",
+        "hira_number": "11300303",
+        "type_code": "31",
+        "region": "서울특별시 마포구",
+        "profile": Profile.CLINIC,
+        "patient_size": 300,
+        "history_years": 6,
+        "seed": 303,
+        "knows_fraction": 0.5,
+        "supports_everything": False,
+    },
+    {
+        "slug": "miso-dental",
+        "name": "미소치과의원",
+        "name_en": "Miso Dental Clinic",
+        "hira_number": "21500404",
+        "type_code": "51",
+        "region": "부산광역시 해운대구",
+        "profile": Profile.DENTAL,
+        "patient_size": 60,
+        "history_years": 4,
+        "seed": 404,
+        "knows_fraction": 0.4,
+    },
+    {
+        "slug": "mapo-health",
+        "name": "마포구보건소",
+        "name_en": "Mapo-gu Public Health Center",
+        "hira_number": "11700505",
+        "type_code": "71",
+        "region": "서울특별시 마포구",
+        "profile": Profile.PUBLIC_HEALTH,
+        "patient_size": 50,
+        "history_years": 6,
+        "seed": 505,
+        "knows_fraction": 0.6,
+    },
+]
+DEMO_LINKS = {
+    "patient@example.com": ["hanbit-univ", "hangang-general", "pureun-clinic"],
+    "other@example.com": ["hangang-general", "miso-dental"],
+}
+
+
+def create_demo_hospitals() -> list[MockInstitution]:
+    """Create or refresh the demo institutions and register the demo patients there.
+
+    Idempotent; an existing institution keeps its clock (and so its data).
+    """
+    institutions = []
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    for spec in DEMO_INSTITUTIONS:
+        spec = dict(spec)
+        faults = spec.pop("faults", {})
+        institution, _ = MockInstitution.objects.update_or_create(
+            slug=spec["slug"],
+            defaults={
+                **spec,
+                "client_id": spec["slug"],
+                "client_secret": f"mock-secret-{spec['slug']}",
+            },
+            create_defaults={
+                **spec,
+                "client_id": spec["slug"],
+                "client_secret": f"mock-secret-{spec['slug']}",
+                "clock": now,
+            },
+        )
+        domain.set_faults(institution=institution, settings=faults)
+        institutions.append(institution)
+    by_slug = {i.slug: i for i in institutions}
+    for email, slugs in DEMO_LINKS.items():
+        profile = User.objects.get(email=email).profile
+        for slug in slugs:
+            domain.register_patient(
+                institution=by_slug[slug],
+                identifier=profile.verified_identifier,
+                full_name=profile.full_name,
+                birth_date=profile.birth_date,
+                sex=profile.sex,
+                phone=profile.phone,
+            )
+    return institutions
