@@ -9,11 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from fhir.resources.R4B import get_fhir_model_class
 
 from accounts.models import User
 from mockhospital import domain
+from mockhospital.admin import MockInstitutionForm
 from mockhospital.generator import KST, InstitutionSpec, PatientSpec, generate, person
 from mockhospital.models import MockInstitution, MockPatient
 from tests.factories import MockInstitutionFactory, MockPatientFactory
@@ -560,3 +561,64 @@ def test_a_later_window_continues_the_same_visits():
     )
     assert len(keys(in_two)) == len(set(keys(in_two)))
     assert keys(in_two) == keys(at_once)
+
+
+def test_command_sets_faults_and_advances_clock(hospital, mock_patient):
+    out = io.StringIO()
+    call_command(
+        "mockhospital",
+        "faults",
+        hospital.slug,
+        "--set",
+        "error_rate=0.2",
+        "latency_ms=50",
+        "--seed",
+        "7",
+        stdout=out,
+    )
+    hospital.refresh_from_db()
+    assert hospital.faults == {"error_rate": 0.2, "latency_ms": 50}
+    assert hospital.fault_seed == 7
+    assert json.loads(out.getvalue()) == {"faults": hospital.faults, "seed": 7}
+
+    with pytest.raises(CommandError, match="error_rate must be between 0 and 1"):
+        call_command("mockhospital", "faults", hospital.slug, "--set", "error_rate=3")
+
+    domain.ensure_materialized(mock_patient)
+    out = io.StringIO()
+    call_command("mockhospital", "advance", hospital.slug, "--days", "60", stdout=out)
+    assert out.getvalue().endswith("amended.\n")
+    hospital.refresh_from_db()
+    assert hospital.clock == UNTIL + dt.timedelta(days=60)
+
+
+def test_command_loads_a_file_for_a_phr_patient(hospital, patient):
+    path = FIXTURES / "synthea" / "Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json"
+    out = io.StringIO()
+    call_command(
+        "mockhospital", "load", hospital.slug, str(path), "--email", patient.email, stdout=out
+    )
+    loaded = MockPatient.objects.get(institution=hospital)
+    assert loaded.identifier == patient.profile.verified_identifier
+    assert out.getvalue() == f"Loaded 61 resources as Patient/{loaded.patient_id}.\n"
+    bad = FIXTURES / "SOURCE.md"
+    with pytest.raises(CommandError, match="Neither JSON nor NDJSON"):
+        call_command("mockhospital", "load", hospital.slug, str(bad))
+
+
+def test_admin_shows_and_validates_faults(client, admin_user, hospital, settings):
+    settings.PHR_STAFF_MFA_REQUIRED = False
+    domain.set_faults(institution=hospital, settings={"error_rate": 0.25})
+    client.force_login(admin_user)
+    listing = client.get("/admin/mockhospital/mockinstitution/")
+    assert b"{&quot;error_rate&quot;: 0.25}" in listing.content
+
+    form = MockInstitutionForm(
+        instance=hospital,
+        data={
+            **{f: getattr(hospital, f) for f in MockInstitutionForm.Meta.fields},
+            "faults": '{"error_rate": 7}',
+        },
+    )
+    assert not form.is_valid()
+    assert form.errors["faults"] == ["error_rate must be between 0 and 1, not 7.0."]
