@@ -20,6 +20,12 @@ class Action(models.TextChoices):
     MFA_REMOVED = "mfa.removed", _("Two-factor authentication removed")
     MFA_RESET = "mfa.reset", _("Recovery codes regenerated")
     IDENTITY_VERIFIED = "identity.verified", _("Identity verified")
+    SOURCE_LINKED = "source.linked", _("Institution linked")
+    SOURCE_UNLINKED = "source.unlinked", _("Institution unlinked")
+    SOURCE_PURGED = "source.purged", _("Records of a source deleted")
+    SYNC_REQUESTED = "sync.requested", _("Sync requested")
+    RECORDS_IMPORTED = "records.imported", _("File imported")
+    INSTITUTION_CHANGED = "institution.changed", _("Institution changed by an operator")
 
 
 class ActorKind(models.TextChoices):

@@ -11,6 +11,7 @@ from django.db.models import Max
 from mockhospital import codes, faults
 from mockhospital.generator import InstitutionSpec, PatientSpec, generate
 from mockhospital.models import MockInstitution, MockPatient, MockResource, Source
+from records.fhirfile import NotFHIR, parse_fhir_file
 
 BATCH = 2000
 
@@ -204,34 +205,6 @@ def advance_clock(*, institution: MockInstitution, days: float) -> dict:
     return {"created": created, "amended": amended}
 
 
-class NotFHIR(ValueError):
-    """The file is not a FHIR Bundle, resource or NDJSON stream."""
-
-
-def parse_fhir_file(data: bytes) -> list[dict]:
-    """The resources in a FHIR JSON Bundle, a single resource, or NDJSON (one per line)."""
-    text = data.decode("utf-8-sig")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError:
-        try:
-            resources = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise NotFHIR(f"Neither JSON nor NDJSON (line {exc.lineno}: {exc.msg}).") from None
-    else:
-        if not isinstance(document, dict) or "resourceType" not in document:
-            raise NotFHIR("The JSON has no resourceType: it is not FHIR.")
-        if document["resourceType"] == "Bundle":
-            resources = [
-                entry["resource"] for entry in document.get("entry", []) if "resource" in entry
-            ]
-        else:
-            resources = [document]
-    if not all(isinstance(r, dict) and r.get("resourceType") and r.get("id") for r in resources):
-        raise NotFHIR("Every resource needs a resourceType and an id.")
-    return resources
-
-
 def load_file(*, institution: MockInstitution, data: bytes, identifier: str = "") -> MockPatient:
     """Serve the resources of a FHIR file, unchanged, as one patient's data at `institution`.
 
@@ -240,6 +213,8 @@ def load_file(*, institution: MockInstitution, data: bytes, identifier: str = ""
     resource (a later duplicate of the same type and id wins).
     """
     resources = parse_fhir_file(data)
+    if not all(r.get("id") for r in resources):
+        raise NotFHIR("Every resource served by a mock hospital needs an id.")
     patients = [r for r in resources if r["resourceType"] == "Patient"]
     patient_id = (patients[0] if patients else resources[0])["id"]
     unique = {(r["resourceType"], r["id"]): r for r in resources}

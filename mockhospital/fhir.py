@@ -10,7 +10,6 @@ import json
 import uuid
 
 from django.http import HttpResponse
-from django.utils import timezone
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 RESOURCE_TYPES = [
@@ -62,8 +61,14 @@ def decode_page_token(token: str) -> dict | None:
     return state
 
 
-def searchset(*, base_url: str, self_url: str, next_url: str | None, total: int, rows) -> str:
-    """A searchset Bundle around stored bodies; rows are (type, id, body) tuples."""
+def searchset(
+    *, base_url: str, self_url: str, next_url: str | None, total: int, rows, server_time
+) -> str:
+    """A searchset Bundle around stored bodies; rows are (type, id, body) tuples.
+
+    meta.lastUpdated is the server's time (the institution's clock): clients use the first
+    page's value as the high-water mark of an incremental sync.
+    """
     links = [{"relation": "self", "url": self_url}]
     if next_url:
         links.append({"relation": "next", "url": next_url})
@@ -71,7 +76,7 @@ def searchset(*, base_url: str, self_url: str, next_url: str | None, total: int,
         {
             "resourceType": "Bundle",
             "id": str(uuid.uuid4()),
-            "meta": {"lastUpdated": timezone.now().isoformat(timespec="seconds")},
+            "meta": {"lastUpdated": server_time.isoformat(timespec="seconds")},
             "type": "searchset",
             "total": total,
             "link": links,

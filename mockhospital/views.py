@@ -302,6 +302,7 @@ def _page(request, institution, decision, queryset):
             next_url=next_url,
             total=state["total"],
             rows=served,
+            server_time=institution.clock,
         )
     )
 

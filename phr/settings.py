@@ -210,7 +210,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TIMEZONE = "Asia/Seoul"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # Re-enqueue runs whose worker died (lease lapsed) or whose enqueue never reached the broker.
+    "recover-sync-runs": {"task": "institutions.tasks.recover_runs", "schedule": 60.0},
+    # Re-sync linked sources that are due, staggered, within each institution's cap.
+    "schedule-syncs": {"task": "institutions.tasks.schedule_syncs", "schedule": 15 * 60.0},
+}
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -261,6 +266,22 @@ PHR_STAFF_MFA_REQUIRED = env_bool("PHR_STAFF_MFA_REQUIRED", not DEBUG)
 # Mock hospitals (FHIR servers with synthetic data and fault injection) under /mock/: for
 # development, the demo and tests. Never in production.
 PHR_MOCK_HOSPITALS = env_bool("PHR_MOCK_HOSPITALS", DEBUG)
+
+# Talking to institutions (institutions/fhir_client.py, institutions/sync.py).
+PHR_FHIR_TIMEOUT = float(env("PHR_FHIR_TIMEOUT") or 30)  # seconds per request
+PHR_FHIR_ATTEMPTS = env_int("PHR_FHIR_ATTEMPTS", 6, minimum=1)
+PHR_FHIR_BASE_DELAY = float(env("PHR_FHIR_BASE_DELAY") or 0.5)  # first backoff, doubling
+PHR_FHIR_RETRY_BUDGET = float(env("PHR_FHIR_RETRY_BUDGET") or 120)  # seconds of waiting per request
+# SSRF guard: institutions' URLs may not point at this machine or private networks, except
+# loopback in development (the mock hospitals) and where an operator says so.
+PHR_FHIR_ALLOW_LOOPBACK = env_bool("PHR_FHIR_ALLOW_LOOPBACK", DEBUG)
+PHR_FHIR_ALLOW_PRIVATE = env_bool("PHR_FHIR_ALLOW_PRIVATE", False)
+PHR_SYNC_PAGE_SIZE = env_int("PHR_SYNC_PAGE_SIZE", 500, minimum=1)
+PHR_SYNC_LEASE_SECONDS = env_int("PHR_SYNC_LEASE_SECONDS", 300, minimum=10)
+PHR_SYNC_RESTARTS = env_int("PHR_SYNC_RESTARTS", 3, minimum=0)  # fresh starts after broken paging
+PHR_SYNC_INTERVAL_HOURS = env_int("PHR_SYNC_INTERVAL_HOURS", 24, minimum=1)
+PHR_UPLOAD_MAX_BYTES = env_int("PHR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PHR_UPLOAD_MAX_BYTES + 1024 * 1024
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {

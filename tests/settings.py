@@ -30,3 +30,10 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 # Serve static files from the app folders (no collectstatic before tests), as in development.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# The mock hospitals run on this machine; retries wait milliseconds, not seconds.
+PHR_FHIR_ALLOW_LOOPBACK = True
+PHR_FHIR_TIMEOUT = 2.0
+PHR_FHIR_BASE_DELAY = 0.01
+PHR_FHIR_RETRY_BUDGET = 5.0
+PHR_FHIR_ATTEMPTS = 8
+PHR_SYNC_PAGE_SIZE = 100

@@ -17,6 +17,7 @@ from mockhospital import domain
 from mockhospital.admin import MockInstitutionForm
 from mockhospital.generator import KST, InstitutionSpec, PatientSpec, generate, person
 from mockhospital.models import MockInstitution, MockPatient
+from records.fhirfile import NotFHIR, parse_fhir_file
 from tests.factories import MockInstitutionFactory, MockPatientFactory
 from tests.helpers import PRODUCTION_ENV, manage, project_env
 from tests.mock_fhir import MockFHIR
@@ -345,7 +346,7 @@ FILES = [
 @pytest.mark.parametrize("name", FILES)
 def test_loaded_files_are_served_unchanged(fhir_client, hospital, name):
     data = (FIXTURES / name).read_bytes()
-    expected = {(r["resourceType"], r["id"]): r for r in domain.parse_fhir_file(data)}
+    expected = {(r["resourceType"], r["id"]): r for r in parse_fhir_file(data)}
 
     patient = domain.load_file(institution=hospital, data=data)
     served, _ = fhir_client.walk(f"Patient/{patient.patient_id}/$everything", _count=100)
@@ -370,10 +371,10 @@ def test_ndjson_file_is_served_unchanged(fhir_client, hospital):
 
 
 def test_non_fhir_file_is_refused():
-    with pytest.raises(domain.NotFHIR, match="no resourceType"):
-        domain.parse_fhir_file(b'{"name": "not fhir"}')
-    with pytest.raises(domain.NotFHIR, match="Neither JSON nor NDJSON"):
-        domain.parse_fhir_file(b"id,name\n1,a\n")
+    with pytest.raises(NotFHIR, match="no resourceType"):
+        parse_fhir_file(b'{"name": "not fhir"}')
+    with pytest.raises(NotFHIR, match="Neither JSON nor NDJSON"):
+        parse_fhir_file(b"id,name\n1,a\n")
 
 
 # --- Fault injection --------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import PatientProfile
 from mockhospital import domain
 from mockhospital.models import MockInstitution
+from records.fhirfile import NotFHIR
 
 
 def _number(text: str):
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             patient = domain.load_file(
                 institution=self._institution(slug), data=file.read_bytes(), identifier=identifier
             )
-        except (OSError, domain.NotFHIR) as exc:
+        except (OSError, NotFHIR) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Loaded {patient.size} resources as Patient/{patient.patient_id}.")
 

@@ -1,0 +1,299 @@
+"""An HTTP client for institutions' FHIR R4 endpoints (OAuth2 client credentials).
+
+Retries only what is transient — timeouts, connection errors, cut-off or unreadable bodies,
+5xx, 429 (honouring Retry-After) — with exponential backoff and jitter inside a bounded budget;
+refreshes the token on a 401 once; fails fast on other 4xx. Every failure carries a message a
+patient or operator can read. Built on httpx; the retry policy is ours because it must know
+FHIR's failure modes (a 404 on a paging link is not "no more pages").
+"""
+
+import email.utils
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+logger = logging.getLogger(__name__)
+FHIR_ACCEPT = "application/fhir+json"
+IDENTITY_SYSTEM = "https://phr.example/identifier/verified-identity"
+
+
+class FHIRError(Exception):
+    """A failure talking to an institution, with a message for people."""
+
+    transient = False
+
+    def __init__(self, message, *, detail: str = ""):
+        super().__init__(str(message))
+        self.message = message
+        self.detail = detail  # technical, for logs and operators; never clinical content
+
+
+class TransientError(FHIRError):
+    transient = True
+
+
+class PermanentError(FHIRError):
+    pass
+
+
+class PageExpired(FHIRError):
+    """A paging link the server no longer answers: the search must start again."""
+
+
+class UnsafeURL(PermanentError):
+    pass
+
+
+def check_url(url: str) -> None:
+    """Refuse URLs the platform must never call (SSRF): non-HTTP(S), private, link-local
+    (cloud metadata), multicast or reserved addresses; loopback only when settings allow it."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeURL(_("The address must start with http:// or https:// and name a host."))
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except socket.gaierror:
+        raise UnsafeURL(
+            _("The host name %(host)s cannot be resolved.") % {"host": parts.hostname}
+        ) from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_loopback:
+            if not settings.PHR_FHIR_ALLOW_LOOPBACK:
+                raise UnsafeURL(_("Addresses on this machine (loopback) are not allowed."))
+        elif not ip.is_global and not settings.PHR_FHIR_ALLOW_PRIVATE:
+            raise UnsafeURL(
+                _("%(ip)s is a private, link-local or reserved address; it is not allowed.")
+                % {"ip": ip}
+            )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # per request
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    budget: float = 120.0  # total seconds a request may spend waiting between attempts
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _outcome_text(response: httpx.Response) -> str:
+    try:
+        issues = response.json().get("issue", [])
+        return "; ".join(i.get("diagnostics", "") for i in issues)[:300]
+    except (ValueError, AttributeError):
+        return ""
+
+
+class FHIRClient:
+    """Talks to one institution. Use as a context manager (closes its connections)."""
+
+    def __init__(self, institution, *, policy: RetryPolicy | None = None, sleep=time.sleep):
+        check_url(institution.fhir_base_url)
+        if institution.token_url:
+            check_url(institution.token_url)
+        self.institution = institution
+        self.base_url = institution.fhir_base_url.rstrip("/")
+        self.policy = policy or RetryPolicy(
+            attempts=settings.PHR_FHIR_ATTEMPTS,
+            base_delay=settings.PHR_FHIR_BASE_DELAY,
+            budget=settings.PHR_FHIR_RETRY_BUDGET,
+        )
+        self.sleep = sleep
+        self.http = httpx.Client(
+            timeout=httpx.Timeout(settings.PHR_FHIR_TIMEOUT, connect=5.0),
+            follow_redirects=False,  # a redirect could point anywhere: never follow it
+            headers={"Accept": FHIR_ACCEPT},
+        )
+        self._token: str | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.http.close()
+
+    # --- token ---------------------------------------------------------------------------
+    def _fetch_token(self) -> str:
+        if not self.institution.token_url:
+            return ""
+        try:
+            response = self.http.post(
+                self.institution.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(self.institution.client_id, self.institution.client_secret),
+            )
+        except httpx.TransportError as exc:
+            raise TransientError(
+                _("The hospital's sign-in service could not be reached."), detail=type(exc).__name__
+            ) from None
+        if response.status_code in (400, 401, 403):
+            raise PermanentError(
+                _("The hospital refused the platform's credentials (HTTP %(status)s).")
+                % {"status": response.status_code}
+            )
+        if response.status_code != 200:
+            raise TransientError(
+                _("The hospital's sign-in service failed (HTTP %(status)s).")
+                % {"status": response.status_code}
+            )
+        try:
+            return response.json()["access_token"]
+        except (ValueError, KeyError):
+            raise PermanentError(
+                _("The hospital's sign-in service answered without a token.")
+            ) from None
+
+    def _headers(self, *, refresh: bool = False) -> dict:
+        if self._token is None or refresh:
+            self._token = self._fetch_token()
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    # --- requests ------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path}"
+
+    def get_json(self, path: str, params: dict | None = None, *, paging: bool = False) -> dict:
+        """GET a FHIR JSON document, retrying transient failures within the policy's budget.
+
+        `paging=True` marks a server-given next link: a 404 there raises PageExpired.
+        """
+        url = self.url(path)
+        if paging:
+            self._check_same_server(url)
+        waited, refreshed, last = 0.0, False, None
+        for attempt in range(self.policy.attempts):
+            try:
+                return self._attempt(url, params, paging=paging)
+            except _TokenRejected:
+                if refreshed:
+                    last = PermanentError(
+                        _("The hospital keeps rejecting the platform's access token.")
+                    )
+                    break
+                refreshed = True
+                self._headers(refresh=True)
+                continue
+            except _Retry as retry:
+                last = retry.error
+                delay = min(self.policy.max_delay, self.policy.base_delay * 2**attempt)
+                delay = delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+                if retry.after is not None:
+                    delay = max(delay, retry.after)
+                if waited + delay > self.policy.budget:
+                    break
+                logger.info(
+                    "fhir retry institution=%s attempt=%d wait=%.1fs reason=%s",
+                    self.institution.pk,
+                    attempt + 1,
+                    delay,
+                    last.detail,
+                )
+                self.sleep(delay)
+                waited += delay
+        raise TransientError(
+            _("The hospital kept failing after several attempts: %(reason)s")
+            % {"reason": last.message if last else _("no answer")},
+            detail=last.detail if last else "",
+        )
+
+    def _check_same_server(self, url: str) -> None:
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        if (base.scheme, base.netloc) != (target.scheme, target.netloc):
+            raise PermanentError(_("The hospital sent a paging link to another server."))
+
+    def _attempt(self, url, params, *, paging) -> dict:
+        try:
+            response = self.http.get(url, params=params, headers=self._headers())
+            body = response.content
+        except httpx.TimeoutException as exc:
+            raise _Retry(
+                TransientError(_("The hospital did not answer in time."), detail=type(exc).__name__)
+            ) from None
+        except httpx.TransportError as exc:
+            raise _Retry(
+                TransientError(
+                    _("The connection to the hospital was interrupted."), detail=type(exc).__name__
+                )
+            ) from None
+        status = response.status_code
+        if status == 200:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                raise _Retry(
+                    TransientError(
+                        _("The hospital sent an unreadable page."), detail="invalid JSON"
+                    )
+                ) from None
+            if not isinstance(document, dict) or "resourceType" not in document:
+                raise _Retry(
+                    TransientError(
+                        _("The hospital sent something that is not FHIR."), detail="no resourceType"
+                    )
+                )
+            return document
+        if status == 401:
+            raise _TokenRejected
+        if status == 429:
+            raise _Retry(
+                TransientError(_("The hospital asked us to slow down."), detail="HTTP 429"),
+                after=_retry_after(response),
+            )
+        if status >= 500:
+            raise _Retry(
+                TransientError(
+                    _("The hospital's server had an error (HTTP %(status)s).") % {"status": status},
+                    detail=f"HTTP {status}",
+                ),
+                after=_retry_after(response),
+            )
+        if status == 404 and paging:
+            raise PageExpired(
+                _("The hospital no longer answers a page of the results."), detail="HTTP 404"
+            )
+        raise PermanentError(
+            _("The hospital refused the request (HTTP %(status)s).") % {"status": status},
+            detail=f"HTTP {status}: {_outcome_text(response)}",
+        )
+
+    # --- FHIR operations -----------------------------------------------------------------
+    def capability(self) -> dict:
+        return self.get_json("metadata")
+
+    def find_patient(self, identifier: str) -> str | None:
+        """The id of the patient with this verified identifier at the institution, or None."""
+        bundle = self.get_json("Patient", {"identifier": f"{IDENTITY_SYSTEM}|{identifier}"})
+        ids = [
+            entry["resource"]["id"]
+            for entry in bundle.get("entry", [])
+            if entry.get("resource", {}).get("resourceType") == "Patient"
+        ]
+        return ids[0] if len(ids) == 1 else None
+
+
+class _Retry(Exception):
+    def __init__(self, error: FHIRError, after: float | None = None):
+        self.error, self.after = error, after
+
+
+class _TokenRejected(Exception):
+    pass

@@ -1,0 +1,480 @@
+"""The sync engine: pull a source's FHIR resources into Record rows, page by page.
+
+One run per source at a time (a partial unique index on active runs); a run is claimed under a
+lease that it renews page by page, so a worker that dies mid-sync lets the lease lapse and
+another worker resumes from the cursor committed with the last page — at most one page is
+fetched twice, and the upsert makes that harmless. Incremental from the source's high-water
+mark (`_since`). Validation with fhir.resources R4B only for new or changed resources: an
+unchanged resource (same content hash) was validated when it was stored.
+"""
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Iterable
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from institutions import fhir_client
+from institutions.models import (
+    ACTIVE_RUN_STATES,
+    Institution,
+    RunStatus,
+    RunTrigger,
+    Source,
+    SourceKind,
+    SourceStatus,
+    SyncIssue,
+    SyncRun,
+)
+from records.fhirfile import parse_fhir_file
+from records.models import Record
+from records.projection import content_hash, parse_fhir_datetime, project
+
+logger = logging.getLogger(__name__)
+RECORD_FIELDS = [
+    "category",
+    "code_system",
+    "code_value",
+    "display",
+    "effective",
+    "status",
+    "value_num",
+    "unit",
+    "search_text",
+    "source_updated",
+    "content_hash",
+    "resource",
+]
+
+
+class Busy(Exception):
+    """The run cannot start now (another worker holds it, or the institution is at its cap)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"retry in {seconds:.0f}s")
+        self.seconds = seconds
+
+
+# --- Requesting runs ---------------------------------------------------------------------
+
+
+def enqueue(run: SyncRun) -> None:
+    """Send the run to a worker once the current transaction commits.
+
+    If the broker is unreachable the run stays queued: recover_runs() sends it again, and the
+    patient sees it as waiting, not as an error page.
+    """
+    from institutions import tasks
+
+    def send():
+        try:
+            tasks.sync_run.delay(run_id=run.pk)
+        except Exception as exc:  # kombu/redis raise many types; none may fail the request
+            logger.warning("enqueue deferred run=%s: %s", run.pk, type(exc).__name__)
+
+    transaction.on_commit(send)
+
+
+def request_sync(*, source: Source, trigger: str) -> tuple[SyncRun, bool]:
+    """Queue a sync of `source` unless one is already queued or running.
+
+    Returns (run, created). A second trigger gets the active run back and starts nothing.
+    Side effects: a SyncRun row; a Celery task after commit.
+    """
+    if source.status != SourceStatus.ACTIVE:
+        raise ValueError("An unlinked source is not synced.")
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(source=source, trigger=trigger)
+    except IntegrityError:  # the partial unique index: a run is already active
+        return SyncRun.objects.get(source=source, status__in=ACTIVE_RUN_STATES), False
+    enqueue(run)
+    return run, True
+
+
+# --- Running -----------------------------------------------------------------------------
+
+
+def _lease() -> dt.datetime:
+    return timezone.now() + dt.timedelta(seconds=settings.PHR_SYNC_LEASE_SECONDS)
+
+
+def claim(run_id: int) -> SyncRun | None:
+    """Take the run for this worker, or say why not (None: nothing to do; Busy: later)."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Row lock: two deliveries of the same task (redelivery after a lost ack) must not
+        # both see the run as claimable.
+        run = (
+            SyncRun.objects.select_for_update(of=("self",))
+            .select_related("source__institution")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.status not in ACTIVE_RUN_STATES:
+            return None
+        if run.status == RunStatus.RUNNING and run.lease_until and run.lease_until > now:
+            raise Busy((run.lease_until - now).total_seconds() + 1)
+        institution = run.source.institution
+        if institution is not None:
+            # Institution row lock: the per-institution cap is a count-then-start, which two
+            # workers starting syncs against the same hospital at once would both pass.
+            Institution.objects.select_for_update().filter(pk=institution.pk).first()
+            running = (
+                SyncRun.objects.filter(
+                    source__institution=institution, status=RunStatus.RUNNING, lease_until__gt=now
+                )
+                .exclude(pk=run.pk)
+                .count()
+            )
+            if running >= institution.max_concurrent_syncs:
+                raise Busy(random.uniform(5, 15))  # noqa: S311 - staggering, not security
+        run.status = RunStatus.RUNNING
+        run.started_at = run.started_at or now
+        run.lease_until = _lease()
+        run.save(update_fields=["status", "started_at", "lease_until"])
+    return run
+
+
+def execute_run(*, run_id: int) -> str | None:
+    """Claim and perform a run. Returns its final status, or None if there was nothing to do.
+
+    Raises Busy when it must be tried again later.
+    """
+    run = claim(run_id)
+    if run is None:
+        return None
+    try:
+        if run.source.kind == SourceKind.UPLOAD:
+            _import_upload(run)
+        else:
+            _pull(run)
+    except SoftTimeLimitExceeded:
+        # Not a failure: give the lease back and continue from the cursor in a new task.
+        SyncRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, lease_until=None)
+        enqueue(run)
+        return RunStatus.QUEUED
+    except fhir_client.FHIRError as exc:
+        _fail(run, str(exc.message), detail=exc.detail)
+        return RunStatus.FAILED
+    except _Stopped:
+        return RunStatus.FAILED
+    _succeed(run)
+    return RunStatus.SUCCEEDED
+
+
+class _Stopped(Exception):
+    """The source was unlinked while its run was going on."""
+
+
+def _fail(run: SyncRun, message: str, *, detail: str = "") -> None:
+    logger.warning("sync failed run=%s source=%s: %s", run.pk, run.source_id, detail or message)
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, error=message, finished_at=timezone.now(), lease_until=None
+    )
+
+
+def _succeed(run: SyncRun) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.SUCCEEDED, finished_at=now, lease_until=None, error=""
+        )
+        updates = {"last_synced_at": now}
+        if run.server_time:
+            updates["high_water_mark"] = run.server_time
+        Source.objects.filter(pk=run.source_id).update(**updates)
+
+
+def _validation_message(error: ValidationError) -> str:
+    # Only where and what kind of problem: pydantic's messages can quote the offending value,
+    # which may be clinical content.
+    parts = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(p) for p in item.get("loc", ())) or _("the resource")
+        parts.append(f"{location}: {item.get('type', 'invalid')}")
+    return _("Not valid FHIR R4 (%(problems)s).") % {"problems": "; ".join(parts)}
+
+
+def validate(resource: dict) -> str | None:
+    """None if the resource is valid FHIR R4 (R4B models), else a message for people."""
+    try:
+        model = get_fhir_model_class(resource["resourceType"])
+    except KeyError:
+        return _("Unknown resource type %(type)s.") % {"type": resource["resourceType"]}
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        return _validation_message(exc)
+    except (TypeError, ValueError) as exc:
+        return _("Not valid FHIR R4 (%(problem)s).") % {"problem": type(exc).__name__}
+    return None
+
+
+def store_page(run: SyncRun, resources: Iterable) -> dict:
+    """Validate, project and upsert one page of resources for the run's source.
+
+    Returns the page's counts. Unchanged resources (same content hash) cost one lookup.
+    Side effects: Record inserts/updates and SyncIssue rows — within the caller's transaction.
+    """
+    source = run.source
+    counts = {"fetched": 0, "created_count": 0, "updated": 0, "unchanged": 0, "invalid": 0}
+    page: dict[tuple[str, str], dict] = {}
+    issues = []
+    for resource in resources:
+        counts["fetched"] += 1
+        if (
+            not isinstance(resource, dict)
+            or not resource.get("resourceType")
+            or not resource.get("id")
+        ):
+            counts["invalid"] += 1
+            kind = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
+            issues.append(
+                SyncIssue(
+                    run=run,
+                    resource_type=kind[:40],
+                    resource_id="",
+                    message=_("A resource without a type or an id."),
+                )
+            )
+            continue
+        page[(resource["resourceType"], str(resource["id"]))] = resource  # a repeat: last wins
+    existing = {}
+    if page:
+        existing = {
+            (t, sid): (pk, digest)
+            for pk, t, sid, digest in Record.objects.filter(
+                source=source,
+                resource_type__in={t for t, _ in page},
+                resource_id__in={sid for _, sid in page},
+            ).values_list("pk", "resource_type", "resource_id", "content_hash")
+        }
+    creates, updates = [], []
+    for (resource_type, source_id), resource in page.items():
+        digest = content_hash(resource)
+        known = existing.get((resource_type, source_id))
+        if known and known[1] == digest:
+            counts["unchanged"] += 1
+            continue
+        problem = validate(resource)
+        if problem:
+            counts["invalid"] += 1
+            issues.append(
+                SyncIssue(
+                    run=run,
+                    resource_type=resource_type[:40],
+                    resource_id=source_id[:100],
+                    message=problem,
+                )
+            )
+            continue
+        record = Record(
+            patient_id=source.patient_id,
+            source=source,
+            resource_type=resource_type,
+            resource_id=source_id,
+            content_hash=digest,
+            resource=resource,
+            **project(resource),
+        )
+        if known:
+            record.pk = known[0]
+            record.updated = timezone.now()  # bulk_update does not apply auto_now
+            updates.append(record)
+        else:
+            creates.append(record)
+    Record.objects.bulk_create(creates, batch_size=1000)
+    if updates:
+        Record.objects.bulk_update(updates, [*RECORD_FIELDS, "updated"], batch_size=500)
+    SyncIssue.objects.bulk_create(issues)
+    counts["created_count"], counts["updated"] = len(creates), len(updates)
+    return counts
+
+
+def _commit_page(run: SyncRun, resources: list, cursor: dict, **extra) -> None:
+    """Store a page and move the cursor in one transaction: a crash replays at most this page."""
+    with transaction.atomic():
+        if not Source.objects.filter(pk=run.source_id, status=SourceStatus.ACTIVE).exists():
+            SyncRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                lease_until=None,
+                error=_("Stopped: the source was unlinked."),
+            )
+            raise _Stopped
+        counts = store_page(run, resources)
+        for field, value in counts.items():
+            setattr(run, field, getattr(run, field) + value)
+        run.cursor = cursor
+        run.lease_until = _lease()
+        for field, value in extra.items():
+            setattr(run, field, value)
+        run.save(update_fields=[*counts, "cursor", "lease_until", *extra])
+
+
+def _first_request(run: SyncRun, types: list[str], index: int) -> tuple[str, dict]:
+    source = run.source
+    params = {"_count": settings.PHR_SYNC_PAGE_SIZE}
+    if run.since:
+        params["_since" if run.cursor.get("mode") == "everything" else "_lastUpdated"] = (
+            run.since.isoformat()
+            if run.cursor.get("mode") == "everything"
+            else f"gt{run.since.isoformat()}"
+        )
+    if run.cursor.get("mode") == "everything":
+        return f"Patient/{source.patient_ref}/$everything", params
+    return types[index], {**params, "patient": source.patient_ref}
+
+
+def _types(institution: Institution) -> list[str]:
+    return [t for t in institution.resource_types if t != "Patient"] + ["Patient"]
+
+
+def _restart(run: SyncRun, reason: str) -> None:
+    if run.restarts >= settings.PHR_SYNC_RESTARTS:
+        raise fhir_client.TransientError(reason)
+    logger.info("sync restart run=%s: %s", run.pk, reason)
+    run.restarts += 1
+    run.cursor, run.total, run.fetched = {}, None, 0
+    run.save(update_fields=["restarts", "cursor", "total", "fetched"])
+
+
+def _pull(run: SyncRun) -> None:
+    """Page through the institution's FHIR search for the source's patient."""
+    source = run.source
+    institution = source.institution
+    with fhir_client.FHIRClient(institution) as client:
+        while True:
+            if not run.cursor:
+                run.since = source.high_water_mark
+                mode = "everything" if institution.supports_everything else "types"
+                run.cursor = {"mode": mode, "index": 0, "url": None, "received": 0}
+                run.total = None
+                run.save(update_fields=["since", "cursor", "total"])
+            if _pull_pages(run, client):
+                return
+
+
+def _pull_pages(run: SyncRun, client) -> bool:
+    """Fetch pages from the cursor to the end. True when complete; False to start again."""
+    types = _types(run.source.institution)
+    cursor = dict(run.cursor)
+    while True:
+        try:
+            if cursor["url"]:
+                bundle = client.get_json(cursor["url"], paging=True)
+            else:
+                path, params = _first_request(run, types, cursor["index"])
+                bundle = client.get_json(path, params)
+        except fhir_client.PageExpired as exc:
+            _restart(run, str(exc.message))
+            return False
+        if bundle.get("resourceType") != "Bundle":
+            raise fhir_client.TransientError(_("The hospital answered a search without a Bundle."))
+        extra = {}
+        if not cursor["url"]:  # the first page of a search: what the server says it holds
+            total = bundle.get("total")
+            extra["total"] = (run.total or 0) + total if isinstance(total, int) else run.total
+            if cursor["index"] == 0 and run.server_time is None:
+                extra["server_time"] = parse_fhir_datetime(
+                    (bundle.get("meta") or {}).get("lastUpdated")
+                )
+        resources = [e.get("resource") for e in bundle.get("entry", []) if isinstance(e, dict)]
+        next_url = next(
+            (link.get("url") for link in bundle.get("link", []) if link.get("relation") == "next"),
+            None,
+        )
+        cursor["received"] += len(
+            {(r.get("resourceType"), r.get("id")) for r in resources if isinstance(r, dict)}
+        )
+        if next_url:
+            cursor["url"] = next_url
+        elif cursor["mode"] == "types" and cursor["index"] + 1 < len(types):
+            cursor["index"], cursor["url"] = cursor["index"] + 1, None
+        else:
+            cursor["url"], cursor["done"] = None, True
+        _commit_page(run, resources, dict(cursor), **extra)
+        if cursor.get("done"):
+            break
+    # A page cut short loses resources silently; only the announced total tells.
+    if run.total is not None and cursor["received"] < run.total:
+        _restart(
+            run,
+            _("The hospital sent fewer resources than it announced (%(got)d of %(total)d).")
+            % {"got": cursor["received"], "total": run.total},
+        )
+        return False
+    return True
+
+
+def _import_upload(run: SyncRun) -> None:
+    resources = parse_fhir_file(bytes(run.source.upload.data))
+    start = run.cursor.get("offset", 0)
+    size = settings.PHR_SYNC_PAGE_SIZE
+    if run.total is None:
+        run.total = len(resources)
+        run.save(update_fields=["total"])
+    for offset in range(start, len(resources), size):
+        _commit_page(run, resources[offset : offset + size], {"offset": offset + size})
+
+
+# --- Periodic work -----------------------------------------------------------------------
+
+
+def recover_runs() -> int:
+    """Send again the runs no worker holds: queued ones whose enqueue may have been lost, and
+    running ones whose worker died (lease lapsed). Returns how many were sent."""
+    now = timezone.now()
+    stale = SyncRun.objects.filter(
+        Q(status=RunStatus.QUEUED, created__lt=now - dt.timedelta(minutes=2))
+        | Q(status=RunStatus.RUNNING, lease_until__lt=now)
+    ).only("pk")
+    count = 0
+    for run in stale:
+        enqueue(run)
+        count += 1
+    return count
+
+
+def schedule_due_sources(*, limit: int = 1000) -> int:
+    """Queue syncs of linked sources not synced within the interval, spread over 10 minutes.
+
+    The per-institution cap is applied when each run is claimed.
+    """
+    due = timezone.now() - dt.timedelta(hours=settings.PHR_SYNC_INTERVAL_HOURS)
+    sources = (
+        Source.objects.filter(
+            status=SourceStatus.ACTIVE,
+            kind=SourceKind.INSTITUTION,
+            institution__status="active",
+        )
+        .filter(Q(last_synced_at__lt=due) | Q(last_synced_at__isnull=True))
+        .exclude(runs__status__in=ACTIVE_RUN_STATES)
+        .order_by("last_synced_at")[:limit]
+    )
+    from institutions import tasks
+
+    count = 0
+    for index, source in enumerate(sources):
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(source=source, trigger=RunTrigger.SCHEDULE)
+        except IntegrityError:
+            continue
+        countdown = (index * 600 / max(limit, 1)) + random.uniform(0, 5)  # noqa: S311
+        transaction.on_commit(
+            lambda run=run, countdown=countdown: tasks.sync_run.apply_async(
+                kwargs={"run_id": run.pk}, countdown=countdown
+            )
+        )
+        count += 1
+    return count

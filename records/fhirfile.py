@@ -1,0 +1,46 @@
+"""Reading FHIR files: a JSON Bundle, a single resource, or NDJSON (one resource per line)."""
+
+import json
+
+from django.utils.translation import gettext as _
+
+
+class NotFHIR(ValueError):
+    """The file is not a FHIR Bundle, resource or NDJSON stream (the message says why)."""
+
+
+def parse_fhir_file(data: bytes) -> list[dict]:
+    """The resources in the file, in order. Raises NotFHIR with a message for people."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise NotFHIR(_("The file is not text (UTF-8): it is not a FHIR JSON file.")) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        resources = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                resources.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise NotFHIR(
+                    _("Neither JSON nor NDJSON (line %(line)d cannot be read).") % {"line": number}
+                ) from None
+    else:
+        if not isinstance(document, dict) or "resourceType" not in document:
+            raise NotFHIR(_("The JSON has no resourceType: it is not FHIR."))
+        if document["resourceType"] == "Bundle":
+            resources = [
+                e["resource"]
+                for e in document.get("entry", [])
+                if isinstance(e, dict) and "resource" in e
+            ]
+        else:
+            resources = [document]
+    if not resources:
+        raise NotFHIR(_("The file holds no FHIR resources."))
+    if not all(isinstance(r, dict) and r.get("resourceType") for r in resources):
+        raise NotFHIR(_("Every line or entry must be a FHIR resource with a resourceType."))
+    return resources

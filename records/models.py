@@ -1,0 +1,71 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Category(models.TextChoices):
+    # The KR CDI classes the Korean platform shows, plus demographics.
+    ENCOUNTER = "encounter", _("Visits")
+    CONDITION = "condition", _("Diagnoses")
+    MEDICATION = "medication", _("Medications")
+    LAB = "lab", _("Lab results")
+    IMAGING = "imaging", _("Imaging")
+    PATHOLOGY = "pathology", _("Pathology")
+    OTHER_TEST = "other_test", _("Other tests")
+    PROCEDURE = "procedure", _("Procedures and surgery")
+    ALLERGY = "allergy", _("Allergies and adverse reactions")
+    IMMUNIZATION = "immunization", _("Immunizations")
+    VITAL = "vital", _("Vital signs")
+    DOCUMENT = "document", _("Clinical documents")
+    PATIENT = "patient", _("Demographics")
+    OTHER = "other", _("Other")
+
+
+class Record(models.Model):
+    """One FHIR resource received from a source: the raw resource and the columns pages query."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    source = models.ForeignKey(
+        "institutions.Source", on_delete=models.CASCADE, related_name="records"
+    )
+    resource_type = models.CharField(max_length=40)
+    resource_id = models.CharField(max_length=100)  # the resource's id at the source
+    category = models.CharField(max_length=20, choices=Category.choices)
+    code_system = models.CharField(max_length=200, blank=True)
+    code_value = models.CharField(max_length=100, blank=True)
+    display = models.CharField(max_length=500, blank=True)
+    effective = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=40, blank=True)
+    value_num = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=40, blank=True)
+    search_text = models.TextField(blank=True)
+    content_hash = models.CharField(max_length=64)
+    source_updated = models.DateTimeField(null=True, blank=True)  # the resource's meta.lastUpdated
+    resource = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # A re-sync upserts: one row per resource per source.
+            models.UniqueConstraint(
+                fields=["source", "resource_type", "resource_id"],
+                name="record_source_resource_unique",
+            ),
+        ]
+        indexes = [
+            # Category pages: WHERE patient_id = %s AND category = %s ORDER BY effective DESC
+            models.Index(
+                fields=["patient", "category", "-effective"], name="record_patient_cat_eff_idx"
+            ),
+            # Timeline: WHERE patient_id = %s ORDER BY effective DESC
+            models.Index(fields=["patient", "-effective"], name="record_patient_effective_idx"),
+            # Lab and vital series: WHERE patient_id = %s AND code_value = %s
+            models.Index(fields=["patient", "code_value"], name="record_patient_code_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.resource_id}"

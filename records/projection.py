@@ -1,0 +1,216 @@
+"""From a FHIR resource to the columns the pages query (category, code, date, value…).
+
+Plain dict access on the raw JSON: it runs for every resource of every sync, after validation.
+"""
+
+import datetime as dt
+import hashlib
+import json
+
+from django.utils.dateparse import parse_datetime
+
+from records.models import Category
+
+KST = dt.timezone(dt.timedelta(hours=9))
+# Preferred code systems, best first: the code a record is filed under.
+SYSTEM_PREFERENCE = [
+    "http://loinc.org",
+    "http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-8",
+    "http://hl7.org/fhir/sid/icd-10",
+    "http://www.hl7korea.or.kr/CodeSystem/hira-edi-medication",
+    "http://www.hl7korea.or.kr/CodeSystem/kpis-kdcode",
+    "http://www.whocc.no/atc",
+    "http://www.hl7korea.or.kr/CodeSystem/hira-edi-procedure",
+    "http://snomed.info/sct",
+    "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "http://hl7.org/fhir/sid/cvx",
+]
+TYPE_CATEGORY = {
+    "Encounter": Category.ENCOUNTER,
+    "Condition": Category.CONDITION,
+    "MedicationRequest": Category.MEDICATION,
+    "MedicationStatement": Category.MEDICATION,
+    "MedicationAdministration": Category.MEDICATION,
+    "MedicationDispense": Category.MEDICATION,
+    "Medication": Category.MEDICATION,
+    "Procedure": Category.PROCEDURE,
+    "AllergyIntolerance": Category.ALLERGY,
+    "Immunization": Category.IMMUNIZATION,
+    "DocumentReference": Category.DOCUMENT,
+    "Composition": Category.DOCUMENT,
+    "Patient": Category.PATIENT,
+}
+DATE_FIELDS = [
+    "effectiveDateTime",
+    "occurrenceDateTime",
+    "performedDateTime",
+    "onsetDateTime",
+    "authoredOn",
+    "recordedDate",
+    "issued",
+    "date",
+    "recorded",
+]
+PERIOD_FIELDS = ["effectivePeriod", "period", "performedPeriod", "onsetPeriod"]
+
+
+def content_hash(resource: dict) -> str:
+    return hashlib.sha256(
+        json.dumps(resource, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def parse_fhir_datetime(value) -> dt.datetime | None:
+    """A FHIR date, dateTime or instant as an aware datetime; partial dates start at the start."""
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) == 4:
+        value = f"{value}-01-01"
+    elif len(value) == 7:
+        value = f"{value}-01"
+    if len(value) == 10:
+        try:
+            return dt.datetime.fromisoformat(value).replace(tzinfo=KST)
+        except ValueError:
+            return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=KST)
+    return parsed
+
+
+def _codings(resource: dict) -> list[dict]:
+    concept = (
+        resource.get("code")
+        or resource.get("medicationCodeableConcept")
+        or resource.get("vaccineCode")
+        or resource.get("type")
+        or {}
+    )
+    if isinstance(concept, list):  # Encounter.type, DocumentReference has a single type
+        concept = concept[0] if concept else {}
+    return concept.get("coding", []) if isinstance(concept, dict) else []
+
+
+def _concept_text(resource: dict) -> str:
+    for key in ("code", "medicationCodeableConcept", "vaccineCode"):
+        concept = resource.get(key)
+        if isinstance(concept, dict) and concept.get("text"):
+            return concept["text"]
+    return ""
+
+
+def _category_codes(resource: dict) -> set[str]:
+    codes = set()
+    for concept in resource.get("category", []) or []:
+        if isinstance(concept, dict):
+            codes.update(c.get("code", "") for c in concept.get("coding", []))
+    return codes
+
+
+def category_of(resource: dict) -> str:
+    resource_type = resource.get("resourceType", "")
+    if resource_type in TYPE_CATEGORY:
+        return TYPE_CATEGORY[resource_type]
+    categories = _category_codes(resource)
+    if resource_type == "Observation":
+        if "laboratory" in categories:
+            return Category.LAB
+        if "vital-signs" in categories:
+            return Category.VITAL
+        if "imaging" in categories:
+            return Category.IMAGING
+        return Category.OTHER_TEST
+    if resource_type in ("DiagnosticReport", "ImagingStudy"):
+        if resource_type == "ImagingStudy" or categories & {"RAD", "CT", "MR", "US", "NMR", "XRC"}:
+            return Category.IMAGING
+        if categories & {"PAT", "SP", "CP", "CYTO"}:
+            return Category.PATHOLOGY
+        if categories & {"LAB", "HM", "CH", "MB", "SR"}:
+            return Category.LAB
+        return Category.OTHER_TEST
+    return Category.OTHER
+
+
+def _effective(resource: dict) -> dt.datetime | None:
+    for field in DATE_FIELDS:
+        moment = parse_fhir_datetime(resource.get(field))
+        if moment:
+            return moment
+    for field in PERIOD_FIELDS:
+        period = resource.get(field)
+        if isinstance(period, dict):
+            moment = parse_fhir_datetime(period.get("start") or period.get("end"))
+            if moment:
+                return moment
+    if resource.get("resourceType") == "Patient":
+        return parse_fhir_datetime(resource.get("birthDate"))
+    return None
+
+
+def _status(resource: dict) -> str:
+    status = resource.get("status")
+    if isinstance(status, str):
+        return status
+    clinical = resource.get("clinicalStatus")
+    if isinstance(clinical, dict):
+        codes = [c.get("code", "") for c in clinical.get("coding", [])]
+        return codes[0] if codes else clinical.get("text", "")
+    return ""
+
+
+def _name(resource: dict) -> str:
+    names = resource.get("name") or []
+    if names and isinstance(names[0], dict):
+        name = names[0]
+        return (
+            name.get("text") or " ".join([*name.get("given", []), name.get("family", "")]).strip()
+        )
+    return ""
+
+
+def project(resource: dict) -> dict:
+    """The queryable columns of a (validated) resource."""
+    codings = _codings(resource)
+    ranked = sorted(
+        (c for c in codings if isinstance(c, dict) and c.get("code")),
+        key=lambda c: (
+            SYSTEM_PREFERENCE.index(c.get("system"))
+            if c.get("system") in SYSTEM_PREFERENCE
+            else len(SYSTEM_PREFERENCE)
+        ),
+    )
+    chosen = ranked[0] if ranked else {}
+    text = _concept_text(resource)
+    display = text or chosen.get("display", "") or _name(resource)
+    quantity = (
+        resource.get("valueQuantity") if isinstance(resource.get("valueQuantity"), dict) else {}
+    )
+    value = quantity.get("value")
+    search = " ".join(
+        dict.fromkeys(
+            part
+            for part in [text, display, _name(resource), resource.get("conclusion", "")]
+            + [
+                f"{c.get('code', '')} {c.get('display', '')}"
+                for c in codings
+                if isinstance(c, dict)
+            ]
+            if part
+        )
+    )
+    return {
+        "category": category_of(resource),
+        "code_system": (chosen.get("system") or "")[:200],
+        "code_value": (chosen.get("code") or "")[:100],
+        "display": display[:500],
+        "effective": _effective(resource),
+        "status": _status(resource)[:40],
+        "value_num": float(value) if isinstance(value, int | float) else None,
+        "unit": (quantity.get("unit") or quantity.get("code") or "")[:40],
+        "search_text": search,
+        "source_updated": parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),
+    }
