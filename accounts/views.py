@@ -19,7 +19,9 @@ def verify_identity(request):
         "sex": profile.sex,
         "phone": profile.phone,
     }
-    form = IdentityVerificationForm(request.POST or None, initial=initial)
+    form = IdentityVerificationForm(
+        request.POST if request.method == "POST" else None, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -3,8 +3,10 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from institutions import api as institutions_api
 from phr import views
 from records import views as records_views
 
@@ -12,8 +14,15 @@ from records import views as records_views
 admin.site.login = secure_admin_login(admin.site.login)
 admin.site.site_header = "PHR"
 
+router = SimpleRouter()
+router.register("institutions", institutions_api.InstitutionViewSet, basename="api-institution")
+router.register("sources", institutions_api.SourceViewSet, basename="api-source")
+router.register("sync-runs", institutions_api.SyncRunViewSet, basename="api-sync-run")
+
 api_v1 = [
     path("me/", accounts_api.me, name="api-me"),
+    path("imports/", institutions_api.ImportView.as_view(), name="api-import"),
+    *router.urls,
 ]
 
 urlpatterns = [
@@ -21,6 +30,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", records_views.dashboard, name="dashboard"),
     path("account/", include("accounts.urls")),
+    path("", include("institutions.urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

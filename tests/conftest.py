@@ -12,7 +12,11 @@ import pytest
 from django.core.cache import cache
 
 from accounts import domain as accounts_domain
-from tests.factories import PASSWORD, UserFactory
+from institutions import domain as institutions_domain
+from institutions import sync
+from institutions.models import Institution, SyncRun
+from mockhospital import domain as mock
+from tests.factories import PASSWORD, MockInstitutionFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +61,53 @@ def login(client, email, password=PASSWORD):
     response = client.post("/accounts/login/", {"login": email, "password": password})
     assert response.status_code == 302, response.content.decode()[:2000]
     return response
+
+
+# --- The hospital side: a mock hospital onboarded as an institution ----------------------------
+
+
+def onboard(live_server, hospital, **fields) -> Institution:
+    institution = Institution.objects.create(
+        name=hospital.name,
+        name_en=hospital.name_en,
+        hira_number=hospital.hira_number,
+        type_code=hospital.type_code,
+        region=hospital.region,
+        fhir_base_url=f"{live_server.url}/mock/{hospital.slug}/fhir",
+        token_url=f"{live_server.url}/mock/{hospital.slug}/token",
+        client_id=hospital.client_id,
+        client_secret=hospital.client_secret,
+        **fields,
+    )
+    assert institutions_domain.test_connection(institution=institution), institution.test_message
+    institutions_domain.set_status(institution=institution, status="active")
+    return institution
+
+
+@pytest.fixture
+def hospital(db):
+    # Fixed identity and seed: the data, and so every fault scenario, are the same in any order.
+    return MockInstitutionFactory(
+        slug="hanbit", hira_number="11100001", seed=1, patient_size=250, default_page_size=50
+    )
+
+
+@pytest.fixture
+def institution(live_server, hospital):
+    return onboard(live_server, hospital)
+
+
+@pytest.fixture
+def known_patient(patient, hospital):
+    """The cast's patient, known to the mock hospital by their verified identity."""
+    return mock.register_patient(
+        institution=hospital, identifier=patient.profile.verified_identifier
+    )
+
+
+def run_to_end(run: SyncRun) -> SyncRun:
+    """The Celery task body, in this process (tests with a real worker are marked so)."""
+    status = sync.execute_run(run_id=run.pk)
+    run.refresh_from_db()
+    assert status == run.status
+    return run

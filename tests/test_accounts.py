@@ -138,3 +138,10 @@ def test_adding_an_email_address_asks_for_reauthentication(client, patient):
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/reauthenticate/")
     assert not patient.emailaddress_set.filter(email="new@example.org").exists()
+
+
+def test_identity_form_posted_empty_shows_errors(client, patient):
+    login(client, patient.email)
+    response = client.post("/account/identity/", {})
+    assert response.status_code == 200
+    assert response.content.decode().count("This field is required.") == 5

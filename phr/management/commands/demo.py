@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DEMO_PASSWORD, create_demo_users
+from institutions.demo import create_demo_institutions
 from mockhospital.demo import create_demo_hospitals
 
 
@@ -16,11 +17,14 @@ class Command(BaseCommand):
             )
         users = create_demo_users()
         hospitals = create_demo_hospitals()
+        create_demo_institutions(hospitals)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at /accounts/login/ with:"))
         for user in users:
             role = "operator (admin at /admin/)" if user.is_staff else "patient"
             self.stdout.write(f"  {user.email:<22} {DEMO_PASSWORD}   {role}")
-        self.stdout.write(f"Mock hospitals ({len(hospitals)}) at /mock/: ")
+        self.stdout.write(
+            f"Institutions ({len(hospitals)}), served by the mock hospitals at /mock/:"
+        )
         for hospital in hospitals:
             faults = " (flaky)" if hospital.faults else ""
             self.stdout.write(f"  {hospital.slug:<16} {hospital.name}{faults}")

@@ -1,0 +1,215 @@
+"""REST API for the directory, a patient's sources, their sync runs and file imports.
+
+Every object is looked up through the access-scoped queries (institutions.queries); another
+patient's ids answer 404. The views call the same domain functions as the HTML pages.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from institutions import domain, queries
+from institutions.models import Institution, Source, SyncRun
+from records.fhirfile import NotFHIR
+
+
+class InstitutionSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="code", read_only=True)
+    type = serializers.CharField(source="get_type_code_display", read_only=True)
+
+    class Meta:
+        model = Institution
+        fields = ["id", "name", "name_en", "hira_number", "type_code", "type", "region"]
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="code", read_only=True)
+    source = serializers.UUIDField(source="source.code", read_only=True)
+    progress = serializers.IntegerField(read_only=True)
+    created = serializers.IntegerField(source="created_count", read_only=True)
+
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "source",
+            "status",
+            "trigger",
+            "progress",
+            "total",
+            "fetched",
+            "created",
+            "updated",
+            "unchanged",
+            "invalid",
+            "error",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class SourceSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="code", read_only=True)
+    institution = serializers.SlugRelatedField(
+        slug_field="code", queryset=queries.directory(), allow_null=True, required=True
+    )
+    consent = serializers.BooleanField(write_only=True)
+    name = serializers.CharField(source="display_name", read_only=True)
+
+    class Meta:
+        model = Source
+        fields = [
+            "id",
+            "kind",
+            "institution",
+            "name",
+            "status",
+            "consent",
+            "consent_at",
+            "consent_version",
+            "last_synced_at",
+            "created",
+        ]
+        read_only_fields = [
+            "kind",
+            "status",
+            "consent_at",
+            "consent_version",
+            "last_synced_at",
+            "created",
+        ]
+
+    def validate_consent(self, value):
+        if value is not True:
+            raise serializers.ValidationError("Consent is required to link an institution.")
+        return value
+
+    def validate_institution(self, value):
+        if value is None:
+            raise serializers.ValidationError("Choose an institution (files go to /imports/).")
+        return value
+
+
+class InstitutionViewSet(viewsets.ReadOnlyModelViewSet):
+    """The directory: active institutions, searchable with ?q= (name), ?region=, ?type_code=."""
+
+    serializer_class = InstitutionSerializer
+    lookup_field = "code"
+    lookup_url_kwarg = "id"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str),
+            OpenApiParameter("region", str),
+            OpenApiParameter("type_code", str),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return queries.directory(
+            q=params.get("q", ""),
+            region=params.get("region", ""),
+            type_code=params.get("type_code", ""),
+        )
+
+
+class SourceViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The patient's sources. POST links an institution (with consent) and starts a sync."""
+
+    serializer_class = SourceSerializer
+    lookup_field = "code"
+    lookup_url_kwarg = "id"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no patient
+            return Source.objects.none()
+        return Source.objects.filter(patient=self.request.user).select_related("institution")
+
+    @extend_schema(
+        responses={
+            201: SourceSerializer,
+            422: inline_serializer("LinkProblem", {"detail": serializers.CharField()}),
+        }
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            source = domain.link_institution(
+                patient=request.user,
+                institution=serializer.validated_data["institution"],
+                request=request,
+            )
+        except domain.LinkError as exc:
+            return Response({"detail": str(exc)}, status=422)
+        return Response(self.get_serializer(source).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("purge", bool, description="also delete its records")]
+    )
+    def destroy(self, request, *args, **kwargs):
+        source = self.get_object()
+        purge = request.query_params.get("purge", "false").lower() in ("1", "true", "yes")
+        if source.status == "active":
+            domain.unlink_source(source=source, purge=purge, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={202: SyncRunSerializer})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, *args, **kwargs):
+        source = self.get_object()
+        if source.status != "active":
+            return Response({"detail": "This source is unlinked."}, status=status.HTTP_409_CONFLICT)
+        run, _created = domain.trigger_sync(source=source, request=request)
+        return Response(SyncRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = SyncRunSerializer
+    lookup_field = "code"
+    lookup_url_kwarg = "id"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return SyncRun.objects.none()
+        return queries.runs_for_patient(self.request.user)
+
+
+class ImportView(APIView):
+    """Upload a FHIR Bundle (JSON) or NDJSON file as a new source; it is imported by a worker."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer("Import", {"file": serializers.FileField()})
+        },
+        responses={
+            202: SourceSerializer,
+            400: inline_serializer("ImportProblem", {"file": serializers.ListField()}),
+        },
+    )
+    def post(self, request):
+        upload = request.FILES.get("file")
+        if upload is None:
+            return Response({"file": ["Send the file in the multipart field 'file'."]}, status=400)
+        try:
+            source = domain.import_file(
+                patient=request.user, filename=upload.name, data=upload.read(), request=request
+            )
+        except NotFHIR as exc:
+            return Response({"file": [str(exc)]}, status=400)
+        return Response(SourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,40 @@
+"""The demo's institutions: the mock hospitals, onboarded and active (development only)."""
+
+from django.conf import settings
+from django.utils import timezone
+
+from institutions.models import Institution, InstitutionStatus
+from mockhospital.fhir import RESOURCE_TYPES
+
+
+def create_demo_institutions(hospitals) -> list[Institution]:
+    """One active Institution per mock hospital, pointing at it under SITE_URL (idempotent).
+
+    The connection is not tested here (the server is not running yet during `make run`'s
+    set-up); the capability facts are the mock's own, and an operator can re-test in the admin.
+    """
+    institutions = []
+    for hospital in hospitals:
+        base = f"{settings.SITE_URL}/mock/{hospital.slug}"
+        institution, _ = Institution.objects.update_or_create(
+            hira_number=hospital.hira_number,
+            defaults={
+                "name": hospital.name,
+                "name_en": hospital.name_en,
+                "type_code": hospital.type_code,
+                "region": hospital.region,
+                "fhir_base_url": f"{base}/fhir",
+                "token_url": f"{base}/token",
+                "client_id": hospital.client_id,
+                "client_secret": hospital.client_secret,
+                "status": InstitutionStatus.ACTIVE,
+                "fhir_version": "4.0.1",
+                "resource_types": RESOURCE_TYPES,
+                "supports_everything": hospital.supports_everything,
+                "tested_at": timezone.now(),
+                "test_ok": True,
+                "test_message": "Demo institution served by the local mock hospital.",
+            },
+        )
+        institutions.append(institution)
+    return institutions

@@ -1,0 +1,50 @@
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from institutions.models import INSTITUTION_TYPES
+
+
+class DirectorySearchForm(forms.Form):
+    q = forms.CharField(label=_("Name"), required=False, max_length=100)
+    region = forms.CharField(label=_("Region"), required=False, max_length=100)
+    type_code = forms.ChoiceField(
+        label=_("Type"), required=False, choices=[("", _("All types")), *INSTITUTION_TYPES]
+    )
+
+
+class ConsentForm(forms.Form):
+    agree = forms.BooleanField(
+        label=_("I consent to PHR receiving my records from this institution as described above."),
+        required=True,
+        error_messages={"required": _("Tick the box to give your consent, or go back.")},
+    )
+
+
+class UnlinkForm(forms.Form):
+    purge = forms.TypedChoiceField(
+        label=_("What should happen to the records already received?"),
+        choices=[
+            ("false", _("Keep them in PHR (no new records will arrive)")),
+            ("true", _("Delete them from PHR now")),
+        ],
+        coerce=lambda value: value == "true",
+        widget=forms.RadioSelect,
+        initial="false",
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("FHIR file"),
+        help_text=_("A FHIR R4 Bundle (JSON) or NDJSON file exported from another app."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.PHR_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is too large: the limit is %(limit)d MB.")
+                % {"limit": settings.PHR_UPLOAD_MAX_BYTES // 2**20}
+            )
+        return upload

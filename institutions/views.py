@@ -1,0 +1,147 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from institutions import domain, queries
+from institutions.forms import ConsentForm, DirectorySearchForm, ImportForm, UnlinkForm
+from institutions.models import SourceStatus
+from records.fhirfile import NotFHIR
+
+
+@login_required
+@require_GET
+def directory(request):
+    """Active institutions to link, searchable by name, region and type."""
+    form = DirectorySearchForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    institutions = queries.directory(
+        q=filters.get("q", ""),
+        region=filters.get("region", ""),
+        type_code=filters.get("type_code", ""),
+    )[:100]
+    linked = set(queries.sources_for_patient(request.user).values_list("institution_id", flat=True))
+    return render(
+        request,
+        "institutions/directory.html",
+        {"form": form, "institutions": institutions, "linked": linked},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link(request, code):
+    """The consent screen; on consent, find the patient there and start the first sync."""
+    institution = get_object_or_404(queries.directory(), code=code)
+    form = ConsentForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            source = domain.link_institution(
+                patient=request.user, institution=institution, request=request
+            )
+        except domain.LinkError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                _("%(name)s is linked. Your records are on their way.")
+                % {"name": institution.name},
+            )
+            return redirect("source_detail", code=source.code)
+    return render(
+        request,
+        "institutions/consent.html",
+        {"institution": institution, "form": form, "consent_version": domain.CONSENT_VERSION},
+    )
+
+
+def _source_context(request, source):
+    runs = list(source.runs.all()[:5])
+    latest = runs[0] if runs else None
+    issues = latest.issues.all()[:20] if latest else []
+    return {
+        "source": source,
+        "run": latest,
+        "runs": runs,
+        "issues": issues,
+        "record_count": source.records.count(),
+        "unlink_form": UnlinkForm(),
+    }
+
+
+@login_required
+@require_GET
+def source_detail(request, code):
+    source = queries.source_for_patient(request.user, code)
+    return render(request, "institutions/source_detail.html", _source_context(request, source))
+
+
+@login_required
+@require_GET
+def source_progress(request, code):
+    """The progress fragment, polled by htmx while a run is going on."""
+    source = queries.source_for_patient(request.user, code)
+    run = source.runs.first()
+    return render(
+        request,
+        "institutions/_progress.html",
+        {"source": source, "run": run, "record_count": source.records.count()},
+    )
+
+
+@login_required
+@require_POST
+def source_sync(request, code):
+    source = queries.source_for_patient(request.user, code)
+    if source.status != SourceStatus.ACTIVE:
+        messages.error(request, _("This source is unlinked: it is not synced any more."))
+    else:
+        _run, created = domain.trigger_sync(source=source, request=request)
+        if not created:
+            messages.info(request, _("A sync is already in progress."))
+    return redirect("source_detail", code=source.code)
+
+
+@login_required
+@require_POST
+def source_unlink(request, code):
+    source = queries.source_for_patient(request.user, code)
+    form = UnlinkForm(request.POST)
+    if not form.is_valid() or source.status != SourceStatus.ACTIVE:
+        return render(
+            request,
+            "institutions/source_detail.html",
+            {**_source_context(request, source), "unlink_form": form},
+        )
+    domain.unlink_source(source=source, purge=form.cleaned_data["purge"], request=request)
+    if form.cleaned_data["purge"]:
+        messages.success(
+            request,
+            _("%(name)s is unlinked and its records are deleted.") % {"name": source.display_name},
+        )
+    else:
+        messages.success(
+            request,
+            _("%(name)s is unlinked. Its records stay until you delete them.")
+            % {"name": source.display_name},
+        )
+    return redirect("dashboard")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def import_file(request):
+    form = ImportForm(*([request.POST, request.FILES] if request.method == "POST" else []))
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            source = domain.import_file(
+                patient=request.user, filename=upload.name, data=upload.read(), request=request
+            )
+        except NotFHIR as exc:
+            form.add_error("file", str(exc))
+        else:
+            messages.success(request, _("The file is being imported."))
+            return redirect("source_detail", code=source.code)
+    return render(request, "institutions/import.html", {"form": form})
