@@ -25,6 +25,7 @@ class Action(models.TextChoices):
     SOURCE_PURGED = "source.purged", _("Records of a source deleted")
     SYNC_REQUESTED = "sync.requested", _("Sync requested")
     RECORDS_IMPORTED = "records.imported", _("File imported")
+    RECORDS_EXPORTED = "records.exported", _("Records exported")
     INSTITUTION_CHANGED = "institution.changed", _("Institution changed by an operator")
 
 

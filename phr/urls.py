@@ -29,6 +29,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", records_views.dashboard, name="dashboard"),
+    path("records/", include("records.urls")),
     path("account/", include("accounts.urls")),
     path("", include("institutions.urls")),
     path("accounts/", include("allauth.urls")),

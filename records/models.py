@@ -36,10 +36,14 @@ class Record(models.Model):
     category = models.CharField(max_length=20, choices=Category.choices)
     code_system = models.CharField(max_length=200, blank=True)
     code_value = models.CharField(max_length=100, blank=True)
+    # The next preferred code (e.g. the HIRA EDI code when code_value is LOINC): lets a result
+    # from an institution that only sends the EDI code join the LOINC series of the same test.
+    code_alt = models.CharField(max_length=100, blank=True)
     display = models.CharField(max_length=500, blank=True)
     effective = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=40, blank=True)
     value_num = models.FloatField(null=True, blank=True)
+    value_num2 = models.FloatField(null=True, blank=True)  # a second component (diastolic BP)
     unit = models.CharField(max_length=40, blank=True)
     search_text = models.TextField(blank=True)
     content_hash = models.CharField(max_length=64)
@@ -63,8 +67,11 @@ class Record(models.Model):
             ),
             # Timeline: WHERE patient_id = %s ORDER BY effective DESC
             models.Index(fields=["patient", "-effective"], name="record_patient_effective_idx"),
-            # Lab and vital series: WHERE patient_id = %s AND code_value = %s
-            models.Index(fields=["patient", "code_value"], name="record_patient_code_idx"),
+            # Lab and vital series: WHERE patient_id = %s AND code_value = %s ORDER BY effective
+            models.Index(
+                fields=["patient", "code_value", "effective"], name="record_patient_code_idx"
+            ),
+            # Sync upsert lookups are served by the unique constraint (source, type, id).
         ]
 
     def __str__(self):

@@ -184,12 +184,22 @@ def project(resource: dict) -> dict:
         ),
     )
     chosen = ranked[0] if ranked else {}
+    alternative = next((c for c in ranked[1:] if c.get("code") != chosen.get("code")), {})
     text = _concept_text(resource)
     display = text or chosen.get("display", "") or _name(resource)
     quantity = (
         resource.get("valueQuantity") if isinstance(resource.get("valueQuantity"), dict) else {}
     )
-    value = quantity.get("value")
+    second = {}
+    if not quantity:  # a panel such as blood pressure: the first two components' values
+        components = [
+            c.get("valueQuantity")
+            for c in resource.get("component", []) or []
+            if isinstance(c, dict) and isinstance(c.get("valueQuantity"), dict)
+        ]
+        quantity = components[0] if components else {}
+        second = components[1] if len(components) > 1 else {}
+    value, value2 = quantity.get("value"), second.get("value")
     search = " ".join(
         dict.fromkeys(
             part
@@ -206,10 +216,12 @@ def project(resource: dict) -> dict:
         "category": category_of(resource),
         "code_system": (chosen.get("system") or "")[:200],
         "code_value": (chosen.get("code") or "")[:100],
+        "code_alt": (alternative.get("code") or "")[:100],
         "display": display[:500],
         "effective": _effective(resource),
         "status": _status(resource)[:40],
         "value_num": float(value) if isinstance(value, int | float) else None,
+        "value_num2": float(value2) if isinstance(value2, int | float) else None,
         "unit": (quantity.get("unit") or quantity.get("code") or "")[:40],
         "search_text": search,
         "source_updated": parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),

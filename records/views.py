@@ -1,21 +1,255 @@
+import json
+
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.domain import profile_for
-from institutions import queries
+from audit import domain as audit
+from audit.models import Action
+from institutions import queries as source_queries
+from records import charts, export, queries
+from records.codes import codings
+from records.forms import RecordFilterForm
+from records.models import Category
+
+VITAL_CHARTS = [
+    # (LOINC, title, second component)
+    ("85354-9", _("Blood pressure"), True),
+    ("29463-7", _("Weight"), False),
+    ("39156-5", _("BMI"), False),
+    ("8867-4", _("Heart rate"), False),
+]
+
+
+def _summary_sections(patient, limit=10):
+    current, _past = queries.medications(patient)
+    labs = queries.tests_overview(patient)
+    return {
+        Category.CONDITION: queries.active_problems(patient, limit=limit),
+        Category.MEDICATION: [line["latest"] for line in current][:limit],
+        Category.ALLERGY: queries.latest_by_code(patient, Category.ALLERGY, limit=limit),
+        Category.IMMUNIZATION: queries.latest_by_code(patient, Category.IMMUNIZATION, limit=limit),
+        Category.LAB: [test["latest"] for test in labs][:limit],
+    }
 
 
 @login_required
 @require_GET
 def dashboard(request):
-    """The patient's home: what to do next, and each linked source with its latest sync."""
-    sources = list(queries.sources_for_patient(request.user))
-    runs = queries.latest_runs(sources)
+    """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
+    patient = request.user
+    sources = list(source_queries.sources_for_patient(patient))
+    runs = source_queries.latest_runs(sources)
     for source in sources:
         source.latest_run = runs.get(source.latest_run_id)
+    counts = queries.category_counts(patient)
+    context = {
+        "profile": profile_for(patient),
+        "sources": sources,
+        "counts": counts,
+        "categories": Category.choices,
+        "has_records": any(counts.values()),
+    }
+    if context["has_records"]:
+        current, _past = queries.medications(patient)
+        visits, _next = queries.page(
+            queries.records_for_patient(patient).filter(category=Category.ENCOUNTER), size=5
+        )
+        context.update(
+            problems=queries.active_problems(patient),
+            current_medications=current[:10],
+            allergies=queries.latest_by_code(patient, Category.ALLERGY),
+            vitals=queries.latest_by_code(patient, Category.VITAL),
+            visits=visits,
+        )
+    return render(request, "records/dashboard.html", context)
+
+
+def _list_page(request, queryset, template, extra):
+    records, next_cursor = queries.page(queryset, after=request.GET.get("after", ""))
+    context = {
+        **extra,
+        "records": queries.merge_duplicates(records),
+        "next_cursor": next_cursor,
+        "query": request.GET.copy(),
+    }
+    if request.headers.get("HX-Request") and request.GET.get("after"):
+        return render(request, "records/_rows.html", context)  # the next page, appended by htmx
+    return render(request, template, context)
+
+
+@login_required
+@require_GET
+def timeline(request):
+    form = RecordFilterForm(request.GET or None, patient=request.user)
+    queryset = queries.filtered(queries.records_for_patient(request.user), form.filters())
+    return _list_page(
+        request, queryset, "records/timeline.html", {"form": form, "title": _("Timeline")}
+    )
+
+
+@login_required
+@require_GET
+def category(request, category):
+    if category not in Category.values or category == Category.OTHER:
+        raise Http404
+    if category == Category.MEDICATION:
+        return medications(request)
+    queryset = queries.records_for_patient(request.user).filter(category=category)
+    label = Category(category).label
+    return _list_page(
+        request, queryset, "records/category.html", {"category": category, "title": label}
+    )
+
+
+@login_required
+@require_GET
+def search(request):
+    form = RecordFilterForm(request.GET or None, patient=request.user)
+    filters = form.filters()
+    if filters.text:
+        return _list_page(
+            request,
+            queries.filtered(queries.records_for_patient(request.user), filters),
+            "records/search.html",
+            {"form": form, "title": _("Search"), "searched": True},
+        )
+    return render(request, "records/search.html", {"form": form, "title": _("Search")})
+
+
+@login_required
+@require_GET
+def record_detail(request, code):
+    record = queries.record_for_patient(request.user, code)
     return render(
         request,
-        "records/dashboard.html",
-        {"profile": profile_for(request.user), "sources": sources},
+        "records/detail.html",
+        {
+            "record": record,
+            "codings": codings(record.resource),
+            "flag": charts.flag(record),
+            "raw": json.dumps(record.resource, ensure_ascii=False, indent=2),
+        },
     )
+
+
+@login_required
+@require_GET
+def labs(request):
+    tests = queries.tests_overview(request.user)
+    for test in tests:
+        test["spark"] = charts.sparkline(test["points"])
+        test["flag"] = charts.flag(test["latest"])
+    return render(request, "records/labs.html", {"tests": tests})
+
+
+@login_required
+@require_GET
+def lab_detail(request, code):
+    points = queries.series(request.user, code, Category.LAB)
+    if not points:
+        raise Http404
+    for point in points:
+        point.flag = charts.flag(point)
+    return render(
+        request,
+        "records/lab_detail.html",
+        {
+            "points": points,
+            "latest": points[-1],
+            "chart": charts.trend(points),
+            "code": code,
+        },
+    )
+
+
+@login_required
+@require_GET
+def vitals(request):
+    panels = []
+    for loinc, title, second in VITAL_CHARTS:
+        points = queries.series(request.user, loinc, Category.VITAL)
+        if points:
+            panels.append(
+                {
+                    "title": title,
+                    "points": points,
+                    "chart": charts.trend(points, second=second),
+                    "second": second,
+                    "latest": points[-1],
+                }
+            )
+    glucose = queries.series(request.user, "2345-7", Category.LAB)
+    if glucose:
+        panels.append(
+            {
+                "title": _("Glucose"),
+                "points": glucose,
+                "chart": charts.trend(glucose),
+                "latest": glucose[-1],
+            }
+        )
+    return render(request, "records/vitals.html", {"panels": panels})
+
+
+@login_required
+@require_GET
+def medications(request):
+    current, past = queries.medications(request.user)
+    return render(request, "records/medications.html", {"current": current, "past": past})
+
+
+@login_required
+@require_GET
+def summary(request):
+    """A patient summary (IPS-like) for printing, with its sources."""
+    return render(
+        request,
+        "records/summary.html",
+        {
+            "profile": profile_for(request.user),
+            "sections": _summary_sections(request.user),
+        },
+    )
+
+
+@login_required
+@require_GET
+def summary_document(request):
+    sections = _summary_sections(request.user)
+    audit.record(
+        action=Action.RECORDS_EXPORTED,
+        request=request,
+        patient=request.user,
+        extra={"kind": "summary"},
+    )
+    document = export.summary_document(
+        patient=request.user, profile=profile_for(request.user), sections=sections
+    )
+    response = StreamingHttpResponse(
+        [json.dumps(document, ensure_ascii=False)], content_type="application/fhir+json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{export.filename("phr-summary")}"'
+    return response
+
+
+@login_required
+@require_GET
+def export_fhir(request):
+    """All records (or the timeline's filter) as a FHIR Bundle of the original resources."""
+    form = RecordFilterForm(request.GET or None, patient=request.user)
+    records = queries.filtered(queries.records_for_patient(request.user), form.filters())
+    audit.record(
+        action=Action.RECORDS_EXPORTED,
+        request=request,
+        patient=request.user,
+        extra={"kind": "bundle"},
+    )
+    response = StreamingHttpResponse(
+        export.bundle_stream(records), content_type="application/fhir+json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{export.filename("phr-records")}"'
+    return response

@@ -1,0 +1,56 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from records.models import Category
+from records.queries import Filters
+
+
+class RecordFilterForm(forms.Form):
+    """Filters of the timeline, search and the records API (all optional, all validated)."""
+
+    category = forms.ChoiceField(
+        label=_("Category"), required=False, choices=[("", _("All categories")), *Category.choices]
+    )
+    source = forms.ModelChoiceField(
+        label=_("Institution"),
+        required=False,
+        queryset=None,
+        to_field_name="code",
+        empty_label=_("All institutions"),
+    )
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    code = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        from institutions.models import Source
+
+        self.fields["source"].queryset = Source.objects.filter(patient=patient).select_related(
+            "institution"
+        )
+        self.fields["source"].label_from_instance = lambda source: source.display_name
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned
+
+    def filters(self) -> Filters:
+        data = self.cleaned_data if self.is_valid() else {}
+        source = data.get("source")
+        return Filters(
+            category=data.get("category", ""),
+            source=source.pk if source else None,
+            code=data.get("code", ""),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            text=(data.get("q") or "").strip(),
+        )

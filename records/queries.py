@@ -1,0 +1,294 @@
+"""The access-scoped queries over records. Every page, API view and export starts here.
+
+Nothing loads all of a patient's rows: lists are keyset-paginated, counts are aggregates, and
+series are bounded per test with window functions, so a patient with 20,000 records costs the
+same number of queries as one with 20.
+"""
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.shortcuts import get_object_or_404
+
+from records.models import Category, Record
+
+PAGE_SIZE = 50
+SPARK_POINTS = 12
+# Columns every list shows; the raw resource stays in the database until a detail asks for it.
+LIST_FIELDS = [
+    "id",
+    "code",
+    "resource_type",
+    "category",
+    "display",
+    "code_system",
+    "code_value",
+    "code_alt",
+    "effective",
+    "status",
+    "value_num",
+    "value_num2",
+    "unit",
+    "source_id",
+]
+
+
+def records_for_patient(patient) -> QuerySet[Record]:
+    """All records a patient may see: their own, from every source (linked or kept after unlinking)."""
+    return Record.objects.filter(patient=patient)
+
+
+def record_for_patient(patient, code) -> Record:
+    """One of the patient's records by its public code; 404 for anyone else's."""
+    return get_object_or_404(
+        records_for_patient(patient).select_related("source__institution"), code=code
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    category: str = ""
+    source: int | None = None
+    code: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    text: str = ""
+
+
+def filtered(queryset: QuerySet[Record], filters: Filters) -> QuerySet[Record]:
+    if filters.category:
+        queryset = queryset.filter(category=filters.category)
+    if filters.source:
+        queryset = queryset.filter(source_id=filters.source)
+    if filters.code:
+        queryset = queryset.filter(Q(code_value=filters.code) | Q(code_alt=filters.code))
+    if filters.date_from:
+        queryset = queryset.filter(effective__date__gte=filters.date_from)
+    if filters.date_to:
+        queryset = queryset.filter(effective__date__lte=filters.date_to)
+    if filters.text:
+        queryset = queryset.filter(search_text__icontains=filters.text)
+    return queryset
+
+
+# --- Keyset pages ----------------------------------------------------------------------------
+
+
+def encode_cursor(record) -> str:
+    effective = record.effective.isoformat() if record.effective else None
+    return base64.urlsafe_b64encode(json.dumps([effective, record.id]).encode()).decode()
+
+
+def decode_cursor(token: str) -> tuple[dt.datetime | None, int] | None:
+    try:
+        effective, pk = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return (dt.datetime.fromisoformat(effective) if effective else None), int(pk)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+
+
+def page(
+    queryset: QuerySet[Record], *, after: str = "", size: int = PAGE_SIZE
+) -> tuple[list[Record], str]:
+    """One page, newest first (records without a date last), and the cursor of the next page.
+
+    Keyset pagination on (effective DESC NULLS LAST, id DESC): page 400 costs what page 1 costs.
+    """
+    ordered = (
+        queryset.only(*LIST_FIELDS)
+        .select_related("source__institution")
+        .order_by(F("effective").desc(nulls_last=True), "-id")
+    )
+    position = decode_cursor(after) if after else None
+    if position:
+        effective, pk = position
+        if effective is None:
+            ordered = ordered.filter(effective__isnull=True, id__lt=pk)
+        else:
+            ordered = ordered.filter(
+                Q(effective__lt=effective)
+                | Q(effective=effective, id__lt=pk)
+                | Q(effective__isnull=True)
+            )
+    rows = list(ordered[: size + 1])
+    next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else ""
+    return rows[:size], next_cursor
+
+
+def category_counts(patient) -> dict[str, int]:
+    counts = dict(
+        records_for_patient(patient).values_list("category").annotate(n=Count("id")).order_by()
+    )
+    return {category: counts.get(category, 0) for category in Category.values}
+
+
+# --- Duplicates across institutions ----------------------------------------------------------
+
+
+def merge_duplicates(records: list[Record]) -> list[Record]:
+    """The same result from several sources (same code, day and value) shown once.
+
+    Each kept record gets `.also_from`: the other records it stands for (their provenance).
+    Works on one page of rows: no extra query.
+    """
+    kept, by_key = [], {}
+    for record in records:
+        record.also_from = []
+        if not record.code_value or record.category in (Category.PATIENT, Category.ENCOUNTER):
+            kept.append(record)
+            continue
+        key = (
+            record.resource_type,
+            record.code_value,
+            record.effective.date() if record.effective else None,
+            record.value_num,
+        )
+        first = by_key.get(key)
+        if first is not None and first.source_id != record.source_id:
+            first.also_from.append(record)
+            continue
+        by_key.setdefault(key, record)
+        kept.append(record)
+    return kept
+
+
+# --- Labs and vitals -------------------------------------------------------------------------
+
+
+def series_keys(patient, category: str) -> dict[str, str]:
+    """Map every code seen for a category to the code its series is filed under.
+
+    A test coded with both LOINC and a HIRA EDI code is filed under LOINC; an institution that
+    sends only the EDI code joins the same series through this map.
+    """
+    pairs = (
+        records_for_patient(patient)
+        .filter(category=category)
+        .exclude(code_value="")
+        .values_list("code_value", "code_alt")
+        .distinct()
+    )
+    mapping = {}
+    for code, alt in pairs:
+        mapping.setdefault(code, code)
+        if alt:
+            mapping[alt] = code
+    return mapping
+
+
+def tests_overview(patient, category: str = Category.LAB) -> list[dict]:
+    """Each test with its latest result and the last few values (for a sparkline): 2 queries."""
+    mapping = series_keys(patient, category)
+    recent = (
+        records_for_patient(patient)
+        .filter(category=category, value_num__isnull=False, effective__isnull=False)
+        .annotate(
+            position=Window(
+                RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
+            )
+        )
+        .filter(position__lte=SPARK_POINTS)
+        .only(*LIST_FIELDS, "resource")
+        .order_by("code_value", "effective")
+    )
+    tests: dict[str, dict] = {}
+    for record in recent:
+        key = mapping.get(record.code_value, record.code_value)
+        test = tests.setdefault(key, {"code": key, "display": record.display, "points": []})
+        test["points"].append(record)
+    for test in tests.values():
+        test["points"].sort(key=lambda r: r.effective)
+        test["points"] = test["points"][-SPARK_POINTS:]
+        test["latest"] = test["points"][-1]
+        test["display"] = test["latest"].display
+    return sorted(tests.values(), key=lambda t: t["display"])
+
+
+def series(patient, code: str, category: str | None = None) -> list[Record]:
+    """Every result of one test across institutions, oldest first."""
+    mapping = series_keys(patient, category or Category.LAB) if category != Category.VITAL else {}
+    codes = {code} | {alt for alt, key in mapping.items() if key == code}
+    queryset = records_for_patient(patient).filter(
+        Q(code_value__in=codes) | Q(code_alt__in=codes), value_num__isnull=False
+    )
+    if category:
+        queryset = queryset.filter(category=category)
+    return list(
+        queryset.only(*LIST_FIELDS, "resource")
+        .select_related("source__institution")
+        .order_by("effective", "id")
+    )
+
+
+# --- Medications ----------------------------------------------------------------------------
+
+
+def medications(patient) -> tuple[list[dict], list[dict]]:
+    """Current and past medications, one line per drug with its history (one query).
+
+    The same drug from several prescriptions or institutions is one line: grouped by its code.
+    """
+    rows = (
+        records_for_patient(patient)
+        .filter(category=Category.MEDICATION)
+        .only(*LIST_FIELDS)
+        .select_related("source__institution")
+        .order_by("-effective")
+    )
+    drugs: dict[str, dict] = {}
+    for record in rows:
+        key = record.code_value or record.display
+        drug = drugs.setdefault(
+            key, {"code": key, "display": record.display, "history": [], "active": False}
+        )
+        drug["history"].append(record)
+        drug["active"] = drug["active"] or record.status in ("active", "on-hold", "intended")
+    lines = list(drugs.values())
+    for line in lines:
+        line["latest"] = line["history"][0]
+        line["institutions"] = sorted({r.source.display_name for r in line["history"]})
+    current = [line for line in lines if line["active"]]
+    past = [line for line in lines if not line["active"]]
+    return current, past
+
+
+def latest_by_code(patient, category: str, limit: int = 8) -> list[Record]:
+    """The latest record of each code in a category (e.g. the latest of each vital sign)."""
+    return list(
+        records_for_patient(patient)
+        .filter(category=category)
+        .exclude(code_value="")
+        .annotate(
+            position=Window(
+                RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
+            )
+        )
+        .filter(position=1)
+        .only(*LIST_FIELDS)
+        .select_related("source__institution")
+        .order_by("-effective")[:limit]
+    )
+
+
+def active_problems(patient, limit: int = 10) -> list[Record]:
+    return list(
+        records_for_patient(patient)
+        .filter(category=Category.CONDITION, status__in=["active", "recurrence", "relapse"])
+        .annotate(
+            position=Window(
+                RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
+            )
+        )
+        .filter(position=1)
+        .only(*LIST_FIELDS)
+        .select_related("source__institution")
+        .order_by("-effective")[:limit]
+    )
+
+
+def last_update(patient):
+    return records_for_patient(patient).aggregate(latest=Max("updated"))["latest"]
