@@ -149,7 +149,7 @@ def sparkline(records, width: int = 120, height: int = 28) -> str:
 
 
 def flag(record) -> str:
-    """H, L or '' from the reference range — inclusive bounds: a value equal to a limit is normal."""
+    """H, L or '' from the reference range; bounds are inclusive (a value at a limit is normal)."""
     if record.value_num is None:
         return ""
     low, high = _reference_range(record)

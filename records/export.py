@@ -1,7 +1,6 @@
 """FHIR exports: the records as a Bundle (the original resources, unchanged) and a patient
 summary document (Composition + entries) in the spirit of the International Patient Summary."""
 
-import datetime as dt
 import json
 import uuid
 
@@ -106,4 +105,4 @@ def summary_document(*, patient, profile, sections: dict) -> dict:
 
 
 def filename(prefix: str) -> str:
-    return f"{prefix}-{dt.date.today():%Y%m%d}.json"
+    return f"{prefix}-{timezone.localdate():%Y%m%d}.json"

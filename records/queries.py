@@ -38,7 +38,7 @@ LIST_FIELDS = [
 
 
 def records_for_patient(patient) -> QuerySet[Record]:
-    """All records a patient may see: their own, from every source (linked or kept after unlinking)."""
+    """All records a patient may see: their own, from every source (also kept after unlinking)."""
     return Record.objects.filter(patient=patient)
 
 
@@ -180,7 +180,7 @@ def series_keys(patient, category: str) -> dict[str, str]:
     return mapping
 
 
-def tests_overview(patient, category: str = Category.LAB) -> list[dict]:
+def results_overview(patient, category: str = Category.LAB) -> list[dict]:
     """Each test with its latest result and the last few values (for a sparkline): 2 queries."""
     mapping = series_keys(patient, category)
     recent = (

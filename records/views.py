@@ -26,7 +26,7 @@ VITAL_CHARTS = [
 
 def _summary_sections(patient, limit=10):
     current, _past = queries.medications(patient)
-    labs = queries.tests_overview(patient)
+    labs = queries.results_overview(patient)
     return {
         Category.CONDITION: queries.active_problems(patient, limit=limit),
         Category.MEDICATION: [line["latest"] for line in current][:limit],
@@ -139,7 +139,7 @@ def record_detail(request, code):
 @login_required
 @require_GET
 def labs(request):
-    tests = queries.tests_overview(request.user)
+    tests = queries.results_overview(request.user)
     for test in tests:
         test["spark"] = charts.sparkline(test["points"])
         test["flag"] = charts.flag(test["latest"])

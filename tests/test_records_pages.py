@@ -2,8 +2,6 @@ import json
 from pathlib import Path
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from records.models import Category, Record
 from tests.conftest import login
