@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 from accounts import api as accounts_api
 from institutions import api as institutions_api
 from phr import views
+from records import api as records_api
 from records import views as records_views
 
 # The admin's own login form would bypass allauth's rate limits and MFA: send it to allauth.
@@ -22,6 +23,12 @@ router.register("sync-runs", institutions_api.SyncRunViewSet, basename="api-sync
 api_v1 = [
     path("me/", accounts_api.me, name="api-me"),
     path("imports/", institutions_api.ImportView.as_view(), name="api-import"),
+    path("records/", records_api.RecordList.as_view(), name="api-records"),
+    path("records/<uuid:id>/", records_api.RecordDetail.as_view(), name="api-record"),
+    path("labs/", records_api.labs, name="api-labs"),
+    path("labs/<str:code>/series/", records_api.lab_series, name="api-lab-series"),
+    path("summary/", records_api.summary, name="api-summary"),
+    path("export/fhir/", records_api.export_fhir, name="api-export-fhir"),
     *router.urls,
 ]
 

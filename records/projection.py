@@ -40,13 +40,15 @@ TYPE_CATEGORY = {
     "Composition": Category.DOCUMENT,
     "Patient": Category.PATIENT,
 }
+# When the record happened, for the timeline: a diagnosis is placed when it was recorded (the
+# visit), not at the onset the clinician estimated, which stays in the resource.
 DATE_FIELDS = [
     "effectiveDateTime",
     "occurrenceDateTime",
     "performedDateTime",
+    "recordedDate",
     "onsetDateTime",
     "authoredOn",
-    "recordedDate",
     "issued",
     "date",
     "recorded",

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Max, Q, QuerySet, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 
@@ -18,23 +18,8 @@ from records.models import Category, Record
 
 PAGE_SIZE = 50
 SPARK_POINTS = 12
-# Columns every list shows; the raw resource stays in the database until a detail asks for it.
-LIST_FIELDS = [
-    "id",
-    "code",
-    "resource_type",
-    "category",
-    "display",
-    "code_system",
-    "code_value",
-    "code_alt",
-    "effective",
-    "status",
-    "value_num",
-    "value_num2",
-    "unit",
-    "source_id",
-]
+# Lists leave the raw resource and the search text in the database until a page asks for them.
+HEAVY_FIELDS = ("resource", "search_text")
 
 
 def records_for_patient(patient) -> QuerySet[Record]:
@@ -99,7 +84,7 @@ def page(
     Keyset pagination on (effective DESC NULLS LAST, id DESC): page 400 costs what page 1 costs.
     """
     ordered = (
-        queryset.only(*LIST_FIELDS)
+        queryset.defer(*HEAVY_FIELDS)
         .select_related("source__institution")
         .order_by(F("effective").desc(nulls_last=True), "-id")
     )
@@ -132,10 +117,12 @@ def category_counts(patient) -> dict[str, int]:
 def merge_duplicates(records: list[Record]) -> list[Record]:
     """The same result from several sources (same code, day and value) shown once.
 
-    Each kept record gets `.also_from`: the other records it stands for (their provenance).
+    A group holds at most one record per source: records of one source are never merged with
+    each other (they are distinct records there). Each kept record gets `.also_from`: the
+    records of other sources it stands for, whose provenance (and link) the page shows.
     Works on one page of rows: no extra query.
     """
-    kept, by_key = [], {}
+    kept, groups = [], {}
     for record in records:
         record.also_from = []
         if not record.code_value or record.category in (Category.PATIENT, Category.ENCOUNTER):
@@ -147,11 +134,19 @@ def merge_duplicates(records: list[Record]) -> list[Record]:
             record.effective.date() if record.effective else None,
             record.value_num,
         )
-        first = by_key.get(key)
-        if first is not None and first.source_id != record.source_id:
+        group = groups.setdefault(key, [])
+        first = next(
+            (
+                g
+                for g in group
+                if record.source_id not in {g.source_id, *(o.source_id for o in g.also_from)}
+            ),
+            None,
+        )
+        if first is not None:
             first.also_from.append(record)
             continue
-        by_key.setdefault(key, record)
+        group.append(record)
         kept.append(record)
     return kept
 
@@ -192,7 +187,8 @@ def results_overview(patient, category: str = Category.LAB) -> list[dict]:
             )
         )
         .filter(position__lte=SPARK_POINTS)
-        .only(*LIST_FIELDS, "resource")
+        .defer("search_text")
+        .select_related("source__institution")
         .order_by("code_value", "effective")
     )
     tests: dict[str, dict] = {}
@@ -218,7 +214,7 @@ def series(patient, code: str, category: str | None = None) -> list[Record]:
     if category:
         queryset = queryset.filter(category=category)
     return list(
-        queryset.only(*LIST_FIELDS, "resource")
+        queryset.defer("search_text")
         .select_related("source__institution")
         .order_by("effective", "id")
     )
@@ -235,7 +231,7 @@ def medications(patient) -> tuple[list[dict], list[dict]]:
     rows = (
         records_for_patient(patient)
         .filter(category=Category.MEDICATION)
-        .only(*LIST_FIELDS)
+        .defer(*HEAVY_FIELDS)
         .select_related("source__institution")
         .order_by("-effective")
     )
@@ -268,7 +264,7 @@ def latest_by_code(patient, category: str, limit: int = 8) -> list[Record]:
             )
         )
         .filter(position=1)
-        .only(*LIST_FIELDS)
+        .defer(*HEAVY_FIELDS)
         .select_related("source__institution")
         .order_by("-effective")[:limit]
     )
@@ -284,11 +280,30 @@ def active_problems(patient, limit: int = 10) -> list[Record]:
             )
         )
         .filter(position=1)
-        .only(*LIST_FIELDS)
+        .defer(*HEAVY_FIELDS)
         .select_related("source__institution")
         .order_by("-effective")[:limit]
     )
 
 
-def last_update(patient):
-    return records_for_patient(patient).aggregate(latest=Max("updated"))["latest"]
+def with_resources(records: list[Record]) -> list[Record]:
+    """Load the raw resources of records fetched without them, in one query."""
+    resources = dict(
+        Record.objects.filter(pk__in=[r.pk for r in records]).values_list("pk", "resource")
+    )
+    for record in records:
+        record.resource = resources[record.pk]
+    return records
+
+
+def summary_sections(patient, limit: int = 10) -> dict[str, list[Record]]:
+    """The patient summary's sections (IPS-like), each a short list of records."""
+    current, _past = medications(patient)
+    labs = results_overview(patient)
+    return {
+        Category.CONDITION: active_problems(patient, limit=limit),
+        Category.MEDICATION: [line["latest"] for line in current][:limit],
+        Category.ALLERGY: latest_by_code(patient, Category.ALLERGY, limit=limit),
+        Category.IMMUNIZATION: latest_by_code(patient, Category.IMMUNIZATION, limit=limit),
+        Category.LAB: [test["latest"] for test in labs][:limit],
+    }

@@ -24,18 +24,6 @@ VITAL_CHARTS = [
 ]
 
 
-def _summary_sections(patient, limit=10):
-    current, _past = queries.medications(patient)
-    labs = queries.results_overview(patient)
-    return {
-        Category.CONDITION: queries.active_problems(patient, limit=limit),
-        Category.MEDICATION: [line["latest"] for line in current][:limit],
-        Category.ALLERGY: queries.latest_by_code(patient, Category.ALLERGY, limit=limit),
-        Category.IMMUNIZATION: queries.latest_by_code(patient, Category.IMMUNIZATION, limit=limit),
-        Category.LAB: [test["latest"] for test in labs][:limit],
-    }
-
-
 @login_required
 @require_GET
 def dashboard(request):
@@ -211,7 +199,7 @@ def summary(request):
         "records/summary.html",
         {
             "profile": profile_for(request.user),
-            "sections": _summary_sections(request.user),
+            "sections": queries.summary_sections(request.user),
         },
     )
 
@@ -219,7 +207,8 @@ def summary(request):
 @login_required
 @require_GET
 def summary_document(request):
-    sections = _summary_sections(request.user)
+    sections = queries.summary_sections(request.user)
+    queries.with_resources([record for records in sections.values() for record in records])
     audit.record(
         action=Action.RECORDS_EXPORTED,
         request=request,
