@@ -96,9 +96,9 @@ def person(spec: PatientSpec) -> Person:
     full_name = spec.full_name or rng.choice(c.FAMILY_NAMES) + rng.choice(c.GIVEN_NAMES)
     phone = spec.phone or f"010{rng.randint(10000000, 99999999)}"
     chronic = {}
-    # Diagnosed from age 40, mostly in the last decade: inside the years institutions hold, so
+    # Diagnosed from age 40, mostly in recent years: inside the years institutions hold, so
     # the charts show the course before and after treatment.
-    earliest = max(birth_date.year + 40, 2016)
+    earliest = max(birth_date.year + 40, 2019)
     for key, probability in (
         ("diabetes", 0.55),
         ("hypertension", 0.6),
@@ -106,7 +106,7 @@ def person(spec: PatientSpec) -> Person:
         ("hypothyroidism", 0.15),
     ):
         if rng.random() < probability:
-            onset_year = min(earliest + rng.randint(0, 6), 2024)
+            onset_year = min(earliest + rng.randint(0, 4), 2024)
             onset = dt.date(onset_year, rng.randint(1, 12), rng.randint(1, 28))
             treatment = onset + dt.timedelta(days=rng.randint(30, 240))
             chronic[key] = (onset, treatment)

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts.domain import profile_for
@@ -17,10 +18,10 @@ from records.models import Category
 
 VITAL_CHARTS = [
     # (LOINC, title, second component)
-    ("85354-9", _("Blood pressure"), True),
-    ("29463-7", _("Weight"), False),
-    ("39156-5", _("BMI"), False),
-    ("8867-4", _("Heart rate"), False),
+    ("85354-9", gettext_lazy("Blood pressure"), True),
+    ("29463-7", gettext_lazy("Weight"), False),
+    ("39156-5", gettext_lazy("BMI"), False),
+    ("8867-4", gettext_lazy("Heart rate"), False),
 ]
 
 

@@ -9,3 +9,20 @@ register = template.Library()
 def status(code: str) -> str:
     """A FHIR status code in words (translated)."""
     return status_label(code)
+
+
+@register.filter
+def reference_range(resource: dict) -> str:
+    """The first reference range of a resource in words: "4.0–6.0", "≤ 40" or "≥ 40"."""
+    ranges = (resource or {}).get("referenceRange") or []
+    if not ranges or not isinstance(ranges[0], dict):
+        return ""
+    low = (ranges[0].get("low") or {}).get("value")
+    high = (ranges[0].get("high") or {}).get("value")
+    if low is not None and high is not None:
+        return f"{low}–{high}"
+    if high is not None:
+        return f"≤ {high}"
+    if low is not None:
+        return f"≥ {low}"
+    return ranges[0].get("text", "")
