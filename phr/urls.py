@@ -36,6 +36,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", records_views.dashboard, name="dashboard"),
+    path("dashboard/sources/", records_views.dashboard_sources, name="dashboard_sources"),
     path("records/", include("records.urls")),
     path("account/", include("accounts.urls")),
     path("", include("institutions.urls")),

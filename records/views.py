@@ -25,19 +25,31 @@ VITAL_CHARTS = [
 ]
 
 
+def _sources_context(patient) -> dict:
+    sources = list(source_queries.sources_for_patient(patient))
+    runs = source_queries.latest_runs(sources)
+    for source in sources:
+        source.latest_run = runs.get(source.latest_run_id)
+    active = any(source.latest_run and source.latest_run.is_active for source in sources)
+    return {"sources": sources, "any_active": active}
+
+
+@login_required
+@require_GET
+def dashboard_sources(request):
+    """The dashboard's list of sources, polled by htmx while a sync is going on."""
+    return render(request, "records/_sources.html", _sources_context(request.user))
+
+
 @login_required
 @require_GET
 def dashboard(request):
     """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
     patient = request.user
-    sources = list(source_queries.sources_for_patient(patient))
-    runs = source_queries.latest_runs(sources)
-    for source in sources:
-        source.latest_run = runs.get(source.latest_run_id)
     counts = queries.category_counts(patient)
     context = {
+        **_sources_context(patient),
         "profile": profile_for(patient),
-        "sources": sources,
         "counts": counts,
         "categories": Category.choices,
         "has_records": any(counts.values()),

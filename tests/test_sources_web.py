@@ -235,3 +235,16 @@ def test_sync_run_counts_stay_with_the_owner(client, patient, password, linked):
     headers = api_token(client, patient, password)
     runs = client.get("/api/v1/sync-runs/", headers=headers).json()["results"]
     assert [r["id"] for r in runs] == [str(SyncRun.objects.get().code)]
+
+
+def test_dashboard_polls_while_a_sync_runs(client, patient, institution, known_patient):
+    source = domain.link_institution(patient=patient, institution=institution)
+    login(client, patient.email)
+    assert 'hx-get="/dashboard/sources/"' in client.get("/dashboard/").content.decode()
+    fragment = client.get("/dashboard/sources/").content.decode()
+    assert "Waiting to start" in fragment
+    assert 'hx-trigger="every 3s"' in fragment
+    run_to_end(source.runs.get())
+    fragment = client.get("/dashboard/sources/").content.decode()
+    assert "Completed" in fragment
+    assert "hx-trigger" not in fragment
