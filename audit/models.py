@@ -26,6 +26,13 @@ class Action(models.TextChoices):
     SYNC_REQUESTED = "sync.requested", _("Sync requested")
     RECORDS_IMPORTED = "records.imported", _("File imported")
     RECORDS_EXPORTED = "records.exported", _("Records exported")
+    SHARE_CREATED = "share.created", _("Share created")
+    SHARE_REVOKED = "share.revoked", _("Share revoked")
+    SHARE_REISSUED = "share.reissued", _("Share link reissued")
+    SHARE_OPENED = "share.opened", _("Shared records opened")
+    SHARE_VIEWED = "share.viewed", _("Shared records viewed")
+    SHARE_DOWNLOADED = "share.downloaded", _("Shared records downloaded")
+    SHARE_WRONG_PASSCODE = "share.wrong_passcode", _("Wrong passcode for a share")
     INSTITUTION_CHANGED = "institution.changed", _("Institution changed by an operator")
 
 

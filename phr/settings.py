@@ -283,6 +283,10 @@ PHR_SYNC_INTERVAL_HOURS = env_int("PHR_SYNC_INTERVAL_HOURS", 24, minimum=1)
 PHR_UPLOAD_MAX_BYTES = env_int("PHR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PHR_UPLOAD_MAX_BYTES + 1024 * 1024
 
+# Sharing: wrong passcodes allowed over a share's lifetime, and the longest expiry.
+PHR_SHARE_MAX_ATTEMPTS = env_int("PHR_SHARE_MAX_ATTEMPTS", 5, minimum=1)
+PHR_SHARE_MAX_DAYS = env_int("PHR_SHARE_MAX_DAYS", 90, minimum=1)
+
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -40,6 +40,7 @@ urlpatterns = [
     path("records/", include("records.urls")),
     path("account/", include("accounts.urls")),
     path("", include("institutions.urls")),
+    path("", include("sharing.urls")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

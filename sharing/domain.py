@@ -1,0 +1,165 @@
+"""What happens to shares: creation, revocation, reissue, passcodes and every recipient access."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit import domain as audit
+from audit.models import Action, ActorKind
+from sharing.models import AccessAction, Share, ShareAccess, ShareState
+
+
+def new_token() -> str:
+    """256 bits from the OS's CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_share(
+    *,
+    patient,
+    label,
+    purpose,
+    categories,
+    sources,
+    date_from,
+    date_to,
+    expires_at,
+    passcode,
+    allow_download,
+    notify_on_open,
+    request=None,
+) -> tuple[Share, str]:
+    """Create a share; returns it and its token (shown to the patient this once, never stored).
+
+    Side effects: a Share (token hash, hashed passcode), its sources, an audit event.
+    """
+    token = new_token()
+    with transaction.atomic():
+        share = Share.objects.create(
+            patient=patient,
+            label=label,
+            purpose=purpose,
+            categories=list(categories),
+            date_from=date_from,
+            date_to=date_to,
+            expires_at=expires_at,
+            passcode_hash=make_password(passcode) if passcode else "",
+            allow_download=allow_download,
+            notify_on_open=notify_on_open,
+            token_hash=hash_token(token),
+        )
+        share.sources.set(sources)
+        audit.record(
+            action=Action.SHARE_CREATED, request=request, actor=patient, patient=patient, obj=share
+        )
+    return share, token
+
+
+def revoke_share(*, share: Share, request=None) -> None:
+    """End a share at once: the next request with its link finds nothing."""
+    if share.revoked_at is None:
+        Share.objects.filter(pk=share.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        share.refresh_from_db()
+        audit.record(
+            action=Action.SHARE_REVOKED, request=request, patient=share.patient_id, obj=share
+        )
+
+
+def reissue_share(*, share: Share, request=None) -> str:
+    """A new link for a share (e.g. locked by wrong passcodes): the old link is dead at once."""
+    token = new_token()
+    Share.objects.filter(pk=share.pk).update(token_hash=hash_token(token), failed_attempts=0)
+    share.refresh_from_db()
+    audit.record(action=Action.SHARE_REISSUED, request=request, patient=share.patient_id, obj=share)
+    return token
+
+
+def find_active(token: str) -> Share | None:
+    """The active share behind a link, or None — for unknown, expired, revoked and locked alike.
+
+    Always one hash and one indexed query, whatever the case, so timing does not tell them apart.
+    """
+    share = (
+        Share.objects.select_related("patient__profile")
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+    if share is None or share.state != ShareState.ACTIVE:
+        return None
+    return share
+
+
+def _log(share, action, *, request, name="", what="") -> None:
+    ip = audit.truncate_ip(request.META.get("REMOTE_ADDR")) if request else None
+    ShareAccess.objects.create(
+        share=share, action=action, recipient_name=name[:200], what=what[:100], ip=ip
+    )
+
+
+AUDIT_ACTIONS = {
+    AccessAction.OPENED: Action.SHARE_OPENED,
+    AccessAction.VIEWED: Action.SHARE_VIEWED,
+    AccessAction.DOWNLOADED: Action.SHARE_DOWNLOADED,
+    AccessAction.WRONG_PASSCODE: Action.SHARE_WRONG_PASSCODE,
+}
+
+
+def record_access(*, share: Share, action: str, request, name: str = "", what: str = "") -> None:
+    """Log what a recipient did: in the share's access log (shown to the patient) and the audit.
+
+    Side effects: a ShareAccess row, an AuditEvent; on the first open, an e-mail to the patient
+    if they asked for one.
+    """
+    _log(share, action, request=request, name=name, what=what)
+    audit.record(
+        action=AUDIT_ACTIONS[action],
+        request=request,
+        actor=None,
+        actor_kind=ActorKind.RECIPIENT,
+        actor_label=name,
+        patient=share.patient_id,
+        obj=share,
+        extra={"what": what} if what else None,
+    )
+    if action == AccessAction.OPENED and share.notify_on_open:
+        send_mail(
+            _("Your shared records were opened"),
+            _(
+                "%(name)s opened the records you shared with “%(label)s”. You can see every "
+                "access, or revoke the share, in PHR."
+            )
+            % {"name": name, "label": share.label},
+            settings.DEFAULT_FROM_EMAIL,
+            [share.patient.email],
+        )
+
+
+def check_passcode(*, share: Share, passcode: str, request) -> bool:
+    """True for the right passcode. A wrong one counts against the share's lifetime cap.
+
+    The count is a conditional UPDATE (failed_attempts < cap): parallel wrong attempts can never
+    push it past the cap, and at the cap the share is locked for everyone.
+    """
+    if check_password(passcode, share.passcode_hash):
+        return True
+    Share.objects.filter(pk=share.pk, failed_attempts__lt=settings.PHR_SHARE_MAX_ATTEMPTS).update(
+        failed_attempts=F("failed_attempts") + 1
+    )
+    record_access(share=share, action=AccessAction.WRONG_PASSCODE, request=request)
+    return False
+
+
+def remaining_attempts(share: Share) -> int:
+    share.refresh_from_db(fields=["failed_attempts"])
+    return max(settings.PHR_SHARE_MAX_ATTEMPTS - share.failed_attempts, 0)

@@ -1,0 +1,111 @@
+import datetime as dt
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from records.models import Category
+
+EXPIRY_CHOICES = [
+    ("1h", _("1 hour")),
+    ("1d", _("1 day")),
+    ("7d", _("7 days")),
+    ("30d", _("30 days")),
+]
+EXPIRY = {
+    "1h": dt.timedelta(hours=1),
+    "1d": dt.timedelta(days=1),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+SHAREABLE = [
+    (value, label) for value, label in Category.choices if value not in ("patient", "other")
+]
+
+
+class ShareForm(forms.Form):
+    label = forms.CharField(
+        label=_("Who is it for?"),
+        max_length=200,
+        help_text=_('For example "Dr. Kim, Seoul Clinic".'),
+    )
+    purpose = forms.CharField(
+        label=_("Purpose"),
+        max_length=200,
+        required=False,
+        help_text=_('For example "second opinion on my diabetes".'),
+    )
+    categories = forms.MultipleChoiceField(
+        label=_("What to share"),
+        choices=SHAREABLE,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one kind of record to share.")},
+    )
+    sources = forms.ModelMultipleChoiceField(
+        label=_("From which institutions"),
+        queryset=None,
+        required=False,
+        to_field_name="code",
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: all of them."),
+    )
+    date_from = forms.DateField(
+        label=_("Records from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("Records until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    expires = forms.ChoiceField(label=_("The link works for"), choices=EXPIRY_CHOICES, initial="1d")
+    passcode = forms.CharField(
+        label=_("Passcode (optional)"),
+        required=False,
+        min_length=4,
+        max_length=50,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Tell it to the recipient separately, not with the link."),
+    )
+    allow_download = forms.BooleanField(
+        label=_("The recipient may download the records"), required=False
+    )
+    notify_on_open = forms.BooleanField(
+        label=_("E-mail me when the link is opened"), required=False
+    )
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        from institutions.models import Source
+
+        self.fields["sources"].queryset = Source.objects.filter(patient=patient).select_related(
+            "institution"
+        )
+        self.fields["sources"].label_from_instance = lambda source: source.display_name
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned
+
+    def expires_at(self):
+        delta = min(
+            EXPIRY[self.cleaned_data["expires"]], dt.timedelta(days=settings.PHR_SHARE_MAX_DAYS)
+        )
+        return timezone.now() + delta
+
+
+class PasscodeForm(forms.Form):
+    passcode = forms.CharField(
+        label=_("Passcode"),
+        max_length=50,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class RecipientForm(forms.Form):
+    name = forms.CharField(
+        label=_("Your name"),
+        max_length=200,
+        help_text=_("The patient sees who opened their records."),
+    )

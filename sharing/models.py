@@ -1,0 +1,93 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ShareState(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+    LOCKED = "locked", _("Locked (too many wrong passcodes)")
+
+
+class Share(models.Model):
+    """A patient's time-limited, scoped grant to someone holding the link (and passcode).
+
+    The link's token has 256 bits of randomness and only its SHA-256 is stored; the passcode is
+    stored with Django's password hasher. Wrong passcodes count over the share's lifetime.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shares"
+    )
+    label = models.CharField(_("recipient"), max_length=200)
+    purpose = models.CharField(_("purpose"), max_length=200, blank=True)
+    # Scope: empty categories / sources mean all of them; the dates bound the records' dates.
+    categories = models.JSONField(default=list, blank=True)
+    sources = models.ManyToManyField("institutions.Source", blank=True, related_name="shares")
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    allow_download = models.BooleanField(_("the recipient may download"), default=False)
+    notify_on_open = models.BooleanField(_("e-mail me when it is opened"), default=False)
+    token_hash = models.CharField(max_length=64, unique=True)
+    passcode_hash = models.CharField(max_length=200, blank=True)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # The patient's list of shares: WHERE patient_id = %s ORDER BY created DESC
+            models.Index(fields=["patient", "-created"], name="share_patient_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.state})"
+
+    @property
+    def has_passcode(self) -> bool:
+        return bool(self.passcode_hash)
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return ShareState.REVOKED
+        if self.failed_attempts >= settings.PHR_SHARE_MAX_ATTEMPTS:
+            return ShareState.LOCKED
+        if self.expires_at <= timezone.now():
+            return ShareState.EXPIRED
+        return ShareState.ACTIVE
+
+    def get_state_display(self) -> str:
+        return ShareState(self.state).label
+
+
+class AccessAction(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    VIEWED = "viewed", _("Viewed")
+    DOWNLOADED = "downloaded", _("Downloaded")
+    WRONG_PASSCODE = "wrong_passcode", _("Wrong passcode")
+
+
+class ShareAccess(models.Model):
+    """One thing a recipient did with a share, shown to the patient (no clinical content)."""
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="accesses")
+    at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=20, choices=AccessAction.choices)
+    recipient_name = models.CharField(max_length=200, blank=True)
+    what = models.CharField(max_length=100, blank=True)  # a page or category, never content
+    ip = models.GenericIPAddressField(null=True, blank=True)  # truncated: /24 or /48
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["share", "-at"], name="shareaccess_share_at_idx")]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from sharing import views
+
+urlpatterns = [
+    path("shares/", views.share_list, name="share_list"),
+    path("shares/new/", views.share_new, name="share_new"),
+    path("shares/<uuid:code>/", views.share_detail, name="share_detail"),
+    path("shares/<uuid:code>/revoke/", views.share_revoke, name="share_revoke"),
+    path("shares/<uuid:code>/reissue/", views.share_reissue, name="share_reissue"),
+    path("shares/<uuid:code>/preview/", views.share_preview, name="share_preview"),
+    path("s/<str:token>/", views.share_entry, name="share_entry"),
+    path("s/<str:token>/c/<slug:category>/", views.share_category, name="share_category"),
+    path("s/<str:token>/download/", views.share_download, name="share_download"),
+]

@@ -1,0 +1,268 @@
+import functools
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from records import export
+from records import queries as record_queries
+from records.models import Category
+from sharing import domain, queries
+from sharing.forms import PasscodeForm, RecipientForm, ShareForm
+from sharing.models import AccessAction
+
+NEW_TOKEN_KEY = "sharing:new-token:{}"  # noqa: S105 - a session key name, not a secret
+
+
+# --- The patient's side ------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def share_list(request):
+    return render(
+        request, "sharing/list.html", {"shares": queries.shares_for_patient(request.user)}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def share_new(request):
+    form = ShareForm(request.POST if request.method == "POST" else None, patient=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        share, token = domain.create_share(
+            patient=request.user,
+            label=data["label"],
+            purpose=data["purpose"],
+            categories=data["categories"],
+            sources=data["sources"],
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            expires_at=form.expires_at(),
+            passcode=data["passcode"],
+            allow_download=data["allow_download"],
+            notify_on_open=data["notify_on_open"],
+            request=request,
+        )
+        # The token exists nowhere but here: shown on the next page once, then forgotten.
+        request.session[NEW_TOKEN_KEY.format(share.code)] = token
+        return redirect("share_detail", code=share.code)
+    return render(request, "sharing/new.html", {"form": form})
+
+
+def _link(request, token: str) -> str:
+    return request.build_absolute_uri(reverse("share_entry", args=[token]))
+
+
+@login_required
+@require_GET
+def share_detail(request, code):
+    share = queries.share_for_patient(request.user, code)
+    token = request.session.pop(NEW_TOKEN_KEY.format(share.code), None)
+    context = {
+        "share": share,
+        "accesses": share.accesses.all()[:200],
+        "scope_count": queries.records_for_share(share).count(),
+    }
+    if token:
+        link = _link(request, token)
+        qr = segno.make(link, error="m")
+        context.update(
+            link=link,
+            qr_png=qr.png_data_uri(scale=6, border=2),
+            qr_svg=qr.svg_data_uri(scale=6, border=2),
+        )
+    return render(request, "sharing/detail.html", context)
+
+
+@login_required
+@require_POST
+def share_revoke(request, code):
+    share = queries.share_for_patient(request.user, code)
+    domain.revoke_share(share=share, request=request)
+    messages.success(request, _("The share is revoked: the link no longer works."))
+    return redirect("share_detail", code=share.code)
+
+
+@login_required
+@require_POST
+def share_reissue(request, code):
+    share = queries.share_for_patient(request.user, code)
+    request.session[NEW_TOKEN_KEY.format(share.code)] = domain.reissue_share(
+        share=share, request=request
+    )
+    messages.success(request, _("A new link was made; the old one no longer works."))
+    return redirect("share_detail", code=share.code)
+
+
+@login_required
+@require_GET
+def share_preview(request, code):
+    """Exactly what the recipient sees, shown to the patient (nothing is logged as an access)."""
+    share = queries.share_for_patient(request.user, code)
+    return render(
+        request, "sharing/recipient/view.html", _scope_context(request, share, preview=True)
+    )
+
+
+# --- The recipient's side (no account) -----------------------------------------------------
+
+
+def recipient_page(view):
+    """Headers of every page under /s/: no referrer leaks the token, nothing is cached or indexed.
+
+    CSRF protection is off here on purpose: every request carries the link's secret token in its
+    path, so a forged cross-site request cannot name a share; and Referrer-Policy: no-referrer
+    makes browsers send `Origin: null`, which Django's CSRF check would refuse.
+    """
+
+    @functools.wraps(view)
+    @csrf_exempt
+    def wrapper(request, token, *args, **kwargs):
+        response = view(request, token, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        response["Cache-Control"] = "no-store, max-age=0"
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    return wrapper
+
+
+def not_available(request):
+    """One answer for unknown, expired, revoked and locked links: nothing tells them apart."""
+    return render(request, "sharing/not_available.html", status=404)
+
+
+def _state(request, share) -> dict:
+    return request.session.setdefault(f"sharing:{share.pk}", {})
+
+
+def _scope_context(request, share, *, preview=False, category=""):
+    scoped = queries.records_for_share(share)
+    counts = dict(scoped.values_list("category").annotate(n=Count("id")).order_by())
+    rows, next_cursor = record_queries.page(
+        scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
+    )
+    profile = share.patient.profile
+    today = timezone.localdate()
+    age = None
+    if profile.birth_date:
+        born = profile.birth_date
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return {
+        "share": share,
+        "profile": profile,
+        "age": age,
+        "preview": preview,
+        "category": category,
+        "counts": [(c, label, counts[c]) for c, label in Category.choices if counts.get(c)],
+        "records": record_queries.merge_duplicates(rows),
+        "next_cursor": next_cursor,
+        "query": request.GET.copy(),
+        "share_mode": True,
+    }
+
+
+@recipient_page
+@require_http_methods(["GET", "POST"])
+def share_entry(request, token):
+    """The link: passcode (if any), then the recipient's name, then the shared records."""
+    share = domain.find_active(token)
+    if share is None:
+        return not_available(request)
+    state = _state(request, share)
+    if share.has_passcode and not state.get("passcode_ok"):
+        form = PasscodeForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            if domain.check_passcode(
+                share=share, passcode=form.cleaned_data["passcode"], request=request
+            ):
+                state["passcode_ok"] = True
+                request.session.modified = True
+                return redirect("share_entry", token=token)
+            if domain.find_active(token) is None:  # that was the last attempt
+                return not_available(request)
+            form.add_error(
+                "passcode",
+                _("Wrong passcode. %(left)d attempts left before the link locks.")
+                % {"left": domain.remaining_attempts(share)},
+            )
+        return render(request, "sharing/recipient/passcode.html", {"form": form, "share": share})
+    if not state.get("name"):
+        form = RecipientForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            state["name"] = form.cleaned_data["name"]
+            request.session.modified = True
+            domain.record_access(
+                share=share, action=AccessAction.OPENED, request=request, name=state["name"]
+            )
+            return redirect("share_entry", token=token)
+        return render(request, "sharing/recipient/name.html", {"form": form, "share": share})
+    return _view(request, token, share, state, category="")
+
+
+def _view(request, token, share, state, *, category):
+    if not request.headers.get("HX-Request"):
+        domain.record_access(
+            share=share,
+            action=AccessAction.VIEWED,
+            request=request,
+            name=state["name"],
+            what=category or "summary",
+        )
+    context = {
+        **_scope_context(request, share, category=category),
+        "token": token,
+        "recipient": state["name"],
+    }
+    if request.headers.get("HX-Request") and request.GET.get("after"):
+        return render(request, "records/_rows.html", context)
+    return render(request, "sharing/recipient/view.html", context)
+
+
+def _ready(request, token):
+    share = domain.find_active(token)
+    if share is None:
+        return None, None
+    state = _state(request, share)
+    if (share.has_passcode and not state.get("passcode_ok")) or not state.get("name"):
+        return share, None
+    return share, state
+
+
+@recipient_page
+@require_GET
+def share_category(request, token, category):
+    share, state = _ready(request, token)
+    if share is None or category not in Category.values:
+        return not_available(request)
+    if state is None:
+        return redirect("share_entry", token=token)
+    return _view(request, token, share, state, category=category)
+
+
+@recipient_page
+@require_GET
+def share_download(request, token):
+    share, state = _ready(request, token)
+    if share is None or (state is not None and not share.allow_download):
+        return not_available(request)
+    if state is None:
+        return redirect("share_entry", token=token)
+    domain.record_access(
+        share=share, action=AccessAction.DOWNLOADED, request=request, name=state["name"]
+    )
+    response = StreamingHttpResponse(
+        export.bundle_stream(queries.records_for_share(share)), content_type="application/fhir+json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{export.filename("shared-records")}"'
+    return response

@@ -1,0 +1,344 @@
+"""Shares: scope, expiry, revocation, passcode cap under parallel requests, indistinguishable
+"not available" answers, no raw secrets stored, and the patient's access log."""
+
+import datetime as dt
+import re
+import threading
+
+import pytest
+import time_machine
+from django.db import connection
+from django.utils import timezone
+
+from audit.models import Action, AuditEvent
+from institutions.models import Source
+from records.models import Record
+from sharing import domain
+from sharing.models import Share, ShareAccess
+from tests.conftest import login
+from tests.records_data import generated, import_resources
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def records(patient, other_patient):
+    hanbit = import_resources(patient, "서울한빛대학교병원", generated(patient, size=300))
+    pureun = import_resources(
+        patient,
+        "푸른내과의원",
+        generated(
+            patient,
+            slug="pureun",
+            name="푸른내과의원",
+            profile="clinic",
+            type_code="31",
+            seed=2,
+            size=150,
+        ),
+    )
+    import_resources(
+        other_patient,
+        "미소치과의원",
+        generated(
+            other_patient,
+            slug="miso",
+            name="미소치과의원",
+            profile="dental",
+            type_code="51",
+            seed=3,
+            size=60,
+        ),
+    )
+    return {"hanbit": hanbit, "pureun": pureun}
+
+
+def make_share(
+    patient, *, categories=("lab", "medication"), sources=(), passcode="", days=1, **extra
+):
+    return domain.create_share(
+        patient=patient,
+        label="Dr. Kim, Seoul Clinic",
+        purpose="second opinion",
+        categories=list(categories),
+        sources=list(sources),
+        date_from=extra.get("date_from"),
+        date_to=extra.get("date_to"),
+        expires_at=timezone.now() + dt.timedelta(days=days),
+        passcode=passcode,
+        allow_download=extra.get("allow_download", False),
+        notify_on_open=extra.get("notify_on_open", False),
+    )
+
+
+def open_as_recipient(client, token, *, passcode=None, name="Dr. Kim"):
+    if passcode is not None:
+        client.post(f"/s/{token}/", {"passcode": passcode})
+    return client.post(f"/s/{token}/", {"name": name})
+
+
+def shown_codes(page: str, candidates) -> set:
+    return {c for c in candidates if c in page}
+
+
+# --- Scope -----------------------------------------------------------------------------------
+
+
+def test_scope_is_enforced_everywhere_the_recipient_goes(client, patient, records):
+    _share, token = make_share(
+        patient,
+        categories=["lab", "medication"],
+        sources=[records["pureun"]],
+        date_from=dt.date(2022, 1, 1),
+        allow_download=True,
+    )
+    open_as_recipient(client, token)
+    inside = Record.objects.filter(
+        patient=patient,
+        category__in=["lab", "medication"],
+        source=records["pureun"],
+        effective__date__gte=dt.date(2022, 1, 1),
+    )
+    outside = Record.objects.exclude(pk__in=inside)
+    assert inside.exists()
+    assert outside.filter(patient=patient).exists()
+
+    bundle = client.get(f"/s/{token}/download/")
+    import json
+
+    downloaded = json.loads(b"".join(bundle.streaming_content))
+    assert {e["resource"]["id"] for e in downloaded["entry"]} == set(
+        inside.values_list("resource_id", flat=True)
+    )
+    displayed = set()
+    for url in (
+        f"/s/{token}/",
+        f"/s/{token}/c/lab/",
+        f"/s/{token}/c/medication/",
+        f"/s/{token}/c/condition/",
+    ):
+        page = client.get(url).content.decode()
+        while True:
+            displayed |= {
+                d
+                for d in set(Record.objects.values_list("display", flat=True))
+                if d and f">{d}<" in page
+            }
+            more = re.search(r'<li class="load-more" hx-get="\?after=([^"]+)"', page)
+            if not more:
+                break
+            page = client.get(f"{url}?after={more.group(1)}").content.decode()
+    assert displayed == set(inside.values_list("display", flat=True))
+
+
+def test_download_refused_unless_allowed(client, patient, records):
+    _share, token = make_share(patient)
+    open_as_recipient(client, token)
+    assert client.get(f"/s/{token}/download/").status_code == 404
+
+
+# --- Not available -----------------------------------------------------------------------------
+
+
+def test_expired_revoked_locked_and_unknown_look_the_same(client, patient, records, settings):
+    _expired, expired_token = make_share(patient, days=1)
+    revoked, revoked_token = make_share(patient)
+    domain.revoke_share(share=revoked)
+    locked, locked_token = make_share(patient, passcode="4321")
+    Share.objects.filter(pk=locked.pk).update(failed_attempts=settings.PHR_SHARE_MAX_ATTEMPTS)
+    unknown_token = domain.new_token()
+
+    with time_machine.travel(dt.timedelta(days=1, seconds=1)):
+        responses = [
+            client.get(f"/s/{t}/")
+            for t in (expired_token, revoked_token, locked_token, unknown_token)
+        ]
+
+    assert {r.status_code for r in responses} == {404}
+    bodies = {
+        re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", r.content.decode())
+        for r in responses
+    }
+    assert len(bodies) == 1
+    assert "This link is not available" in bodies.pop()
+    headers = [{k: v for k, v in r.items() if k not in ("Content-Length",)} for r in responses]
+    assert all(h == headers[0] for h in headers)
+
+
+def test_revoke_ends_access_at_once(client, patient, records):
+    share, token = make_share(patient)
+    open_as_recipient(client, token)
+    assert client.get(f"/s/{token}/").status_code == 200
+    domain.revoke_share(share=share)
+    assert client.get(f"/s/{token}/").status_code == 404
+    assert client.get(f"/s/{token}/c/lab/").status_code == 404
+
+
+def test_expiry_with_a_frozen_clock(client, patient, records):
+    _share, token = make_share(patient, days=1)
+    open_as_recipient(client, token)
+    with time_machine.travel(dt.timedelta(hours=23, minutes=59)):
+        assert client.get(f"/s/{token}/").status_code == 200
+    with time_machine.travel(dt.timedelta(days=1, seconds=1)):
+        assert client.get(f"/s/{token}/").status_code == 404
+
+
+# --- Passcodes ---------------------------------------------------------------------------------
+
+
+def test_wrong_passcodes_lock_the_share(client, patient, records, settings):
+    share, token = make_share(patient, passcode="2468")
+    for left in range(settings.PHR_SHARE_MAX_ATTEMPTS - 1, 0, -1):
+        response = client.post(f"/s/{token}/", {"passcode": "0000"})
+        assert f"{left} attempts left" in response.content.decode()
+    last = client.post(f"/s/{token}/", {"passcode": "0000"})
+    assert last.status_code == 404
+    assert client.post(f"/s/{token}/", {"passcode": "2468"}).status_code == 404  # locked for good
+    assert (
+        ShareAccess.objects.filter(share=share, action="wrong_passcode").count()
+        == settings.PHR_SHARE_MAX_ATTEMPTS
+    )
+    assert (
+        AuditEvent.objects.filter(action=Action.SHARE_WRONG_PASSCODE, patient_id=patient.pk).count()
+        == 5
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_passcodes_never_pass_the_cap(patient, settings):
+    share, _token = make_share(patient, passcode="2468")
+    barrier = threading.Barrier(30)
+    results = []
+
+    def attempt():
+        barrier.wait()
+        try:
+            fresh = Share.objects.get(pk=share.pk)
+            results.append(domain.check_passcode(share=fresh, passcode="0000", request=None))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    share.refresh_from_db()
+    assert results == [False] * 30
+    assert share.failed_attempts == settings.PHR_SHARE_MAX_ATTEMPTS
+    assert share.state == "locked"
+
+
+def test_right_passcode_then_name_then_records(client, patient, records, mailoutbox):
+    _share, token = make_share(patient, passcode="2468", notify_on_open=True)
+    assert "Enter the passcode" in client.get(f"/s/{token}/").content.decode()
+    assert (
+        "Who is viewing?"
+        in client.post(f"/s/{token}/", {"passcode": "2468"}, follow=True).content.decode()
+    )
+    page = client.post(f"/s/{token}/", {"name": "Dr. Kim"}, follow=True).content.decode()
+    assert "김민준" in page
+    assert "Shared with Dr. Kim, Seoul Clinic until" in page
+    assert [m.subject for m in mailoutbox] == ["Your shared records were opened"]
+    assert "Dr. Kim opened the records" in mailoutbox[0].body
+
+
+# --- Secrets ---------------------------------------------------------------------------------
+
+
+def test_no_raw_token_or_passcode_in_the_database(patient, records):
+    share, token = make_share(patient, passcode="secret-passcode-1357")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM sharing_share")
+        stored = repr(cursor.fetchall())
+    assert token not in stored
+    assert "secret-passcode-1357" not in stored
+    assert share.token_hash == domain.hash_token(token)
+
+
+def test_token_has_256_bits():
+    tokens = {domain.new_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(len(t) >= 43 for t in tokens)  # 32 random bytes, base64url
+
+
+# --- The patient's side ------------------------------------------------------------------------
+
+
+def test_create_share_shows_link_and_qr_once_and_the_log(client, patient, records):
+    login(client, patient.email)
+    response = client.post(
+        "/shares/new/",
+        {
+            "label": "Dr. Kim",
+            "categories": ["lab"],
+            "sources": [str(records["hanbit"].code)],
+            "expires": "1d",
+            "passcode": "2468",
+        },
+    )
+    share = Share.objects.get()
+    assert response["Location"] == f"/shares/{share.code}/"
+    page = client.get(f"/shares/{share.code}/").content.decode()
+    link = re.search(r'value="(http://testserver/s/[^"]+/)"', page).group(1)
+    assert 'src="data:image/png;base64,' in page
+    assert (
+        "http://testserver/s/" not in client.get(f"/shares/{share.code}/").content.decode()
+    )  # once
+
+    recipient = client.__class__()
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    open_as_recipient(recipient, token, passcode="2468")
+    log = client.get(f"/shares/{share.code}/").content.decode()
+    assert "Dr. Kim" in log
+    assert "Opened" in log
+    assert list(share.sources.all()) == [records["hanbit"]]
+
+
+def test_create_share_refuses_bad_input_and_keeps_it(client, patient, records):
+    login(client, patient.email)
+    response = client.post("/shares/new/", {"label": "Dr. Kim", "expires": "1d"})
+    assert "Choose at least one kind of record to share." in response.content.decode()
+    assert 'value="Dr. Kim"' in response.content.decode()
+    assert not Share.objects.exists()
+
+
+def test_locked_share_can_be_reissued(client, patient, records, settings):
+    share, token = make_share(patient, passcode="2468")
+    Share.objects.filter(pk=share.pk).update(failed_attempts=settings.PHR_SHARE_MAX_ATTEMPTS)
+    login(client, patient.email)
+    client.post(f"/shares/{share.code}/reissue/")
+    page = client.get(f"/shares/{share.code}/").content.decode()
+    new_token = re.search(r'value="http://testserver/s/([^"/]+)/"', page).group(1)
+    assert new_token != token
+    recipient = client.__class__()
+    assert recipient.get(f"/s/{token}/").status_code == 404
+    assert recipient.get(f"/s/{new_token}/").status_code == 200
+
+
+@pytest.mark.parametrize("suffix", ["", "revoke/", "reissue/", "preview/"])
+def test_other_patients_shares_are_404(client, patient, other_patient, records, suffix):
+    share, _token = make_share(patient)
+    login(client, other_patient.email)
+    method = client.post if suffix in ("revoke/", "reissue/") else client.get
+    assert method(f"/shares/{share.code}/{suffix}").status_code == 404
+    share.refresh_from_db()
+    assert share.revoked_at is None
+    assert "Dr. Kim" not in client.get("/shares/").content.decode()
+
+
+def test_preview_shows_the_scope_without_logging(client, patient, records):
+    share, _token = make_share(patient, categories=["immunization"])
+    login(client, patient.email)
+    page = client.get(f"/shares/{share.code}/preview/").content.decode()
+    assert "Preview: this is what the recipient sees." in page
+    assert not ShareAccess.objects.exists()
+
+
+def test_recipient_pages_send_privacy_headers(client, patient, records):
+    _share, token = make_share(patient)
+    for response in (client.get(f"/s/{token}/"), client.get(f"/s/{domain.new_token()}/")):
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert "no-store" in response["Cache-Control"]
+        assert response["X-Robots-Tag"] == "noindex, nofollow"
+    assert Source.objects.filter(patient=patient).count() == 2
