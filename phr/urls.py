@@ -10,6 +10,7 @@ from institutions import api as institutions_api
 from phr import views
 from records import api as records_api
 from records import views as records_views
+from sharing import api as sharing_api
 
 # The admin's own login form would bypass allauth's rate limits and MFA: send it to allauth.
 admin.site.login = secure_admin_login(admin.site.login)
@@ -19,6 +20,7 @@ router = SimpleRouter()
 router.register("institutions", institutions_api.InstitutionViewSet, basename="api-institution")
 router.register("sources", institutions_api.SourceViewSet, basename="api-source")
 router.register("sync-runs", institutions_api.SyncRunViewSet, basename="api-sync-run")
+router.register("shares", sharing_api.ShareViewSet, basename="api-share")
 
 api_v1 = [
     path("me/", accounts_api.me, name="api-me"),

@@ -342,3 +342,72 @@ def test_recipient_pages_send_privacy_headers(client, patient, records):
         assert "no-store" in response["Cache-Control"]
         assert response["X-Robots-Tag"] == "noindex, nofollow"
     assert Source.objects.filter(patient=patient).count() == 2
+
+
+# --- API -------------------------------------------------------------------------------------
+
+
+def test_api_create_list_revoke_and_accesses(client, patient, records):
+    client.force_login(patient)
+    expires = (timezone.now() + dt.timedelta(days=1)).isoformat()
+    created = client.post(
+        "/api/v1/shares/",
+        {
+            "label": "Dr. Kim",
+            "categories": ["lab"],
+            "sources": [str(records["hanbit"].code)],
+            "expires_at": expires,
+            "passcode": "2468",
+            "allow_download": True,
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["url"].startswith("http://testserver/s/")
+    assert "passcode" not in body
+    assert body["has_passcode"] is True
+    token = body["url"].rstrip("/").rsplit("/", 1)[1]
+
+    listed = client.get("/api/v1/shares/").json()["results"]
+    assert [s["id"] for s in listed] == [body["id"]]
+    assert "url" not in listed[0]  # the link is shown once
+
+    recipient = client.__class__()
+    open_as_recipient(recipient, token, passcode="2468")
+    accesses = client.get(f"/api/v1/shares/{body['id']}/accesses/").json()["results"]
+    assert [(a["action"], a["recipient_name"]) for a in accesses] == [("opened", "Dr. Kim")]
+
+    revoked = client.post(f"/api/v1/shares/{body['id']}/revoke/").json()
+    assert revoked["state"] == "revoked"
+    assert recipient.get(f"/s/{token}/").status_code == 404
+
+
+def test_api_refuses_bad_shares(client, patient, other_patient, records):
+    client.force_login(patient)
+    theirs = Source.objects.create(patient=other_patient, kind="upload", label="x")
+    response = client.post(
+        "/api/v1/shares/",
+        {
+            "label": "x",
+            "categories": [],
+            "sources": [str(theirs.code)],
+            "expires_at": (timezone.now() - dt.timedelta(hours=1)).isoformat(),
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"categories", "sources", "expires_at"}
+    assert not Share.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("get", ""), ("post", "revoke/"), ("post", "reissue/"), ("get", "accesses/")],
+)
+def test_api_other_patients_shares_are_404(client, patient, other_patient, records, method, suffix):
+    share, _token = make_share(patient)
+    client.force_login(other_patient)
+    assert getattr(client, method)(f"/api/v1/shares/{share.code}/{suffix}").status_code == 404
+    share.refresh_from_db()
+    assert share.revoked_at is None

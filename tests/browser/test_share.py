@@ -5,7 +5,9 @@ from sharing.models import ShareAccess
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_patient_shares_and_clinician_opens_in_a_real_browser(browser, live_server, page, patient, password):
+def test_patient_shares_and_clinician_opens_in_a_real_browser(
+    browser, live_server, page, patient, password
+):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(patient.email)
     page.get_by_label("Password").fill(password)

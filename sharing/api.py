@@ -1,0 +1,153 @@
+"""REST API for the patient's shares (GET|POST /shares/, revoke, reissue, accesses).
+
+The token appears in the response to POST (and reissue) only: it is stored nowhere else.
+"""
+
+import datetime as dt
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from sharing import domain, queries
+from sharing.forms import SHAREABLE
+from sharing.models import Share, ShareAccess
+
+
+class PatientSourceField(serializers.SlugRelatedField):
+    """A source by its id, among the requesting patient's own sources only."""
+
+    def get_queryset(self):
+        from institutions.models import Source
+
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return Source.objects.none()
+        return Source.objects.filter(patient=request.user)
+
+
+class ShareSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="code", read_only=True)
+    state = serializers.CharField(read_only=True)
+    sources = PatientSourceField(slug_field="code", many=True, required=False)
+    categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=SHAREABLE), allow_empty=False
+    )
+    passcode = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, min_length=4, max_length=50
+    )
+    has_passcode = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Share
+        fields = [
+            "id",
+            "label",
+            "purpose",
+            "categories",
+            "sources",
+            "date_from",
+            "date_to",
+            "expires_at",
+            "passcode",
+            "has_passcode",
+            "allow_download",
+            "notify_on_open",
+            "state",
+            "created",
+            "revoked_at",
+        ]
+        read_only_fields = ["state", "created", "revoked_at"]
+
+    def validate_expires_at(self, value):
+        now = timezone.now()
+        if value <= now:
+            raise serializers.ValidationError("The expiry must be in the future.")
+        if value > now + dt.timedelta(days=settings.PHR_SHARE_MAX_DAYS):
+            raise serializers.ValidationError(
+                f"At most {settings.PHR_SHARE_MAX_DAYS} days from now."
+            )
+        return value
+
+    def validate(self, data):
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise serializers.ValidationError({"date_to": "The end date is before the start date."})
+        return data
+
+
+class CreatedShareSerializer(ShareSerializer):
+    url = serializers.CharField(read_only=True)
+
+    class Meta(ShareSerializer.Meta):
+        fields = [*ShareSerializer.Meta.fields, "url"]
+
+
+class AccessSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ShareAccess
+        fields = ["at", "action", "recipient_name", "what", "ip"]
+
+
+class ShareViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ShareSerializer
+    lookup_field = "code"
+    lookup_url_kwarg = "id"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Share.objects.none()
+        return Share.objects.filter(patient=self.request.user).prefetch_related("sources")
+
+    def _with_url(self, share, token):
+        share.url = self.request.build_absolute_uri(f"/s/{token}/")
+        return CreatedShareSerializer(share, context=self.get_serializer_context()).data
+
+    @extend_schema(responses={201: CreatedShareSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        share, token = domain.create_share(
+            patient=request.user,
+            label=data["label"],
+            purpose=data.get("purpose", ""),
+            categories=data["categories"],
+            sources=data.get("sources", []),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            expires_at=data["expires_at"],
+            passcode=data.get("passcode", ""),
+            allow_download=data.get("allow_download", False),
+            notify_on_open=data.get("notify_on_open", False),
+            request=request,
+        )
+        return Response(self._with_url(share, token), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ShareSerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, *args, **kwargs):
+        share = self.get_object()
+        domain.revoke_share(share=share, request=request)
+        return Response(ShareSerializer(share, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses=CreatedShareSerializer)
+    @action(detail=True, methods=["post"])
+    def reissue(self, request, *args, **kwargs):
+        share = self.get_object()
+        token = domain.reissue_share(share=share, request=request)
+        return Response(self._with_url(share, token))
+
+    @extend_schema(responses=AccessSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def accesses(self, request, *args, **kwargs):
+        share = queries.share_for_patient(request.user, self.kwargs["id"])
+        page = self.paginate_queryset(share.accesses.all())
+        return self.get_paginated_response(AccessSerializer(page, many=True).data)
