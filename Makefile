@@ -30,6 +30,11 @@ $(INSTALLED): pyproject.toml | $(PY)
 
 install: $(INSTALLED)
 
+# The independent SMART Health Links viewer the tests check our links with (npm, pinned by lock).
+NODE_DEPS := tests/node/node_modules/.package-lock.json
+$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+
 # Development defaults for run/demo/worker: DEBUG on, embedded SQLite + filesystem broker
 # unless DATABASE_URL / REDIS_URL are set in the environment.
 setup: export DEBUG ?= 1
@@ -51,7 +56,7 @@ worker: export DEBUG ?= 1
 worker: install
 	$(VENV)/bin/celery -A phr worker --loglevel=INFO
 
-test: install
+test: install $(NODE_DEPS)
 	$(PY) -m pytest
 
 lint: install

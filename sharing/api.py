@@ -80,9 +80,10 @@ class ShareSerializer(serializers.ModelSerializer):
 
 class CreatedShareSerializer(ShareSerializer):
     url = serializers.CharField(read_only=True)
+    shlink = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta(ShareSerializer.Meta):
-        fields = [*ShareSerializer.Meta.fields, "url"]
+        fields = [*ShareSerializer.Meta.fields, "url", "shlink"]
 
 
 class AccessSerializer(serializers.ModelSerializer):
@@ -108,6 +109,7 @@ class ShareViewSet(
 
     def _with_url(self, share, token):
         share.url = self.request.build_absolute_uri(f"/s/{token}/")
+        share.shlink = getattr(share, "shlink", None)
         return CreatedShareSerializer(share, context=self.get_serializer_context()).data
 
     @extend_schema(responses={201: CreatedShareSerializer})

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from audit import domain as audit
 from audit.models import Action, ActorKind
+from sharing import shl
 from sharing.models import AccessAction, Share, ShareAccess, ShareState
 
 
@@ -39,10 +40,14 @@ def create_share(
     allow_download,
     notify_on_open,
     request=None,
+    base_url: str | None = None,
 ) -> tuple[Share, str]:
     """Create a share; returns it and its token (shown to the patient this once, never stored).
 
-    Side effects: a Share (token hash, hashed passcode), its sources, an audit event.
+    When downloads are allowed, the share also gets a SMART Health Link (an SHL is a download by
+    nature): `share.shlink` then holds its URI, shown once too; otherwise it is None.
+    Side effects: a Share (token hash, hashed passcode, encrypted SHL file), its sources, an
+    audit event.
     """
     token = new_token()
     with transaction.atomic():
@@ -60,8 +65,21 @@ def create_share(
             token_hash=hash_token(token),
         )
         share.sources.set(sources)
+        share.shlink = None
+        if allow_download:
+            base_url = base_url or (
+                request.build_absolute_uri("/") if request else settings.SITE_URL
+            )
+            manifest_id, share.shlink = shl.create_link(share, base_url=base_url)
+            share.shl_id_hash = hash_token(manifest_id)
+            share.save(update_fields=["shl_id_hash", "shl_file"])
         audit.record(
-            action=Action.SHARE_CREATED, request=request, actor=patient, patient=patient, obj=share
+            action=Action.SHARE_CREATED,
+            request=request,
+            actor=patient,
+            patient=patient,
+            obj=share,
+            extra={"smart_health_link": bool(share.shlink)},
         )
     return share, token
 
@@ -83,6 +101,14 @@ def reissue_share(*, share: Share, request=None) -> str:
     share.refresh_from_db()
     audit.record(action=Action.SHARE_REISSUED, request=request, patient=share.patient_id, obj=share)
     return token
+
+
+def find_active_link(manifest_id: str) -> Share | None:
+    """The active share behind a SMART Health Link's manifest id (None when inactive)."""
+    share = (
+        Share.objects.filter(shl_id_hash=hash_token(manifest_id)).exclude(shl_id_hash="").first()
+    )
+    return share if share is not None and share.state == ShareState.ACTIVE else None
 
 
 def find_active(token: str) -> Share | None:

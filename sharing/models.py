@@ -37,6 +37,10 @@ class Share(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     passcode_hash = models.CharField(max_length=200, blank=True)
     failed_attempts = models.PositiveIntegerField(default=0)
+    # SMART Health Link: the manifest id's SHA-256 and the scope's Bundle as JWE (dir, A256GCM),
+    # encrypted with a key that exists only in the link: the server cannot decrypt it.
+    shl_id_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    shl_file = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

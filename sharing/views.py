@@ -1,10 +1,11 @@
 import functools
+import json
 
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,11 +16,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from records import export
 from records import queries as record_queries
 from records.models import Category
-from sharing import domain, queries
+from sharing import domain, queries, shl
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
-from sharing.models import AccessAction
+from sharing.models import AccessAction, Share
 
-NEW_TOKEN_KEY = "sharing:new-token:{}"  # noqa: S105 - a session key name, not a secret
+# Session keys under which a new link is kept for the one page that shows it.
+NEW_TOKEN_KEY = "sharing:new-token:{}"  # noqa: S105 - a key name, not a secret
+NEW_SHLINK_KEY = "sharing:new-shlink:{}"
 
 
 # --- The patient's side ------------------------------------------------------------------
@@ -53,8 +56,10 @@ def share_new(request):
             notify_on_open=data["notify_on_open"],
             request=request,
         )
-        # The token exists nowhere but here: shown on the next page once, then forgotten.
+        # The token (and the SHL's key) exist nowhere but here: shown on the next page once.
         request.session[NEW_TOKEN_KEY.format(share.code)] = token
+        if share.shlink:
+            request.session[NEW_SHLINK_KEY.format(share.code)] = share.shlink
         return redirect("share_detail", code=share.code)
     return render(request, "sharing/new.html", {"form": form})
 
@@ -81,6 +86,10 @@ def share_detail(request, code):
             qr_png=qr.png_data_uri(scale=6, border=2),
             qr_svg=qr.svg_data_uri(scale=6, border=2),
         )
+    shlink = request.session.pop(NEW_SHLINK_KEY.format(share.code), None)
+    if shlink:
+        qr = segno.make(shlink, error="m")
+        context.update(shlink=shlink, shl_qr=qr.png_data_uri(scale=4, border=2))
     return render(request, "sharing/detail.html", context)
 
 
@@ -266,3 +275,65 @@ def share_download(request, token):
     )
     response["Content-Disposition"] = f'attachment; filename="{export.filename("shared-records")}"'
     return response
+
+
+# --- SMART Health Links --------------------------------------------------------------------
+
+
+def _shl_headers(response):
+    response["Cache-Control"] = "no-store, max-age=0"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# An SHL manifest is POSTed by any conforming viewer (another origin, no session, no cookie):
+# the 256-bit manifest id in the path is the capability, so CSRF protection does not apply.
+@csrf_exempt
+@require_POST
+def shl_manifest(request, manifest_id):
+    """SHL manifest: POST {recipient, passcode} → the file list (404 inactive, 401 bad passcode)."""
+    share = domain.find_active_link(manifest_id)
+    if share is None:
+        return _shl_headers(JsonResponse({"error": "not available"}, status=404))
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not str(body.get("recipient", "")).strip():
+        return _shl_headers(JsonResponse({"error": "A recipient is required."}, status=400))
+    recipient = str(body["recipient"]).strip()[:200]
+    if share.has_passcode and not domain.check_passcode(
+        share=share, passcode=str(body.get("passcode", "")), request=request
+    ):
+        remaining = domain.remaining_attempts(share)
+        if remaining == 0:
+            return _shl_headers(JsonResponse({"error": "not available"}, status=404))
+        return _shl_headers(JsonResponse({"remainingAttempts": remaining}, status=401))
+    domain.record_access(
+        share=share,
+        action=AccessAction.OPENED,
+        request=request,
+        name=recipient,
+        what="SMART Health Link",
+    )
+    base = request.build_absolute_uri("/")
+    files = [
+        {
+            "contentType": "application/fhir+json",
+            "location": shl.file_location(share, base_url=base),
+        }
+    ]
+    return _shl_headers(JsonResponse({"files": files}))
+
+
+@require_GET
+def shl_file(request, location):
+    """An SHL file (JWE compact), at a location that expires within an hour."""
+    share_id = shl.share_id_from_location(location)
+    share = Share.objects.filter(pk=share_id).first() if share_id else None
+    if share is None or share.state != "active" or not share.shl_file:
+        return _shl_headers(JsonResponse({"error": "not available"}, status=404))
+    domain.record_access(
+        share=share, action=AccessAction.DOWNLOADED, request=request, what="SMART Health Link"
+    )
+    return _shl_headers(HttpResponse(share.shl_file, content_type="application/jose"))

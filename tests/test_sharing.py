@@ -275,6 +275,7 @@ def test_create_share_shows_link_and_qr_once_and_the_log(client, patient, record
             "sources": [str(records["hanbit"].code)],
             "expires": "1d",
             "passcode": "2468",
+            "allow_download": "on",
         },
     )
     share = Share.objects.get()
@@ -282,6 +283,7 @@ def test_create_share_shows_link_and_qr_once_and_the_log(client, patient, record
     page = client.get(f"/shares/{share.code}/").content.decode()
     link = re.search(r'value="(http://testserver/s/[^"]+/)"', page).group(1)
     assert 'src="data:image/png;base64,' in page
+    assert re.search(r'value="shlink:/[A-Za-z0-9_-]+"', page)
     assert (
         "http://testserver/s/" not in client.get(f"/shares/{share.code}/").content.decode()
     )  # once

@@ -1,0 +1,143 @@
+"""SMART Health Links, checked with an independent implementation (kill-the-clipboard's
+SHLViewer, run by Node) against the app over real HTTP."""
+
+import base64
+import datetime as dt
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from django.utils import timezone
+
+from records.models import Record
+from sharing import domain
+from sharing.models import ShareAccess
+from sharing.queries import records_for_share
+from tests.records_data import generated, import_resources
+
+NODE_DIR = Path(__file__).parent / "node"
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def resolve(shlink, recipient, passcode=""):
+    if not shutil.which("node") or not (NODE_DIR / "node_modules" / "kill-the-clipboard").exists():
+        pytest.fail(
+            "Node and tests/node/node_modules are needed: cd tests/node && npm ci (see .ci/run)"
+        )
+    result = subprocess.run(
+        ["node", "resolve_shl.mjs", shlink, recipient, passcode],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def payload(shlink):
+    encoded = shlink.removeprefix("shlink:/")
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+
+
+@pytest.fixture
+def shared(patient, live_server):
+    import_resources(patient, "서울한빛대학교병원", generated(patient, size=200))
+    share, _token = domain.create_share(
+        patient=patient,
+        label="Dr. Kim",
+        purpose="",
+        categories=["lab", "medication"],
+        sources=[],
+        date_from=None,
+        date_to=None,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+        passcode="2468",
+        allow_download=True,
+        notify_on_open=False,
+        base_url=live_server.url,
+    )
+    return share
+
+
+def test_independent_viewer_decrypts_exactly_the_scope(shared):
+    result = resolve(shared.shlink, "Dr. Kim, Seoul Clinic", "2468")
+
+    assert result["ok"], result
+    assert result["flag"] == "P"
+    expected = {r.resource_id: r.resource for r in records_for_share(shared)}
+    [bundle] = result["resources"]
+    assert bundle["resourceType"] == "Bundle"
+    assert {e["resource"]["id"]: e["resource"] for e in bundle["entry"]} == expected
+    assert Record.objects.filter(patient=shared.patient).count() > len(expected)  # there was more
+    assert list(
+        ShareAccess.objects.filter(share=shared).values_list("action", "recipient_name")
+    ) == [
+        ("downloaded", ""),
+        ("opened", "Dr. Kim, Seoul Clinic"),
+    ]
+
+
+def test_shlink_payload_and_key_stay_out_of_the_database(shared):
+    data = payload(shared.shlink)
+    assert set(data) == {"url", "key", "exp", "flag", "label", "v"}
+    assert len(base64.urlsafe_b64decode(data["key"] + "=")) == 32
+    manifest_id = data["url"].rsplit("/", 1)[1]
+    assert len(base64.urlsafe_b64decode(manifest_id + "=")) == 32
+    stored = repr(list(type(shared).objects.filter(pk=shared.pk).values()))
+    assert data["key"] not in stored
+    assert manifest_id not in stored
+    assert shared.shl_file.count(".") == 4  # JWE compact
+    header = json.loads(base64.urlsafe_b64decode(shared.shl_file.split(".")[0] + "=="))
+    assert header == {"alg": "dir", "enc": "A256GCM", "cty": "application/fhir+json"}
+
+
+def test_wrong_passcode_returns_remaining_attempts_then_locks(shared, settings):
+    url = payload(shared.shlink)["url"]
+    for left in range(settings.PHR_SHARE_MAX_ATTEMPTS - 1, 0, -1):
+        response = httpx.post(url, json={"recipient": "x", "passcode": "0000"})
+        assert (response.status_code, response.json()) == (401, {"remainingAttempts": left})
+    assert httpx.post(url, json={"recipient": "x", "passcode": "0000"}).status_code == 404
+    assert httpx.post(url, json={"recipient": "x", "passcode": "2468"}).status_code == 404
+    assert resolve(shared.shlink, "x", "2468")["error"] == "SHLManifestNotFoundError"
+
+
+def test_revoked_link_is_404_and_recipient_is_required(shared):
+    url = payload(shared.shlink)["url"]
+    assert httpx.post(url, json={"passcode": "2468"}).status_code == 400
+    domain.revoke_share(share=shared)
+    assert httpx.post(url, json={"recipient": "x", "passcode": "2468"}).status_code == 404
+
+
+def test_file_locations_expire_within_an_hour(shared):
+    manifest = httpx.post(
+        payload(shared.shlink)["url"], json={"recipient": "x", "passcode": "2468"}
+    ).json()
+    location = manifest["files"][0]["location"]
+    assert httpx.get(location).status_code == 200
+    import time_machine
+
+    with time_machine.travel(dt.timedelta(minutes=61)):
+        assert httpx.get(location).status_code == 404
+
+
+def test_no_shlink_without_download_permission(patient):
+    share, _token = domain.create_share(
+        patient=patient,
+        label="x",
+        purpose="",
+        categories=["lab"],
+        sources=[],
+        date_from=None,
+        date_to=None,
+        expires_at=timezone.now() + dt.timedelta(days=1),
+        passcode="",
+        allow_download=False,
+        notify_on_open=False,
+    )
+    assert share.shlink is None
+    assert share.shl_file == ""
