@@ -152,7 +152,7 @@ LAB_TESTS = inline_serializer(
 @api_view(["GET"])
 def labs(request):
     """Every lab test with its latest result and H/L flag (one per test across institutions)."""
-    tests = queries.results_overview(request.user)
+    tests = queries.results_overview(queries.records_for_patient(request.user))
     return Response(
         [
             {
@@ -171,7 +171,7 @@ def labs(request):
 @api_view(["GET"])
 def lab_series(request, code):
     """All results of one test across institutions, oldest first."""
-    points = queries.series(request.user, code, Category.LAB)
+    points = queries.series(queries.records_for_patient(request.user), code, Category.LAB)
     if not points:
         raise NotFound
     return Response(RecordSerializer(points, many=True).data)

@@ -154,15 +154,14 @@ def merge_duplicates(records: list[Record]) -> list[Record]:
 # --- Labs and vitals -------------------------------------------------------------------------
 
 
-def series_keys(patient, category: str) -> dict[str, str]:
+def series_keys(records: QuerySet[Record], category: str) -> dict[str, str]:
     """Map every code seen for a category to the code its series is filed under.
 
     A test coded with both LOINC and a HIRA EDI code is filed under LOINC; an institution that
     sends only the EDI code joins the same series through this map.
     """
     pairs = (
-        records_for_patient(patient)
-        .filter(category=category)
+        records.filter(category=category)
         .exclude(code_value="")
         .values_list("code_value", "code_alt")
         .distinct()
@@ -175,12 +174,11 @@ def series_keys(patient, category: str) -> dict[str, str]:
     return mapping
 
 
-def results_overview(patient, category: str = Category.LAB) -> list[dict]:
+def results_overview(records: QuerySet[Record], category: str = Category.LAB) -> list[dict]:
     """Each test with its latest result and the last few values (for a sparkline): 2 queries."""
-    mapping = series_keys(patient, category)
+    mapping = series_keys(records, category)
     recent = (
-        records_for_patient(patient)
-        .filter(category=category, value_num__isnull=False, effective__isnull=False)
+        records.filter(category=category, value_num__isnull=False, effective__isnull=False)
         .annotate(
             position=Window(
                 RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
@@ -204,11 +202,11 @@ def results_overview(patient, category: str = Category.LAB) -> list[dict]:
     return sorted(tests.values(), key=lambda t: t["display"])
 
 
-def series(patient, code: str, category: str | None = None) -> list[Record]:
+def series(records: QuerySet[Record], code: str, category: str | None = None) -> list[Record]:
     """Every result of one test across institutions, oldest first."""
-    mapping = series_keys(patient, category or Category.LAB) if category != Category.VITAL else {}
+    mapping = series_keys(records, category or Category.LAB) if category != Category.VITAL else {}
     codes = {code} | {alt for alt, key in mapping.items() if key == code}
-    queryset = records_for_patient(patient).filter(
+    queryset = records.filter(
         Q(code_value__in=codes) | Q(code_alt__in=codes), value_num__isnull=False
     )
     if category:
@@ -299,7 +297,7 @@ def with_resources(records: list[Record]) -> list[Record]:
 def summary_sections(patient, limit: int = 10) -> dict[str, list[Record]]:
     """The patient summary's sections (IPS-like), each a short list of records."""
     current, _past = medications(patient)
-    labs = results_overview(patient)
+    labs = results_overview(records_for_patient(patient))
     return {
         Category.CONDITION: active_problems(patient, limit=limit),
         Category.MEDICATION: [line["latest"] for line in current][:limit],

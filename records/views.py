@@ -140,7 +140,7 @@ def record_detail(request, code):
 @login_required
 @require_GET
 def labs(request):
-    tests = queries.results_overview(request.user)
+    tests = queries.results_overview(queries.records_for_patient(request.user))
     for test in tests:
         test["spark"] = charts.sparkline(test["points"])
         test["flag"] = charts.flag(test["latest"])
@@ -150,7 +150,7 @@ def labs(request):
 @login_required
 @require_GET
 def lab_detail(request, code):
-    points = queries.series(request.user, code, Category.LAB)
+    points = queries.series(queries.records_for_patient(request.user), code, Category.LAB)
     if not points:
         raise Http404
     for point in points:
@@ -172,7 +172,7 @@ def lab_detail(request, code):
 def vitals(request):
     panels = []
     for loinc, title, second in VITAL_CHARTS:
-        points = queries.series(request.user, loinc, Category.VITAL)
+        points = queries.series(queries.records_for_patient(request.user), loinc, Category.VITAL)
         if points:
             panels.append(
                 {
@@ -183,7 +183,7 @@ def vitals(request):
                     "latest": points[-1],
                 }
             )
-    glucose = queries.series(request.user, "2345-7", Category.LAB)
+    glucose = queries.series(queries.records_for_patient(request.user), "2345-7", Category.LAB)
     if glucose:
         panels.append(
             {

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from records import export
+from records import charts, export
 from records import queries as record_queries
 from records.models import Category
 from sharing import domain, queries, shl
@@ -233,6 +233,8 @@ def _view(request, token, share, state, *, category):
         "token": token,
         "recipient": state["name"],
     }
+    if category == Category.LAB:
+        context["tests"] = record_queries.results_overview(queries.records_for_share(share))
     if request.headers.get("HX-Request") and request.GET.get("after"):
         return render(request, "records/_rows.html", context)
     return render(request, "sharing/recipient/view.html", context)
@@ -257,6 +259,42 @@ def share_category(request, token, category):
     if state is None:
         return redirect("share_entry", token=token)
     return _view(request, token, share, state, category=category)
+
+
+@recipient_page
+@require_GET
+def share_lab(request, token, code):
+    """One test's trend chart across institutions, within the share's scope."""
+    share, state = _ready(request, token)
+    if share is None:
+        return not_available(request)
+    if state is None:
+        return redirect("share_entry", token=token)
+    points = record_queries.series(queries.records_for_share(share), code, Category.LAB)
+    if not points:
+        return not_available(request)
+    domain.record_access(
+        share=share,
+        action=AccessAction.VIEWED,
+        request=request,
+        name=state["name"],
+        what=f"lab {code}",
+    )
+    for point in points:
+        point.flag = charts.flag(point)
+    return render(
+        request,
+        "sharing/recipient/lab.html",
+        {
+            "share": share,
+            "token": token,
+            "points": points,
+            "latest": points[-1],
+            "code": code,
+            "chart": charts.trend(points),
+            "share_mode": True,
+        },
+    )
 
 
 @recipient_page

@@ -413,3 +413,17 @@ def test_api_other_patients_shares_are_404(client, patient, other_patient, recor
     assert getattr(client, method)(f"/api/v1/shares/{share.code}/{suffix}").status_code == 404
     share.refresh_from_db()
     assert share.revoked_at is None
+
+
+def test_recipient_sees_lab_trends_within_the_scope(client, patient, records):
+    _share, token = make_share(patient, categories=["lab"], sources=[records["pureun"]])
+    open_as_recipient(client, token)
+    page = client.get(f"/s/{token}/c/lab/").content.decode()
+    codes = set(re.findall(rf'href="/s/{token}/labs/([^/"]+)/"', page))
+    assert codes
+    for code in codes:
+        chart = client.get(f"/s/{token}/labs/{code}/").content.decode()
+        assert '<svg viewBox="0 0 640 260"' in chart
+        assert "서울한빛대학교병원" not in chart  # only the shared institution's points
+        assert "/records/r/" not in chart  # no links into the patient's own pages
+    assert client.get(f"/s/{token}/labs/85354-9/").status_code == 404  # a vital sign: not shared
