@@ -55,6 +55,12 @@ class Share(models.Model):
         return f"{self.label} ({self.state})"
 
     @property
+    def category_labels(self) -> list[str]:
+        from records.models import Category
+
+        return [str(Category(c).label) for c in self.categories if c in Category.values]
+
+    @property
     def has_passcode(self) -> bool:
         return bool(self.passcode_hash)
 

@@ -427,3 +427,9 @@ def test_recipient_sees_lab_trends_within_the_scope(client, patient, records):
         assert "서울한빛대학교병원" not in chart  # only the shared institution's points
         assert "/records/r/" not in chart  # no links into the patient's own pages
     assert client.get(f"/s/{token}/labs/85354-9/").status_code == 404  # a vital sign: not shared
+
+
+def test_share_page_names_the_categories(client, patient, records):
+    share, _token = make_share(patient, categories=["lab", "medication"])
+    login(client, patient.email)
+    assert "Lab results, Medications" in client.get(f"/shares/{share.code}/").content.decode()
