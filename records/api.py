@@ -190,7 +190,7 @@ def lab_series(request, code):
 def summary(request):
     """The patient summary's sections: active problems, current medications, allergies,
     immunizations and recent results, each with its source."""
-    sections = queries.summary_sections(request.user)
+    sections = queries.summary_sections(queries.records_for_patient(request.user))
     return Response({k: RecordSerializer(v, many=True).data for k, v in sections.items()})
 
 

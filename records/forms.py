@@ -5,6 +5,21 @@ from records.models import Category
 from records.queries import Filters
 
 
+def limit_to_patient_sources(field, patient) -> None:
+    """A source choice (single or multiple) offering only the patient's own sources, by name."""
+    from institutions.models import Source
+
+    field.queryset = Source.objects.filter(patient=patient).select_related("institution")
+    field.label_from_instance = lambda source: source.display_name
+
+
+def check_date_range(form, cleaned: dict) -> dict:
+    start, end = cleaned.get("date_from"), cleaned.get("date_to")
+    if start and end and start > end:
+        form.add_error("date_to", _("The end date is before the start date."))
+    return cleaned
+
+
 class RecordFilterForm(forms.Form):
     """Filters of the timeline, search and the records API (all optional, all validated)."""
 
@@ -29,19 +44,10 @@ class RecordFilterForm(forms.Form):
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
-        from institutions.models import Source
-
-        self.fields["source"].queryset = Source.objects.filter(patient=patient).select_related(
-            "institution"
-        )
-        self.fields["source"].label_from_instance = lambda source: source.display_name
+        limit_to_patient_sources(self.fields["source"], patient)
 
     def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", _("The end date is before the start date."))
-        return cleaned
+        return check_date_range(self, super().clean())
 
     def filters(self) -> Filters:
         data = self.cleaned_data if self.is_valid() else {}

@@ -104,10 +104,8 @@ def page(
     return rows[:size], next_cursor
 
 
-def category_counts(patient) -> dict[str, int]:
-    counts = dict(
-        records_for_patient(patient).values_list("category").annotate(n=Count("id")).order_by()
-    )
+def category_counts(records: QuerySet[Record]) -> dict[str, int]:
+    counts = dict(records.values_list("category").annotate(n=Count("id")).order_by())
     return {category: counts.get(category, 0) for category in Category.values}
 
 
@@ -221,14 +219,13 @@ def series(records: QuerySet[Record], code: str, category: str | None = None) ->
 # --- Medications ----------------------------------------------------------------------------
 
 
-def medications(patient) -> tuple[list[dict], list[dict]]:
+def medications(records: QuerySet[Record]) -> tuple[list[dict], list[dict]]:
     """Current and past medications, one line per drug with its history (one query).
 
     The same drug from several prescriptions or institutions is one line: grouped by its code.
     """
     rows = (
-        records_for_patient(patient)
-        .filter(category=Category.MEDICATION)
+        records.filter(category=Category.MEDICATION)
         .defer(*HEAVY_FIELDS)
         .select_related("source__institution")
         .order_by("-effective")
@@ -250,11 +247,10 @@ def medications(patient) -> tuple[list[dict], list[dict]]:
     return current, past
 
 
-def latest_by_code(patient, category: str, limit: int = 8) -> list[Record]:
+def latest_by_code(records: QuerySet[Record], category: str, limit: int = 8) -> list[Record]:
     """The latest record of each code in a category (e.g. the latest of each vital sign)."""
     return list(
-        records_for_patient(patient)
-        .filter(category=category)
+        records.filter(category=category)
         .exclude(code_value="")
         .annotate(
             position=Window(
@@ -268,10 +264,9 @@ def latest_by_code(patient, category: str, limit: int = 8) -> list[Record]:
     )
 
 
-def active_problems(patient, limit: int = 10) -> list[Record]:
+def active_problems(records: QuerySet[Record], limit: int = 10) -> list[Record]:
     return list(
-        records_for_patient(patient)
-        .filter(category=Category.CONDITION, status__in=["active", "recurrence", "relapse"])
+        records.filter(category=Category.CONDITION, status__in=["active", "recurrence", "relapse"])
         .annotate(
             position=Window(
                 RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
@@ -294,14 +289,14 @@ def with_resources(records: list[Record]) -> list[Record]:
     return records
 
 
-def summary_sections(patient, limit: int = 10) -> dict[str, list[Record]]:
+def summary_sections(records: QuerySet[Record], limit: int = 10) -> dict[str, list[Record]]:
     """The patient summary's sections (IPS-like), each a short list of records."""
-    current, _past = medications(patient)
-    labs = results_overview(records_for_patient(patient))
+    current, _past = medications(records)
+    labs = results_overview(records)
     return {
-        Category.CONDITION: active_problems(patient, limit=limit),
+        Category.CONDITION: active_problems(records, limit=limit),
         Category.MEDICATION: [line["latest"] for line in current][:limit],
-        Category.ALLERGY: latest_by_code(patient, Category.ALLERGY, limit=limit),
-        Category.IMMUNIZATION: latest_by_code(patient, Category.IMMUNIZATION, limit=limit),
+        Category.ALLERGY: latest_by_code(records, Category.ALLERGY, limit=limit),
+        Category.IMMUNIZATION: latest_by_code(records, Category.IMMUNIZATION, limit=limit),
         Category.LAB: [test["latest"] for test in labs][:limit],
     }

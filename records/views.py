@@ -17,11 +17,12 @@ from records.forms import RecordFilterForm
 from records.models import Category
 
 VITAL_CHARTS = [
-    # (LOINC, title, second component)
-    ("85354-9", gettext_lazy("Blood pressure"), True),
-    ("29463-7", gettext_lazy("Weight"), False),
-    ("39156-5", gettext_lazy("BMI"), False),
-    ("8867-4", gettext_lazy("Heart rate"), False),
+    # (LOINC, title, second component, category)
+    ("85354-9", gettext_lazy("Blood pressure"), True, Category.VITAL),
+    ("29463-7", gettext_lazy("Weight"), False, Category.VITAL),
+    ("39156-5", gettext_lazy("BMI"), False, Category.VITAL),
+    ("8867-4", gettext_lazy("Heart rate"), False, Category.VITAL),
+    ("2345-7", gettext_lazy("Glucose"), False, Category.LAB),
 ]
 
 
@@ -46,7 +47,8 @@ def dashboard_sources(request):
 def dashboard(request):
     """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
     patient = request.user
-    counts = queries.category_counts(patient)
+    records = queries.records_for_patient(patient)
+    counts = queries.category_counts(records)
     context = {
         **_sources_context(patient),
         "profile": profile_for(patient),
@@ -55,15 +57,15 @@ def dashboard(request):
         "has_records": any(counts.values()),
     }
     if context["has_records"]:
-        current, _past = queries.medications(patient)
+        current, _past = queries.medications(records)
         visits, _next = queries.page(
             queries.records_for_patient(patient).filter(category=Category.ENCOUNTER), size=5
         )
         context.update(
-            problems=queries.active_problems(patient),
+            problems=queries.active_problems(records),
             current_medications=current[:10],
-            allergies=queries.latest_by_code(patient, Category.ALLERGY),
-            vitals=queries.latest_by_code(patient, Category.VITAL),
+            allergies=queries.latest_by_code(records, Category.ALLERGY),
+            vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,
         )
     return render(request, "records/dashboard.html", context)
@@ -170,9 +172,15 @@ def lab_detail(request, code):
 @login_required
 @require_GET
 def vitals(request):
+    panels = vital_panels(queries.records_for_patient(request.user))
+    return render(request, "records/vitals.html", {"panels": panels})
+
+
+def vital_panels(records) -> list[dict]:
+    """Charts of blood pressure, weight, BMI, heart rate and glucose over `records`."""
     panels = []
-    for loinc, title, second in VITAL_CHARTS:
-        points = queries.series(queries.records_for_patient(request.user), loinc, Category.VITAL)
+    for loinc, title, second, category in VITAL_CHARTS:
+        points = queries.series(records, loinc, category)
         if points:
             panels.append(
                 {
@@ -183,23 +191,13 @@ def vitals(request):
                     "latest": points[-1],
                 }
             )
-    glucose = queries.series(queries.records_for_patient(request.user), "2345-7", Category.LAB)
-    if glucose:
-        panels.append(
-            {
-                "title": _("Glucose"),
-                "points": glucose,
-                "chart": charts.trend(glucose),
-                "latest": glucose[-1],
-            }
-        )
-    return render(request, "records/vitals.html", {"panels": panels})
+    return panels
 
 
 @login_required
 @require_GET
 def medications(request):
-    current, past = queries.medications(request.user)
+    current, past = queries.medications(queries.records_for_patient(request.user))
     return render(request, "records/medications.html", {"current": current, "past": past})
 
 
@@ -212,7 +210,7 @@ def summary(request):
         "records/summary.html",
         {
             "profile": profile_for(request.user),
-            "sections": queries.summary_sections(request.user),
+            "sections": queries.summary_sections(queries.records_for_patient(request.user)),
         },
     )
 
@@ -220,7 +218,7 @@ def summary(request):
 @login_required
 @require_GET
 def summary_document(request):
-    sections = queries.summary_sections(request.user)
+    sections = queries.summary_sections(queries.records_for_patient(request.user))
     queries.with_resources([record for records in sections.values() for record in records])
     audit.record(
         action=Action.RECORDS_EXPORTED,

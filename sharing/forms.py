@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from records.forms import check_date_range, limit_to_patient_sources
 from records.models import Category
 
 EXPIRY_CHOICES = [
@@ -74,19 +75,10 @@ class ShareForm(forms.Form):
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
-        from institutions.models import Source
-
-        self.fields["sources"].queryset = Source.objects.filter(patient=patient).select_related(
-            "institution"
-        )
-        self.fields["sources"].label_from_instance = lambda source: source.display_name
+        limit_to_patient_sources(self.fields["sources"], patient)
 
     def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", _("The end date is before the start date."))
-        return cleaned
+        return check_date_range(self, super().clean())
 
     def expires_at(self):
         delta = min(

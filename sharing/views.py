@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from records import charts, export
 from records import queries as record_queries
 from records.models import Category
+from records.views import vital_panels
 from sharing import domain, queries, shl
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
 from sharing.models import AccessAction, Share
@@ -233,8 +234,13 @@ def _view(request, token, share, state, *, category):
         "token": token,
         "recipient": state["name"],
     }
-    if category == Category.LAB:
-        context["tests"] = record_queries.results_overview(queries.records_for_share(share))
+    scoped = queries.records_for_share(share)
+    if not category:
+        context["sections"] = record_queries.summary_sections(scoped)
+    elif category == Category.LAB:
+        context["tests"] = record_queries.results_overview(scoped)
+    elif category == Category.VITAL:
+        context["panels"] = vital_panels(scoped)
     if request.headers.get("HX-Request") and request.GET.get("after"):
         return render(request, "records/_rows.html", context)
     return render(request, "sharing/recipient/view.html", context)

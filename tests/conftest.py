@@ -111,3 +111,42 @@ def run_to_end(run: SyncRun) -> SyncRun:
     run.refresh_from_db()
     assert status == run.status
     return run
+
+
+# --- Records from two hospitals (and another patient's from a third), through the real import
+
+
+@pytest.fixture
+def kr_sources(patient, other_patient):
+    """The patient's KR Core-style records from 서울한빛대학교병원 and 푸른내과의원 (upload sources,
+    imported by the real pipeline); the other patient has records of their own."""
+    from tests.records_data import generated, import_resources
+
+    hanbit = import_resources(patient, "서울한빛대학교병원", generated(patient, size=300))
+    pureun = import_resources(
+        patient,
+        "푸른내과의원",
+        generated(
+            patient,
+            slug="pureun",
+            name="푸른내과의원",
+            profile="clinic",
+            type_code="31",
+            seed=2,
+            size=150,
+        ),
+    )
+    import_resources(
+        other_patient,
+        "미소치과의원",
+        generated(
+            other_patient,
+            slug="miso",
+            name="미소치과의원",
+            profile="dental",
+            type_code="51",
+            seed=3,
+            size=60,
+        ),
+    )
+    return {"hanbit": hanbit, "pureun": pureun}

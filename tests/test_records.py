@@ -70,35 +70,7 @@ def medication(rid, date, status, code="644900310", name="다이아벡스정500�
 
 
 @pytest.fixture
-def kr_records(patient, other_patient):
-    """The patient's records from two institutions; the other patient has records too."""
-    import_resources(patient, "서울한빛대학교병원", generated(patient, size=300))
-    import_resources(
-        patient,
-        "푸른내과의원",
-        generated(
-            patient,
-            slug="pureun",
-            name="푸른내과의원",
-            profile="clinic",
-            type_code="31",
-            seed=2,
-            size=150,
-        ),
-    )
-    import_resources(
-        other_patient,
-        "미소치과의원",
-        generated(
-            other_patient,
-            slug="miso",
-            name="미소치과의원",
-            profile="dental",
-            type_code="51",
-            seed=3,
-            size=80,
-        ),
-    )
+def kr_records(patient, kr_sources):
     return patient
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from records.models import Category, Record
 from tests.conftest import login
-from tests.records_data import generated, import_resources
+from tests.records_data import import_resources
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
 pytestmark = pytest.mark.django_db
@@ -23,21 +23,7 @@ PAGES = [
 
 
 @pytest.fixture
-def kr_patient(patient):
-    import_resources(patient, "서울한빛대학교병원", generated(patient, size=400))
-    import_resources(
-        patient,
-        "푸른내과의원",
-        generated(
-            patient,
-            slug="pureun",
-            name="푸른내과의원",
-            profile="clinic",
-            type_code="31",
-            seed=2,
-            size=200,
-        ),
-    )
+def kr_patient(patient, kr_sources):
     return patient
 
 

@@ -16,41 +16,13 @@ from records.models import Record
 from sharing import domain
 from sharing.models import Share, ShareAccess
 from tests.conftest import login
-from tests.records_data import generated, import_resources
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def records(patient, other_patient):
-    hanbit = import_resources(patient, "서울한빛대학교병원", generated(patient, size=300))
-    pureun = import_resources(
-        patient,
-        "푸른내과의원",
-        generated(
-            patient,
-            slug="pureun",
-            name="푸른내과의원",
-            profile="clinic",
-            type_code="31",
-            seed=2,
-            size=150,
-        ),
-    )
-    import_resources(
-        other_patient,
-        "미소치과의원",
-        generated(
-            other_patient,
-            slug="miso",
-            name="미소치과의원",
-            profile="dental",
-            type_code="51",
-            seed=3,
-            size=60,
-        ),
-    )
-    return {"hanbit": hanbit, "pureun": pureun}
+def records(kr_sources):
+    return kr_sources
 
 
 def make_share(
@@ -433,3 +405,20 @@ def test_share_page_names_the_categories(client, patient, records):
     share, _token = make_share(patient, categories=["lab", "medication"])
     login(client, patient.email)
     assert "Lab results, Medications" in client.get(f"/shares/{share.code}/").content.decode()
+
+
+def test_recipient_sees_summary_and_vital_charts_within_the_scope(client, patient, records):
+    _share, token = make_share(
+        patient, categories=["vital", "condition"], sources=[records["hanbit"]]
+    )
+    open_as_recipient(client, token)
+    summary = client.get(f"/s/{token}/").content.decode()
+    assert "Active problems" in summary
+    assert "Current medications" in summary  # a section, empty: medications are not shared
+    meds = Record.objects.filter(patient=patient, category="medication").values_list(
+        "display", flat=True
+    )
+    assert not any(f">{d}<" in summary for d in meds if d)
+    vitals = client.get(f"/s/{token}/c/vital/").content.decode()
+    assert vitals.count('<svg viewBox="0 0 640 260"') >= 2
+    assert "푸른내과의원" not in vitals
