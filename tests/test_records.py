@@ -308,6 +308,7 @@ LIST_PAGES = [
     "/api/v1/labs/",
     "/api/v1/labs/{lab}/series/",
     "/api/v1/summary/",
+    "/records/summary/fhir/",
 ]
 
 
@@ -327,4 +328,5 @@ def test_page_query_counts_do_not_grow_with_data(client, patient, other_patient)
             counts[url].append(_queries(client, url.format(lab=lab)))
         record = Record.objects.filter(patient=user, category="lab").first()
         counts["detail"].append(_queries(client, f"/records/r/{record.code}/"))
+        counts["api detail"].append(_queries(client, f"/api/v1/records/{record.code}/"))
     assert {url: small for url, (small, large) in counts.items() if small != large} == {}
