@@ -116,11 +116,7 @@ def find_active(token: str) -> Share | None:
 
     Always one hash and one indexed query, whatever the case, so timing does not tell them apart.
     """
-    share = (
-        Share.objects.select_related("patient__profile")
-        .filter(token_hash=hash_token(token))
-        .first()
-    )
+    share = Share.objects.select_related("patient").filter(token_hash=hash_token(token)).first()
     if share is None or share.state != ShareState.ACTIVE:
         return None
     return share

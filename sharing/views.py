@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.domain import profile_for
 from records import charts, export
 from records import queries as record_queries
 from records.models import Category
@@ -162,7 +163,7 @@ def _scope_context(request, share, *, preview=False, category=""):
     rows, next_cursor = record_queries.page(
         scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
     )
-    profile = share.patient.profile
+    profile = profile_for(share.patient)
     today = timezone.localdate()
     age = None
     if profile.birth_date:

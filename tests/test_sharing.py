@@ -422,3 +422,12 @@ def test_recipient_sees_summary_and_vital_charts_within_the_scope(client, patien
     vitals = client.get(f"/s/{token}/c/vital/").content.decode()
     assert vitals.count('<svg viewBox="0 0 640 260"') >= 2
     assert "푸른내과의원" not in vitals
+
+
+def test_share_of_a_patient_without_profile_opens(client, db):
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    _share, token = make_share(user)
+    open_as_recipient(client, token)
+    assert client.get(f"/s/{token}/").status_code == 200
