@@ -2,7 +2,6 @@
 series, the summary and the FHIR export. All through records.queries (the access-scoped
 queries); another patient's ids answer 404."""
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, renderer_classes
@@ -13,8 +12,6 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from audit import domain as audit
-from audit.models import Action
 from records import charts, export, queries
 from records.forms import RecordFilterForm
 from records.models import Category, Record
@@ -203,14 +200,4 @@ def summary(request):
 def export_fhir(request):
     """A FHIR R4 Bundle (type collection) of the records, the original resources unchanged."""
     records = queries.filtered(queries.records_for_patient(request.user), _filters(request))
-    audit.record(
-        action=Action.RECORDS_EXPORTED,
-        request=request,
-        patient=request.user,
-        extra={"kind": "bundle"},
-    )
-    response = StreamingHttpResponse(
-        export.bundle_stream(records), content_type="application/fhir+json"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{export.filename("phr-records")}"'
-    return response
+    return export.export_for_patient(request, records)

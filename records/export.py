@@ -4,8 +4,11 @@ summary document (Composition + entries) in the spirit of the International Pati
 import json
 import uuid
 
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from audit import domain as audit
+from audit.models import Action
 from records.models import Category
 
 CHUNK = 500
@@ -102,6 +105,24 @@ def summary_document(*, patient, profile, sections: dict) -> dict:
             *entries,
         ],
     }
+
+
+def bundle_response(records, *, prefix: str) -> StreamingHttpResponse:
+    """A download of `records` as a FHIR Bundle (streamed), named `<prefix>-<date>.json`."""
+    response = StreamingHttpResponse(bundle_stream(records), content_type="application/fhir+json")
+    response["Content-Disposition"] = f'attachment; filename="{filename(prefix)}"'
+    return response
+
+
+def export_for_patient(request, records) -> StreamingHttpResponse:
+    """The patient's own export: audited, then streamed."""
+    audit.record(
+        action=Action.RECORDS_EXPORTED,
+        request=request,
+        patient=request.user,
+        extra={"kind": "bundle"},
+    )
+    return bundle_response(records, prefix="phr-records")
 
 
 def filename(prefix: str) -> str:

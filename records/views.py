@@ -242,14 +242,4 @@ def export_fhir(request):
     """All records (or the timeline's filter) as a FHIR Bundle of the original resources."""
     form = RecordFilterForm(request.GET or None, patient=request.user)
     records = queries.filtered(queries.records_for_patient(request.user), form.filters())
-    audit.record(
-        action=Action.RECORDS_EXPORTED,
-        request=request,
-        patient=request.user,
-        extra={"kind": "bundle"},
-    )
-    response = StreamingHttpResponse(
-        export.bundle_stream(records), content_type="application/fhir+json"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{export.filename("phr-records")}"'
-    return response
+    return export.export_for_patient(request, records)

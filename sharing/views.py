@@ -5,7 +5,7 @@ import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
-from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -315,11 +315,7 @@ def share_download(request, token):
     domain.record_access(
         share=share, action=AccessAction.DOWNLOADED, request=request, name=state["name"]
     )
-    response = StreamingHttpResponse(
-        export.bundle_stream(queries.records_for_share(share)), content_type="application/fhir+json"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{export.filename("shared-records")}"'
-    return response
+    return export.bundle_response(queries.records_for_share(share), prefix="shared-records")
 
 
 # --- SMART Health Links --------------------------------------------------------------------
