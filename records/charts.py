@@ -8,6 +8,10 @@ every label is auto-escaped.
 from dataclasses import dataclass, field
 
 from django.utils import formats
+from django.utils.translation import gettext_lazy as _
+
+from records import queries
+from records.models import Category
 
 WIDTH, HEIGHT = 640, 260
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 16, 36
@@ -158,3 +162,31 @@ def flag(record) -> str:
     if low is not None and record.value_num < low:
         return "L"
     return ""
+
+
+VITAL_CHARTS = [
+    # (LOINC, title, second component, category)
+    ("85354-9", _("Blood pressure"), True, Category.VITAL),
+    ("29463-7", _("Weight"), False, Category.VITAL),
+    ("39156-5", _("BMI"), False, Category.VITAL),
+    ("8867-4", _("Heart rate"), False, Category.VITAL),
+    ("2345-7", _("Glucose"), False, Category.LAB),
+]
+
+
+def vital_panels(records) -> list[dict]:
+    """Charts of blood pressure, weight, BMI, heart rate and glucose over `records`."""
+    panels = []
+    for loinc, title, second, category in VITAL_CHARTS:
+        points = queries.series(records, loinc, category)
+        if points:
+            panels.append(
+                {
+                    "title": title,
+                    "points": points,
+                    "chart": trend(points, second=second),
+                    "second": second,
+                    "latest": points[-1],
+                }
+            )
+    return panels

@@ -32,7 +32,7 @@ def bundle_stream(records):
 
 
 SECTIONS = [
-    # (LOINC section code, title, category, statuses kept)
+    # (LOINC section code, title, category)
     ("11450-4", "Problem list", Category.CONDITION),
     ("10160-0", "History of Medication use", Category.MEDICATION),
     ("48765-2", "Allergies and adverse reactions", Category.ALLERGY),

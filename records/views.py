@@ -4,7 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts.domain import profile_for
@@ -15,15 +14,6 @@ from records import charts, export, queries
 from records.codes import codings
 from records.forms import RecordFilterForm
 from records.models import Category
-
-VITAL_CHARTS = [
-    # (LOINC, title, second component, category)
-    ("85354-9", gettext_lazy("Blood pressure"), True, Category.VITAL),
-    ("29463-7", gettext_lazy("Weight"), False, Category.VITAL),
-    ("39156-5", gettext_lazy("BMI"), False, Category.VITAL),
-    ("8867-4", gettext_lazy("Heart rate"), False, Category.VITAL),
-    ("2345-7", gettext_lazy("Glucose"), False, Category.LAB),
-]
 
 
 def _sources_context(patient) -> dict:
@@ -172,26 +162,8 @@ def lab_detail(request, code):
 @login_required
 @require_GET
 def vitals(request):
-    panels = vital_panels(queries.records_for_patient(request.user))
+    panels = charts.vital_panels(queries.records_for_patient(request.user))
     return render(request, "records/vitals.html", {"panels": panels})
-
-
-def vital_panels(records) -> list[dict]:
-    """Charts of blood pressure, weight, BMI, heart rate and glucose over `records`."""
-    panels = []
-    for loinc, title, second, category in VITAL_CHARTS:
-        points = queries.series(records, loinc, category)
-        if points:
-            panels.append(
-                {
-                    "title": title,
-                    "points": points,
-                    "chart": charts.trend(points, second=second),
-                    "second": second,
-                    "latest": points[-1],
-                }
-            )
-    return panels
 
 
 @login_required

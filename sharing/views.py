@@ -17,7 +17,6 @@ from accounts.domain import profile_for
 from records import charts, export
 from records import queries as record_queries
 from records.models import Category
-from records.views import vital_panels
 from sharing import domain, queries, shl
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
 from sharing.models import AccessAction, Share
@@ -157,8 +156,8 @@ def _state(request, share) -> dict:
     return request.session.setdefault(f"sharing:{share.pk}", {})
 
 
-def _scope_context(request, share, *, preview=False, category=""):
-    scoped = queries.records_for_share(share)
+def _scope_context(request, share, *, preview=False, category="", scoped=None):
+    scoped = queries.records_for_share(share) if scoped is None else scoped
     counts = dict(scoped.values_list("category").annotate(n=Count("id")).order_by())
     rows, next_cursor = record_queries.page(
         scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
@@ -230,20 +229,20 @@ def _view(request, token, share, state, *, category):
             name=state["name"],
             what=category or "summary",
         )
+    scoped = queries.records_for_share(share)
     context = {
-        **_scope_context(request, share, category=category),
+        **_scope_context(request, share, category=category, scoped=scoped),
         "token": token,
         "recipient": state["name"],
     }
-    scoped = queries.records_for_share(share)
+    if request.headers.get("HX-Request") and request.GET.get("after"):
+        return render(request, "records/_rows.html", context)  # the next rows only
     if not category:
         context["sections"] = record_queries.summary_sections(scoped)
     elif category == Category.LAB:
         context["tests"] = record_queries.results_overview(scoped)
     elif category == Category.VITAL:
-        context["panels"] = vital_panels(scoped)
-    if request.headers.get("HX-Request") and request.GET.get("after"):
-        return render(request, "records/_rows.html", context)
+        context["panels"] = charts.vital_panels(scoped)
     return render(request, "sharing/recipient/view.html", context)
 
 
