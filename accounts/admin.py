@@ -3,10 +3,14 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import PatientProfile, User
+from audit.admin import AuditedReadsAdmin
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedReadsAdmin, BaseUserAdmin):
+    def patient_id_of(self, obj):
+        return obj.pk
+
     ordering = ["email"]
     list_display = ["email", "is_staff", "is_active", "date_joined"]
     search_fields = ["email"]
@@ -20,13 +24,16 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(PatientProfile)
-class PatientProfileAdmin(admin.ModelAdmin):
+class PatientProfileAdmin(AuditedReadsAdmin):
     list_display = ["user", "identity_verified_at"]
     search_fields = ["user__email"]
     list_select_related = ["user"]
     # Operators see whether a patient is verified, not who they are.
     fields = ["user", "identity_verified_at"]
     readonly_fields = ["user", "identity_verified_at"]
+
+    def patient_id_of(self, obj):
+        return obj.user_id
 
     def has_add_permission(self, request):
         return False

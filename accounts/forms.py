@@ -51,3 +51,12 @@ class IdentityVerificationForm(forms.Form):
         if not re.fullmatch(r"01[016789]\d{7,8}", phone):
             raise forms.ValidationError(_("Enter a Korean mobile number such as 010-1234-5678."))
         return phone
+
+
+class DeleteAccountForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_(
+            "I understand that my records, linked institutions and shares are deleted for good."
+        ),
+        required=True,
+    )

@@ -8,16 +8,30 @@ attempted address either (it might be a mistyped password).
 from allauth.account import signals as account_signals
 from allauth.mfa import signals as mfa_signals
 from django.contrib.auth import signals as auth_signals
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from accounts.models import User
 from audit import domain as audit
 from audit.models import Action
+from phr.middleware import start_session_clock
 
 
 @receiver(auth_signals.user_logged_in)
 def on_logged_in(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        start_session_clock(request.session)
     audit.record(action=Action.LOGIN, request=request, actor=user, patient=user)
+
+
+@receiver(post_save, sender=User)
+def end_sessions_of_deactivated(sender, instance, **kwargs):
+    """A deactivated account is logged out everywhere at once."""
+    if not instance.is_active:
+        from allauth.usersessions.models import UserSession
+
+        for session in UserSession.objects.filter(user=instance):
+            session.end()
 
 
 @receiver(auth_signals.user_logged_out)

@@ -1,6 +1,37 @@
 from django.contrib import admin
 
-from audit.models import AuditEvent
+from audit import domain
+from audit.models import Action, ActorKind, AuditEvent
+
+
+class AuditedReadsAdmin(admin.ModelAdmin):
+    """An admin over patients' data: every object an operator opens is an audit event the
+    patient sees on "Who saw my data", and every list page an operator reads is an event too
+    (filed under no patient: a list shows many)."""
+
+    def patient_id_of(self, obj) -> int:
+        raise NotImplementedError
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            domain.record(
+                action=Action.STAFF_VIEWED,
+                request=request,
+                actor_kind=ActorKind.STAFF,
+                patient=self.patient_id_of(obj),
+                obj=obj,
+            )
+        return obj
+
+    def changelist_view(self, request, extra_context=None):
+        domain.record(
+            action=Action.STAFF_VIEWED,
+            request=request,
+            actor_kind=ActorKind.STAFF,
+            extra={"list": self.model._meta.label_lower},
+        )
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(AuditEvent)

@@ -1,10 +1,16 @@
 """The one way the product writes audit events."""
 
+import contextlib
+import datetime as dt
 import ipaddress
 
+import pgtrigger
+from django.conf import settings
+from django.db import connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
-from audit.models import ActorKind, AuditEvent
+from audit.models import Action, ActorKind, AuditEvent
 
 
 def truncate_ip(address: str | None) -> str | None:
@@ -72,3 +78,35 @@ def record(
         user_agent=user_agent or "",
         extra=extra or {},
     )
+
+
+def events_for_patient(patient_id: int):
+    """The events about one patient's data or account, newest first (the access-scoped query
+    behind "Who saw my data" and /api/v1/audit-events/)."""
+    return AuditEvent.objects.filter(patient_id=patient_id).order_by("-created", "-id")
+
+
+def purge_expired(*, now=None) -> int:
+    """Delete audit events older than settings.PHR_AUDIT_RETENTION_DAYS; return how many.
+
+    The only deletion of audit events anywhere: the append-only trigger is lifted for this one
+    statement (pgtrigger.ignore is scoped to this connection and block). The purge itself is
+    recorded, with the count and cutoff, as a system event.
+    Side effects: one DELETE, one INSERT.
+    """
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.PHR_AUDIT_RETENTION_DAYS)
+    with transaction.atomic(), _append_only_lifted():
+        deleted = AuditEvent.objects.filter(created__lt=cutoff).purge()
+    if deleted:
+        record(
+            action=Action.AUDIT_PURGED,
+            actor_kind=ActorKind.SYSTEM,
+            extra={"deleted": deleted, "cutoff": cutoff.isoformat()},
+        )
+    return deleted
+
+
+def _append_only_lifted():
+    if connection.vendor == "postgresql":
+        return pgtrigger.ignore("audit.AuditEvent:audit_append_only")
+    return contextlib.nullcontext()

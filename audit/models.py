@@ -34,6 +34,12 @@ class Action(models.TextChoices):
     SHARE_DOWNLOADED = "share.downloaded", _("Shared records downloaded")
     SHARE_WRONG_PASSCODE = "share.wrong_passcode", _("Wrong passcode for a share")
     INSTITUTION_CHANGED = "institution.changed", _("Institution changed by an operator")
+    STAFF_VIEWED = "staff.viewed", _("Account details viewed by an operator")
+    SESSIONS_ENDED = "auth.sessions_ended", _("Other sessions ended")
+    SESSION_EXPIRED = "auth.session_expired", _("Logged out after inactivity")
+    DATA_DOWNLOADED = "account.data_downloaded", _("All your data downloaded")
+    ACCOUNT_DELETED = "account.deleted", _("Account deleted")
+    AUDIT_PURGED = "audit.purged", _("Old activity records removed")
 
 
 class ActorKind(models.TextChoices):
@@ -50,6 +56,12 @@ class AuditEventQuerySet(models.QuerySet):
 
     def delete(self):
         raise AppendOnlyError("Audit events cannot be deleted.")
+
+    def purge(self) -> int:
+        """Delete these events. Only audit.domain.purge_expired calls this (retention), inside
+        a block that lifts the database trigger."""
+        deleted, _ = super().delete()
+        return deleted
 
 
 class AuditEvent(models.Model):

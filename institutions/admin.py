@@ -8,6 +8,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.admin import AuditedReadsAdmin
 from institutions import domain
 from institutions.directory_csv import import_directory
 from institutions.models import Institution, InstitutionStatus, RunStatus, RunTrigger, SyncRun
@@ -218,8 +219,11 @@ def _retry_failed(runs, request) -> int:
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(AuditedReadsAdmin):
     """Sync health: operators see states, counts and errors — never the records themselves."""
+
+    def patient_id_of(self, obj):
+        return obj.source.patient_id
 
     list_display = [
         "created",

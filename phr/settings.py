@@ -105,7 +105,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
-    "phr.middleware.StaffMFARequiredMiddleware",
+    "phr.middleware.SessionTimeoutMiddleware",
+    "phr.middleware.MFARequiredMiddleware",
+    "phr.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "phr.urls"
@@ -197,6 +199,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
         "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # kombu's broadcast (control) exchange files; its default is ./control in the cwd.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
     }
 )
@@ -215,7 +219,13 @@ CELERY_BEAT_SCHEDULE = {
     "recover-sync-runs": {"task": "institutions.tasks.recover_runs", "schedule": 60.0},
     # Re-sync linked sources that are due, staggered, within each institution's cap.
     "schedule-syncs": {"task": "institutions.tasks.schedule_syncs", "schedule": 15 * 60.0},
+    # Remove audit events past their retention period (PHR_AUDIT_RETENTION_DAYS).
+    "purge-audit-events": {"task": "audit.tasks.purge_expired_events", "schedule": 24 * 3600.0},
 }
+
+# --- Audit -----------------------------------------------------------------------------------
+# Korea's PIPA asks that access records of health data be kept at least two years.
+PHR_AUDIT_RETENTION_DAYS = env_int("PHR_AUDIT_RETENTION_DAYS", 2 * 365 + 1, minimum=2 * 365)
 
 # --- Accounts (django-allauth) ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -232,6 +242,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+USERSESSIONS_ADAPTER = "accounts.adapters.UserSessionsAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -262,6 +273,13 @@ HEADLESS_SERVE_SPECIFICATION = False
 # Staff reach patients' data through the admin: they must use a second factor.
 # On by default outside development so that production never forgets it.
 PHR_STAFF_MFA_REQUIRED = env_bool("PHR_STAFF_MFA_REQUIRED", not DEBUG)
+# Patients too (off by default: most use a password and the identity check; a deployment that
+# wants every patient on a second factor turns it on).
+PHR_PATIENT_MFA_REQUIRED = env_bool("PHR_PATIENT_MFA_REQUIRED", False)
+# Sessions end after this long without a request, and in any case this long after login.
+PHR_SESSION_IDLE_TIMEOUT = env_int("PHR_SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
+PHR_SESSION_ABSOLUTE_TIMEOUT = env_int("PHR_SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, minimum=300)
+SESSION_COOKIE_AGE = PHR_SESSION_ABSOLUTE_TIMEOUT
 
 # Mock hospitals (FHIR servers with synthetic data and fault injection) under /mock/: for
 # development, the demo and tests. Never in production.

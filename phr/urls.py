@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from audit import api as audit_api
 from institutions import api as institutions_api
 from phr import views
 from records import api as records_api
@@ -31,6 +32,7 @@ api_v1 = [
     path("labs/<str:code>/series/", records_api.lab_series, name="api-lab-series"),
     path("summary/", records_api.summary, name="api-summary"),
     path("export/fhir/", records_api.export_fhir, name="api-export-fhir"),
+    path("audit-events/", audit_api.AuditEventList.as_view(), name="api-audit-events"),
     *router.urls,
 ]
 

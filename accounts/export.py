@@ -1,0 +1,104 @@
+""" "Download all my data" (the right of access): one ZIP with the records as a FHIR Bundle,
+the account's own facts (profile, linked institutions, shares and who opened them) and the
+full activity log."""
+
+import json
+import tempfile
+import zipfile
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import FileResponse
+from django.utils import timezone
+
+from accounts.domain import profile_for
+from audit import domain as audit
+from audit.api import AuditEventSerializer
+from audit.models import Action
+from institutions.models import Source
+from records.export import bundle_stream
+from records.queries import records_for_patient
+from sharing.models import Share
+
+# Kept in memory up to this size, then spilled to a temporary file (a large record set must
+# not hold a worker's memory).
+SPOOL_BYTES = 8 * 1024 * 1024
+
+
+def account_facts(user) -> dict:
+    profile = profile_for(user)
+    sources = Source.objects.filter(patient=user).select_related("institution").order_by("id")
+    shares = Share.objects.filter(patient=user).prefetch_related("accesses").order_by("id")
+    return {
+        "email": user.email,
+        "date_joined": user.date_joined,
+        "profile": {
+            "full_name": profile.full_name,
+            "birth_date": profile.birth_date,
+            "sex": profile.sex,
+            "phone": profile.phone,
+            "identity_verified_at": profile.identity_verified_at,
+        },
+        "sources": [
+            {
+                "id": source.code,
+                "name": source.display_name,
+                "kind": source.kind,
+                "status": source.status,
+                "consent_at": source.consent_at,
+            }
+            for source in sources
+        ],
+        "shares": [
+            {
+                "id": share.code,
+                "recipient": share.label,
+                "purpose": share.purpose,
+                "categories": share.categories,
+                "created": share.created,
+                "expires_at": share.expires_at,
+                "revoked_at": share.revoked_at,
+                "accesses": [
+                    {
+                        "when": access.at,
+                        "action": access.action,
+                        "name": access.recipient_name,
+                        "what": access.what,
+                        "ip": access.ip,
+                    }
+                    for access in share.accesses.all()
+                ],
+            }
+            for share in shares
+        ],
+    }
+
+
+def write_archive(user, fileobj) -> None:
+    """Write the patient's ZIP into `fileobj` (records streamed, never all in memory)."""
+    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("records.fhir.json", "w") as out:
+            for chunk in bundle_stream(records_for_patient(user)):
+                out.write(chunk.encode())
+        archive.writestr(
+            "account.json",
+            json.dumps(account_facts(user), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2),
+        )
+        events = audit.events_for_patient(user.pk).iterator(chunk_size=1000)
+        with archive.open("activity.json", "w") as out:
+            out.write(b"[")
+            for index, event in enumerate(events):
+                data = json.dumps(
+                    AuditEventSerializer(event).data, cls=DjangoJSONEncoder, ensure_ascii=False
+                )
+                out.write(((",\n" if index else "\n") + data).encode())
+            out.write(b"\n]\n")
+
+
+def download_response(request) -> FileResponse:
+    """The ZIP as a download; the download itself is audited first (and so is in the file)."""
+    audit.record(action=Action.DATA_DOWNLOADED, request=request, patient=request.user)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (FileResponse closes it)
+    write_archive(request.user, spool)
+    spool.seek(0)
+    name = f"phr-my-data-{timezone.localdate():%Y%m%d}.zip"
+    return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")
