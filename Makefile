@@ -10,12 +10,13 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/phr
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: help install setup run demo worker test lint format bench clean
+.PHONY: help install setup run demo worker test lint security format bench clean
 
 help:
 	@echo "make run    - set up (venv, dependencies, migrations, demo data) and serve on http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole test suite (PostgreSQL + Redis)"
 	@echo "make lint   - ruff check and format check"
+	@echo "make security - bandit, semgrep (local rules) and detect-secrets, all offline"
 	@echo "make worker - run one Celery worker in the foreground"
 	@echo "make demo   - create or reset the demo data"
 	@echo "make bench  - run the benchmarks"
@@ -62,6 +63,17 @@ test: install $(NODE_DEPS)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Security tools (offline): bandit (medium and high findings fail), the project's semgrep rules,
+# and detect-secrets against the reviewed baseline. See docs/security.md.
+CODE := accounts audit institutions records sharing phr mockhospital
+SECRETS_EXCLUDE := (^|/)(\.venv|node_modules|staticfiles|var|locale)/|package-lock\.json$$|\.mo$$
+security: install
+	$(VENV)/bin/bandit --quiet --recursive $(CODE) --exclude '*/migrations/*' --severity-level medium
+	SEMGREP_ENABLE_VERSION_CHECK=0 $(VENV)/bin/semgrep scan --config .semgrep/rules.yml \
+	  --metrics=off --disable-version-check --quiet --error $(CODE) templates
+	git ls-files -z | xargs -0 $(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline \
+	  --exclude-files '$(SECRETS_EXCLUDE)'
 
 format: install
 	$(VENV)/bin/ruff check --fix .

@@ -95,15 +95,16 @@ def delete_account(*, user: User, request=None) -> dict:
         revoke_share(share=share, request=request)
     for session in UserSession.objects.filter(user=user):
         session.end()
+    user_id = user.pk  # Model.delete() clears it
     with transaction.atomic():
         _, counts = user.delete()
         counts = {label: count for label, count in counts.items() if count}
         audit.record(
             action=Action.ACCOUNT_DELETED,
             request=request,
-            actor=user.pk,
+            actor=user_id,
             actor_kind=ActorKind.PATIENT,
-            patient=user.pk,
+            patient=user_id,
             extra={"deleted": counts},
         )
     return counts

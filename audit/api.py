@@ -6,7 +6,7 @@ from rest_framework.exceptions import ValidationError
 
 from audit import domain
 from audit.forms import ActivityFilterForm
-from audit.models import AuditEvent
+from audit.models import Action, ActorKind, AuditEvent
 from phr.pagination import DefaultCursorPagination
 
 
@@ -39,11 +39,12 @@ class NewestFirst(DefaultCursorPagination):
 
 @extend_schema(
     parameters=[
-        OpenApiParameter("who", OpenApiTypes.STR, description="actor kind"),
-        OpenApiParameter("action", OpenApiTypes.STR),
+        OpenApiParameter("who", OpenApiTypes.STR, enum=ActorKind.values, description="actor kind"),
+        OpenApiParameter("action", OpenApiTypes.STR, enum=Action.values),
         OpenApiParameter("date_from", OpenApiTypes.DATE),
         OpenApiParameter("date_to", OpenApiTypes.DATE),
-    ]
+    ],
+    responses={200: AuditEventSerializer(many=True), 400: OpenApiTypes.OBJECT},
 )
 class AuditEventList(generics.ListAPIView):
     """Events about the logged-in patient's data and account, newest first."""

@@ -111,6 +111,18 @@ def find_active_link(manifest_id: str) -> Share | None:
     return share if share is not None and share.state == ShareState.ACTIVE else None
 
 
+def find_active_file(location: str) -> Share | None:
+    """The active share behind a signed SHL file location (None when forged, expired, inactive
+    or without a file)."""
+    from sharing import shl
+
+    share_id = shl.share_id_from_location(location)
+    share = Share.objects.filter(pk=share_id).first() if share_id else None
+    if share is None or share.state != ShareState.ACTIVE or not share.shl_file:
+        return None
+    return share
+
+
 def find_active(token: str) -> Share | None:
     """The active share behind a link, or None — for unknown, expired, revoked and locked alike.
 
