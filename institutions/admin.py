@@ -153,12 +153,23 @@ class InstitutionAdmin(admin.ModelAdmin):
                 )
             except domain.LinkError as exc:
                 self.message_user(request, f"{institution.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(name)s is active: patients can link it.") % {"name": institution.name},
+                    messages.SUCCESS,
+                )
 
     @admin.action(description=_("Suspend"))
     def suspend(self, request, queryset):
         for institution in queryset:
             domain.set_status(
                 institution=institution, status=InstitutionStatus.SUSPENDED, request=request
+            )
+            self.message_user(
+                request,
+                _("%(name)s is suspended: no new links or syncs.") % {"name": institution.name},
+                messages.SUCCESS,
             )
 
     @admin.action(description=_("Retry the failed syncs"))

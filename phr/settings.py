@@ -342,6 +342,7 @@ SPECTACULAR_SETTINGS = {
 LANGUAGE_CODE = env("LANGUAGE_CODE") or "ko"
 LANGUAGES = [("ko", _("Korean")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["phr.formats"]  # English date formats (Korean keeps Django's)
 TIME_ZONE = "Asia/Seoul"
 USE_I18N = True
 USE_TZ = True

@@ -105,6 +105,17 @@ def known_patient(patient, hospital):
     )
 
 
+@pytest.fixture
+def worker():
+    """A real Celery worker (solo pool, in a thread) consuming the test Redis broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from phr.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as w:
+        yield w
+
+
 def run_to_end(run: SyncRun) -> SyncRun:
     """The Celery task body, in this process (tests with a real worker are marked so)."""
     status = sync.execute_run(run_id=run.pk)

@@ -37,3 +37,6 @@ PHR_FHIR_BASE_DELAY = 0.01
 PHR_FHIR_RETRY_BUDGET = 5.0
 PHR_FHIR_ATTEMPTS = 8
 PHR_SYNC_PAGE_SIZE = 100
+# Threads serving requests (the live server, the in-thread Celery worker) close their database
+# connections after each request or task, so none is open when the test database is dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

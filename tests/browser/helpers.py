@@ -1,0 +1,65 @@
+"""What the browser tests check on every page: accessibility (axe-core), no sideways scrolling
+on a phone, no console errors; and the screenshots they leave in docs/screenshots/."""
+
+import io
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 812}
+# Serious and critical problems fail a test; moderate and minor ones are reported only.
+BLOCKING = {"serious", "critical"}
+
+
+def shoot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def axe_violations(page) -> list[dict]:
+    """Serious or critical axe-core violations of the page (WCAG 2.1 A/AA and best practice).
+
+    The page's context must be created with bypass_csp=True: axe is injected as a script.
+    """
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """() => axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}
+        })"""
+    )
+    return [
+        {
+            "id": violation["id"],
+            "impact": violation["impact"],
+            "help": violation["help"],
+            "targets": [node["target"] for node in violation["nodes"][:3]],
+        }
+        for violation in result["violations"]
+        if violation["impact"] in BLOCKING
+    ]
+
+
+def horizontal_overflow(page) -> int:
+    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
+    return page.evaluate(
+        "() => Math.max(0, document.documentElement.scrollWidth - window.innerWidth)"
+    )
+
+
+def decode_qr(png: bytes) -> list[str]:
+    import zxingcpp
+    from PIL import Image
+
+    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+def console_errors(page) -> list[str]:
+    """Start collecting the page's console errors (CSP violations show up here)."""
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    return errors
