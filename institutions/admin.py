@@ -240,13 +240,13 @@ class SyncRunAdmin(AuditedReadsAdmin):
         "created",
         "institution",
         "status",
+        "error",  # next to the status: why a run failed is what an operator looks for
         "trigger",
         "fetched",
         "created_count",
         "updated",
         "invalid",
         "restarts",
-        "error",
     ]
     list_filter = ["status", "trigger", "source__institution"]
     list_select_related = ["source__institution"]

@@ -399,7 +399,7 @@ def _outcome(client, path, **params) -> str:
         return "truncate"
     try:
         bundle = response.json()
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or cut in the middle of a UTF-8 character
         return "malformed"
     entries = len(bundle["entry"])
     if entries > params["_count"]:  # the previous page's last resource, served again

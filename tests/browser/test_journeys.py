@@ -234,17 +234,10 @@ def test_patient_and_clinician_journeys(
     phone.get_by_label("Password").fill(NEW_PASSWORD)
     phone.locator("main form button[type=submit]").click()
     phone.wait_for_url("**/dashboard/")
-    for path, name in [
-        ("/dashboard/", "phone-dashboard"),
-        ("/records/timeline/", "phone-timeline"),
-        ("/records/labs/", "phone-labs"),
-        ("/shares/", "phone-shares"),
-        ("/account/activity/", "phone-activity"),
-        ("/institutions/", "phone-directory"),
-    ]:
+    # (test_accessibility checks and photographs every page at this width, in both languages)
+    for path in ("/dashboard/", "/records/timeline/", "/records/labs/", "/shares/"):
         phone.goto(path)
         assert horizontal_overflow(phone) == 0, path
-        shoot(phone, name)
     for context_ in (phone_context, clinician_context, context):
         context_.close()
 
