@@ -79,8 +79,11 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Benchmarks on PostgreSQL + Redis (database phr_bench, Redis db 2); BENCH_ARGS=--quick for a
+# short development run. Results: benchmarks/results/latest.{json,md}; see docs/performance.md.
 bench: install
-	@echo "There are no benchmarks yet: they arrive with the performance issue (make bench)."
+	@command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf var staticfiles .pytest_cache .ruff_cache

@@ -9,7 +9,6 @@ FHIR's failure modes (a 404 on a paging link is not "no more pages").
 
 import email.utils
 import ipaddress
-import json
 import logging
 import random
 import socket
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
@@ -237,8 +237,8 @@ class FHIRClient:
         status = response.status_code
         if status == 200:
             try:
-                document = json.loads(body)
-            except ValueError:
+                document = orjson.loads(body)  # several times faster than json on big pages
+            except ValueError:  # orjson.JSONDecodeError is a ValueError
                 raise _Retry(
                     TransientError(
                         _("The hospital sent an unreadable page."), detail="invalid JSON"

@@ -34,6 +34,7 @@ from institutions.models import (
     SyncIssue,
     SyncRun,
 )
+from records.bulk import insert_records
 from records.fhirfile import parse_fhir_file
 from records.models import Record
 from records.projection import content_hash, parse_fhir_datetime, project
@@ -292,7 +293,7 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
             updates.append(record)
         else:
             creates.append(record)
-    Record.objects.bulk_create(creates, batch_size=1000)
+    insert_records(creates)
     if updates:
         Record.objects.bulk_update(updates, [*RECORD_FIELDS, "updated"], batch_size=500)
     SyncIssue.objects.bulk_create(issues)

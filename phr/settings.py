@@ -294,7 +294,7 @@ PHR_FHIR_RETRY_BUDGET = float(env("PHR_FHIR_RETRY_BUDGET") or 120)  # seconds of
 # loopback in development (the mock hospitals) and where an operator says so.
 PHR_FHIR_ALLOW_LOOPBACK = env_bool("PHR_FHIR_ALLOW_LOOPBACK", DEBUG)
 PHR_FHIR_ALLOW_PRIVATE = env_bool("PHR_FHIR_ALLOW_PRIVATE", False)
-PHR_SYNC_PAGE_SIZE = env_int("PHR_SYNC_PAGE_SIZE", 500, minimum=1)
+PHR_SYNC_PAGE_SIZE = env_int("PHR_SYNC_PAGE_SIZE", 1000, minimum=1)  # hospitals may cap it lower
 PHR_SYNC_LEASE_SECONDS = env_int("PHR_SYNC_LEASE_SECONDS", 300, minimum=10)
 PHR_SYNC_RESTARTS = env_int("PHR_SYNC_RESTARTS", 3, minimum=0)  # fresh starts after broken paging
 PHR_SYNC_INTERVAL_HOURS = env_int("PHR_SYNC_INTERVAL_HOURS", 24, minimum=1)

@@ -327,3 +327,20 @@ def test_page_query_counts_do_not_grow_with_data(client, patient, other_patient)
         counts["detail"].append(_queries(client, f"/records/r/{record.code}/"))
         counts["api detail"].append(_queries(client, f"/api/v1/records/{record.code}/"))
     assert {url: small for url, (small, large) in counts.items() if small != large} == {}
+
+
+def test_content_hash_is_the_canonical_json_digest(kr_records):
+    """orjson makes the hash (speed); it must stay the digest of the canonical JSON, so that
+    records stored before keep matching (an unchanged resource must never look changed)."""
+    import hashlib
+
+    from records.projection import content_hash
+
+    records = Record.objects.all()[:300]
+    assert records
+    for record in records:
+        canonical = json.dumps(
+            record.resource, sort_keys=True, ensure_ascii=False, separators=(",", ":")
+        )
+        assert content_hash(record.resource) == hashlib.sha256(canonical.encode()).hexdigest()
+        assert record.content_hash == content_hash(record.resource)

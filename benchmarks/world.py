@@ -1,0 +1,155 @@
+"""The benchmark world: a fresh database, the app served by gunicorn (it is also the mock
+hospitals), mock hospitals with patients of a chosen size, institutions onboarded and active."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+KST = dt.timezone(dt.timedelta(hours=9))
+CLOCK = dt.datetime(2026, 11, 1, 12, 0, tzinfo=KST)
+
+
+def bench_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    env["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    env.update(extra)
+    return env
+
+
+def create_database() -> None:
+    """Drop and create the benchmark database (the URL's last path part), then migrate."""
+    import psycopg
+
+    url = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/phr_bench")
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=bench_env(),
+        check=True,
+    )
+
+
+class Server:
+    """gunicorn serving the app (and the mock hospitals) on loopback."""
+
+    def __init__(self, port: int = 8765, workers: int = 4):
+        self.port, self.workers = port, workers
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "phr.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--log-level",
+                "warning",
+                "--timeout",
+                "120",
+            ],
+            cwd=ROOT,
+            env=bench_env(),
+        )
+        for _ in range(200):
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def mock_hospital(slug: str, *, seed: int, size: int, hira: str, page_size: int = 500):
+    from mockhospital.models import MockInstitution
+
+    return MockInstitution.objects.create(
+        slug=slug,
+        name=f"벤치병원 {slug}",
+        name_en=f"Bench Hospital {slug}",
+        hira_number=hira,
+        type_code="11",
+        region="서울특별시",
+        profile="tertiary",
+        client_id=slug,
+        client_secret=f"secret-{slug}",
+        seed=seed,
+        patient_size=size,
+        history_years=5,
+        default_page_size=page_size,
+        max_page_size=1000,
+        clock=CLOCK,
+    )
+
+
+def onboard(server: Server, hospital, *, cap: int = 4):
+    from institutions import domain
+    from institutions.models import Institution
+
+    institution = Institution.objects.create(
+        name=hospital.name,
+        name_en=hospital.name_en,
+        hira_number=hospital.hira_number,
+        type_code=hospital.type_code,
+        region=hospital.region,
+        fhir_base_url=f"{server.url}/mock/{hospital.slug}/fhir",
+        token_url=f"{server.url}/mock/{hospital.slug}/token",
+        client_id=hospital.client_id,
+        client_secret=hospital.client_secret,
+        max_concurrent_syncs=cap,
+    )
+    assert domain.test_connection(institution=institution), institution.test_message
+    domain.set_status(institution=institution, status="active")
+    return institution
+
+
+def patient(number: int):
+    """A verified patient (their identity is what the mock hospitals know them by)."""
+    from accounts import domain
+    from accounts.models import User
+
+    from allauth.account.models import EmailAddress
+
+    user = User.objects.create_user(email=f"bench{number}@example.org", password="bench-pass-123")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    domain.verify_identity(
+        user=user,
+        full_name=f"벤치{number}",
+        birth_date=dt.date(1960, 1, 1) + dt.timedelta(days=number),
+        sex="female",
+        phone=f"010-{number // 10000:04d}-{number % 10000:04d}",
+    )
+    return user
+
+
+def known_at(hospital, user, *, size: int):
+    """Make `hospital` know `user` with `size` resources, generated now (not in any timing)."""
+    from mockhospital import domain
+
+    mock_patient = domain.register_patient(
+        institution=hospital, identifier=user.profile.verified_identifier, size=size
+    )
+    domain.ensure_materialized(mock_patient)
+    return mock_patient
