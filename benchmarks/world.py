@@ -127,10 +127,10 @@ def onboard(server: Server, hospital, *, cap: int = 4):
 
 def patient(number: int):
     """A verified patient (their identity is what the mock hospitals know them by)."""
+    from allauth.account.models import EmailAddress
+
     from accounts import domain
     from accounts.models import User
-
-    from allauth.account.models import EmailAddress
 
     user = User.objects.create_user(email=f"bench{number}@example.org", password="bench-pass-123")
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
