@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/phr
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export TEST_DATABASE_URL TEST_REDIS_URL
 
-.PHONY: help install setup run demo worker test lint security format bench clean
+.PHONY: help install setup run demo worker test lint security format bench chaos clean
 
 help:
 	@echo "make run    - set up (venv, dependencies, migrations, demo data) and serve on http://127.0.0.1:8000"
@@ -20,6 +20,7 @@ help:
 	@echo "make worker - run one Celery worker in the foreground"
 	@echo "make demo   - create or reset the demo data"
 	@echo "make bench  - run the benchmarks"
+	@echo "make chaos  - fault-injection scenarios against real processes"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +59,13 @@ worker: install
 	$(VENV)/bin/celery -A phr worker --loglevel=INFO
 
 test: install $(NODE_DEPS)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not chaos"
+
+# Fault injection against real processes: workers killed, Redis restarted, connections cut,
+# racing triggers, random hospital faults, attacks on shares, a soak. See docs/reliability.md.
+chaos: install
+	rm -f var/chaos-results.txt
+	$(PY) -m pytest -m chaos tests/chaos -v
 
 lint: install
 	$(VENV)/bin/ruff check .

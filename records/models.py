@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 
@@ -61,12 +62,23 @@ class Record(models.Model):
             ),
         ]
         indexes = [
-            # Category pages: WHERE patient_id = %s AND category = %s ORDER BY effective DESC
+            # The keyset pages (timeline, categories, the records API, share views) read
+            # WHERE patient_id = %s [AND category = %s]
+            # ORDER BY effective DESC NULLS LAST, id DESC LIMIT n: these indexes hold exactly that
+            # order, so a page is an index range scan at any number of records.
             models.Index(
-                fields=["patient", "category", "-effective"], name="record_patient_cat_eff_idx"
+                F("patient"),
+                F("category"),
+                F("effective").desc(nulls_last=True),
+                F("id").desc(),
+                name="record_patient_cat_page_idx",
             ),
-            # Timeline: WHERE patient_id = %s ORDER BY effective DESC
-            models.Index(fields=["patient", "-effective"], name="record_patient_effective_idx"),
+            models.Index(
+                F("patient"),
+                F("effective").desc(nulls_last=True),
+                F("id").desc(),
+                name="record_patient_page_idx",
+            ),
             # Lab and vital series: WHERE patient_id = %s AND code_value = %s ORDER BY effective
             models.Index(
                 fields=["patient", "code_value", "effective"], name="record_patient_code_idx"

@@ -47,13 +47,12 @@ def dashboard(request):
         "has_records": any(counts.values()),
     }
     if context["has_records"]:
-        current, _past = queries.medications(records)
         visits, _next = queries.page(
             queries.records_for_patient(patient).filter(category=Category.ENCOUNTER), size=5
         )
         context.update(
             problems=queries.active_problems(records),
-            current_medications=current[:10],
+            current_medications=queries.current_medications(records, limit=10),
             allergies=queries.latest_by_code(records, Category.ALLERGY),
             vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,

@@ -344,3 +344,16 @@ def test_content_hash_is_the_canonical_json_digest(kr_records):
         )
         assert content_hash(record.resource) == hashlib.sha256(canonical.encode()).hexdigest()
         assert record.content_hash == content_hash(record.resource)
+
+
+def test_current_medications_in_the_database_match_the_full_grouping(kr_records, patient):
+    """The dashboard's and summaries' fast path gives exactly the first lines of the full one."""
+    from records import queries
+
+    records = queries.records_for_patient(patient)
+    full, _past = queries.medications(records)
+    fast = queries.current_medications(records, limit=10)
+    assert full
+    assert [(line["display"], line["latest"].pk, line["institutions"]) for line in fast] == [
+        (line["display"], line["latest"].pk, line["institutions"]) for line in full[:10]
+    ]
