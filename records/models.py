@@ -2,7 +2,6 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
 
@@ -62,23 +61,14 @@ class Record(models.Model):
             ),
         ]
         indexes = [
-            # The keyset pages (timeline, categories, the records API, share views) read
-            # WHERE patient_id = %s [AND category = %s]
-            # ORDER BY effective DESC NULLS LAST, id DESC LIMIT n: these indexes hold exactly that
-            # order, so a page is an index range scan at any number of records.
+            # Category pages: WHERE patient_id = %s AND category = %s ORDER BY effective DESC
             models.Index(
-                F("patient"),
-                F("category"),
-                F("effective").desc(nulls_last=True),
-                F("id").desc(),
-                name="record_patient_cat_page_idx",
+                fields=["patient", "category", "-effective"], name="record_patient_cat_eff_idx"
             ),
-            models.Index(
-                F("patient"),
-                F("effective").desc(nulls_last=True),
-                F("id").desc(),
-                name="record_patient_page_idx",
-            ),
+            # Timeline: WHERE patient_id = %s ORDER BY effective DESC
+            models.Index(fields=["patient", "-effective"], name="record_patient_effective_idx"),
+            # On PostgreSQL, migration 0002 adds the keyset pages' exact order
+            # (effective DESC NULLS LAST, id DESC), which SQLite cannot index.
             # Lab and vital series: WHERE patient_id = %s AND code_value = %s ORDER BY effective
             models.Index(
                 fields=["patient", "code_value", "effective"], name="record_patient_code_idx"

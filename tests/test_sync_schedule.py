@@ -120,9 +120,10 @@ def test_dashboard_query_count_does_not_grow(client, patient, count):
         response = client.get("/dashboard/")
     assert response.status_code == 200
     assert response.content.decode().count('class="source"') == count
-    # session, user, sources (annotated), latest runs, category counts, profile, medications,
-    # recent visits, active problems, allergies, latest vitals: the same at 2 and 40 sources
-    assert len(queries) == 11, [q["sql"][:80] for q in queries]
+    # session, user, sources (annotated), latest runs, category counts, profile, current
+    # medications (3), recent visits, active problems, allergies, latest vitals: the same at 2
+    # and 40 sources
+    assert len(queries) == 13, [q["sql"][:80] for q in queries]
 
 
 @pytest.mark.parametrize("count", [3, 60])
