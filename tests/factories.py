@@ -93,3 +93,26 @@ class MockResourceFactory(factory.django.DjangoModelFactory):
     body = factory.LazyAttribute(
         lambda o: f'{{"resourceType":"{o.resource_type}","id":"{o.resource_id}"}}'
     )
+
+
+def make_share(patient, **overrides):
+    """A share of `patient`'s records through the product's own create_share, with sensible
+    defaults (labs and medications, a day, no passcode); returns (share, token)."""
+    import django.utils.timezone
+
+    from sharing import domain
+
+    fields = {
+        "label": "Dr. Kim, Seoul Clinic",
+        "purpose": "",
+        "categories": ["lab", "medication"],
+        "sources": [],
+        "date_from": None,
+        "date_to": None,
+        "expires_at": django.utils.timezone.now() + dt.timedelta(days=1),
+        "passcode": "",
+        "allow_download": False,
+        "notify_on_open": False,
+        **overrides,
+    }
+    return domain.create_share(patient=patient, **fields)

@@ -2,22 +2,18 @@
 logged-in patient, with a second patient's objects in the database. No server errors, responses
 that match the schema, authentication enforced, and every `{id}` of another patient a 404."""
 
-import datetime as dt
-
 import pytest
 import schemathesis
 from django.core import signals
 from django.core.cache import cache
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
-from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from institutions.models import Source, SyncRun
 from records.models import Record
-from sharing import domain as sharing_domain
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_share
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -46,19 +42,7 @@ def worlds(client, patient, other_patient, kr_sources):
         content_type="application/json",
     )
     token = response.json()["meta"]["session_token"]
-    share, _ = sharing_domain.create_share(
-        patient=other_patient,
-        label="Dr. Other",
-        purpose="",
-        categories=["lab"],
-        sources=[],
-        date_from=None,
-        date_to=None,
-        expires_at=timezone.now() + dt.timedelta(days=1),
-        passcode="",
-        allow_download=False,
-        notify_on_open=False,
-    )
+    share, _ = make_share(other_patient, label="Dr. Other", categories=["lab"])
     source = Source.objects.filter(patient=other_patient).first()
     foreign = {
         "/api/v1/records/{id}/": Record.objects.filter(patient=other_patient).first().code,

@@ -18,9 +18,8 @@ from audit import domain as audit
 from audit.models import Action, AuditEvent
 from institutions import domain as institutions_domain
 from records.models import Record
-from sharing import domain as sharing_domain
 from tests.conftest import login
-from tests.factories import PASSWORD, AuditEventFactory
+from tests.factories import PASSWORD, AuditEventFactory, make_share
 
 pytestmark = pytest.mark.django_db
 
@@ -43,18 +42,12 @@ class Context:
         return client
 
     def share(self, **kwargs):
-        share, token = sharing_domain.create_share(
-            patient=self.patient,
+        share, token = make_share(
+            self.patient,
             label="Dr. Kim",
-            purpose="",
             categories=["lab"],
-            sources=[],
-            date_from=None,
-            date_to=None,
-            expires_at=timezone.now() + dt.timedelta(days=1),
             passcode=kwargs.get("passcode", ""),
             allow_download=kwargs.get("allow_download", False),
-            notify_on_open=False,
             request=None,
         )
         return share, token

@@ -21,29 +21,11 @@ from accounts import domain as accounts_domain
 from audit import domain as audit
 from audit.models import Action, ActorKind, AuditEvent
 from records.models import Record
-from sharing import domain as sharing_domain
 from sharing.models import Share
 from tests.conftest import login
-from tests.factories import PASSWORD, AuditEventFactory, UserFactory
+from tests.factories import PASSWORD, AuditEventFactory, UserFactory, make_share
 
 pytestmark = pytest.mark.django_db
-
-
-def make_share(patient, *, passcode="", allow_download=False):
-    return sharing_domain.create_share(
-        patient=patient,
-        label="Dr. Kim, Seoul Clinic",
-        purpose="",
-        categories=["lab", "medication"],
-        sources=[],
-        date_from=None,
-        date_to=None,
-        expires_at=timezone.now() + dt.timedelta(days=1),
-        passcode=passcode,
-        allow_download=allow_download,
-        notify_on_open=False,
-        base_url="http://testserver",
-    )
 
 
 # --- Who saw my data ---------------------------------------------------------------------------

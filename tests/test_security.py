@@ -24,7 +24,7 @@ from records.models import Category, Record
 from sharing import domain as sharing_domain
 from sharing import shl
 from tests.conftest import login
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_share
 
 pytestmark = pytest.mark.django_db
 
@@ -80,21 +80,10 @@ def _manifest_id(shlink: str) -> str:
     return data["url"].rstrip("/").rsplit("/", 1)[1]
 
 
-def make_share(patient, **extra):
-    return sharing_domain.create_share(
-        patient=patient,
-        label="Dr. Park, Busan",
-        purpose="",
-        categories=[Category.LAB, Category.MEDICATION],
-        sources=[],
-        date_from=None,
-        date_to=None,
-        expires_at=timezone.now() + dt.timedelta(days=1),
-        passcode="",
-        allow_download=True,
-        notify_on_open=False,
-        base_url="http://testserver",
-        **extra,
+def share_with_link(patient):
+    """A share with downloads allowed, so that it has a SMART Health Link too."""
+    return make_share(
+        patient, label="Dr. Park, Busan", allow_download=True, base_url="http://testserver"
     )
 
 
@@ -108,8 +97,8 @@ def world(patient, kr_sources):
         .values_list("code_value", flat=True)
         .first()
     )
-    share, _token = make_share(patient)
-    revoked, revoked_token = make_share(patient)
+    share, _token = share_with_link(patient)
+    revoked, revoked_token = share_with_link(patient)
     revoked_manifest = _manifest_id(revoked.shlink)
     revoked_file = shl.file_location(revoked, base_url="http://testserver/").rsplit("/", 1)[1]
     sharing_domain.revoke_share(share=revoked)
@@ -207,7 +196,7 @@ def actors(other_patient, client, world):
     # Freshly re-authenticated, so that views guarded by re-authentication reach their lookup.
     assert other.post("/accounts/reauthenticate/", {"password": PASSWORD}).status_code == 302
     clinician = Client()
-    _share, token = make_share(other_patient)
+    _share, token = share_with_link(other_patient)
     response = clinician.post(f"/s/{token}/", {"name": "Dr. Choi"})
     assert response.status_code == 302
     return {"other patient": other, "anonymous": Client(), "clinician": clinician}

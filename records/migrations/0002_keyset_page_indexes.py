@@ -9,27 +9,28 @@ index, so this migration does nothing there.
 
 from django.db import migrations
 
-INDEXES = {
-    "record_patient_cat_page_idx": '("patient_id", "category", "effective" DESC NULLS LAST, "id" DESC)',
-    "record_patient_page_idx": '("patient_id", "effective" DESC NULLS LAST, "id" DESC)',
-}
+CREATE = [
+    'CREATE INDEX IF NOT EXISTS "record_patient_cat_page_idx" ON "records_record" '
+    '("patient_id", "category", "effective" DESC NULLS LAST, "id" DESC)',
+    'CREATE INDEX IF NOT EXISTS "record_patient_page_idx" ON "records_record" '
+    '("patient_id", "effective" DESC NULLS LAST, "id" DESC)',
+]
+DROP = [
+    'DROP INDEX IF EXISTS "record_patient_cat_page_idx"',
+    'DROP INDEX IF EXISTS "record_patient_page_idx"',
+]
 
 
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, columns in INDEXES.items():
-        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "records_record" {columns}')
+def _on_postgresql(statements):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            for statement in statements:
+                schema_editor.execute(statement)
 
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+    return run
 
 
 class Migration(migrations.Migration):
     dependencies = [("records", "0001_initial")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [migrations.RunPython(_on_postgresql(CREATE), _on_postgresql(DROP))]

@@ -10,9 +10,8 @@ import pytest
 from django.utils import timezone
 
 from records.models import Category, Record
-from sharing import domain as sharing_domain
 from tests.browser.helpers import DESKTOP, PHONE, axe_violations, horizontal_overflow, shoot
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_share
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,18 +19,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def data(patient, kr_sources):
     lab = Record.objects.filter(patient=patient, category=Category.LAB).first()
-    share, token = sharing_domain.create_share(
-        patient=patient,
-        label="Dr. Kim, Seoul Clinic",
+    share, token = make_share(
+        patient,
         purpose="second opinion",
-        categories=["lab", "medication"],
-        sources=[],
-        date_from=None,
-        date_to=None,
         expires_at=timezone.now() + dt.timedelta(days=7),
         passcode="2468",
         allow_download=True,
-        notify_on_open=False,
     )
     source = kr_sources["hanbit"]
     return {

@@ -28,7 +28,7 @@ from sharing import domain as sharing_domain
 from sharing.models import Share
 from tests.chaos.conftest import report, wait_until
 from tests.conftest import login, onboard, run_to_end
-from tests.factories import MockInstitutionFactory
+from tests.factories import MockInstitutionFactory, make_share
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 
@@ -359,19 +359,7 @@ def test_hospital_changes_between_syncs(patient, live_server):
 
 
 def test_share_under_attack(patient, live_server, settings):
-    share, token = sharing_domain.create_share(
-        patient=patient,
-        label="Dr. Target",
-        purpose="",
-        categories=["lab"],
-        sources=[],
-        date_from=None,
-        date_to=None,
-        expires_at=timezone.now() + dt.timedelta(days=1),
-        passcode="864209",
-        allow_download=False,
-        notify_on_open=False,
-    )
+    share, token = make_share(patient, label="Dr. Target", categories=["lab"], passcode="864209")
     url = f"{live_server.url}/s/{token}/"
     statuses = []
 
@@ -390,19 +378,7 @@ def test_share_under_attack(patient, live_server, settings):
     assert share.state == "locked"
     assert 500 not in statuses
 
-    revoked, revoked_token = sharing_domain.create_share(
-        patient=patient,
-        label="Dr. Gone",
-        purpose="",
-        categories=["lab"],
-        sources=[],
-        date_from=None,
-        date_to=None,
-        expires_at=timezone.now() + dt.timedelta(days=1),
-        passcode="",
-        allow_download=False,
-        notify_on_open=False,
-    )
+    revoked, revoked_token = make_share(patient, label="Dr. Gone", categories=["lab"])
     sharing_domain.revoke_share(share=revoked)
     random_times, known_times, codes = [], [], set()
     with httpx.Client(base_url=live_server.url) as http:
