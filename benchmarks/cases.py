@@ -329,10 +329,18 @@ def b3_pages(suite, server, state):
 # --- B4: HTTP load with wrk against gunicorn -----------------------------------------------------
 
 
-def wrk(url, *, headers, seconds, connections=64):
+def wrk(url, *, headers, seconds, connections=64, timeout=10):
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is not installed: apt-get install wrk")
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    # wrk gives up on a request after `timeout` seconds and counts it as a socket error.
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        f"--timeout={timeout}s",
+        "--latency",
+    ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run(
@@ -343,13 +351,23 @@ def wrk(url, *, headers, seconds, connections=64):
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", output)
     return {
         "rps": rps,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
-        "p50": f"{p50.group(1)}{p50.group(2)}" if p50 else "",
+        # connect, read and write errors; requests still unanswered after `timeout` apart
+        "socket_errors": sum(int(n) for n in errors.groups()[:3]) if errors else 0,
+        "timeouts": int(errors.group(4)) if errors else 0,
+        **{f"p{q}_ms": _latency_ms(output, q) for q in (50, 90, 99)},
     }
+
+
+def _latency_ms(output: str, percent: int) -> float | None:
+    """A percentile of wrk's --latency distribution, in milliseconds."""
+    match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    if not match:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    return round(value * {"us": 0.001, "ms": 1, "s": 1000}[unit], 2)
 
 
 def login_headers(server, user_email):
@@ -381,7 +399,10 @@ def b4_load(suite, server, state):
     records = wrk(f"{server.url}/api/v1/records/", headers=api, seconds=seconds)
     state["b4"] = {"share": share, "records": records}
     worst = min(share["rps"], records["rps"]) / baseline["rps"]
-    clean = all(r["non_2xx"] == 0 and r["socket_errors"] == 0 for r in (baseline, share, records))
+    clean = all(
+        r["non_2xx"] == 0 and r["socket_errors"] == 0 and r["timeouts"] == 0
+        for r in (baseline, share, records)
+    )
     suite.report(
         "B4",
         value=min(share["rps"], records["rps"]),

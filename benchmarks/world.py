@@ -42,9 +42,10 @@ def create_database() -> None:
 class Server:
     """gunicorn serving the app (and the mock hospitals) on loopback."""
 
-    def __init__(self, port: int = 8765, workers: int = 4):
+    def __init__(self, port: int = 8765, workers: int = 4, env: dict | None = None):
         self.port, self.workers = port, workers
         self.url = f"http://127.0.0.1:{port}"
+        self.env = env if env is not None else bench_env()
         self.process = None
 
     def __enter__(self):
@@ -66,7 +67,7 @@ class Server:
                 "120",
             ],
             cwd=ROOT,
-            env=bench_env(),
+            env=self.env,
         )
         for _ in range(200):
             try:

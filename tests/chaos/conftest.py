@@ -111,3 +111,25 @@ def wait_until(predicate, *, seconds: float, step: float = 0.1, beat=None):
             next_beat = time.monotonic() + 1
         time.sleep(step)
     return predicate()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def Gunicorn():
+    """The app under gunicorn on the test database (as in production: several processes)."""
+    from benchmarks.world import Server
+
+    return Server(
+        port=free_port(),
+        env=worker_env(
+            ALLOWED_HOSTS="127.0.0.1,localhost",
+            # Load, not abuse: the API's per-user rate limit would answer wrk with 429s.
+            PHR_API_USER_RATE="100000000/min",
+        ),
+    )

@@ -20,6 +20,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts import domain as accounts_domain
 from institutions import domain, sync
 from institutions.models import RunStatus, SyncRun
 from mockhospital import domain as mock
@@ -28,7 +29,7 @@ from sharing import domain as sharing_domain
 from sharing.models import Share
 from tests.chaos.conftest import report, wait_until
 from tests.conftest import login, onboard, run_to_end
-from tests.factories import MockInstitutionFactory, make_share
+from tests.factories import MockInstitutionFactory, UserFactory, make_share
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
 
@@ -469,3 +470,85 @@ def test_soak_five_hundred_syncs_in_one_worker(workers, patient, live_server):
         db_connections=f"{first['db_connections']}->{last['db_connections']}",
         records_compared=compared,
     )
+
+
+# --- 8. Load while syncing ---------------------------------------------------------------------
+
+
+def test_load_while_two_workers_sync(workers, patient, live_server, password, settings):
+    """The benchmark's B4 load (share view and records API, 64 connections) against gunicorn
+    while two workers sync: no server errors (non-2xx) and no lost connections. Latency (p90)
+    and the requests wrk gave up on after 10 s are reported against the same load without
+    syncs: a wall-clock bound is a benchmark's business, not a test's."""
+    from benchmarks.cases import wrk
+    from tests.chaos.conftest import Gunicorn
+
+    hospital, institution, _known = hospital_with(
+        live_server, patient, slug="chaos-load", size=300, seed=38
+    )
+    source = domain.link_institution(patient=patient, institution=institution)
+    run_to_end(source.runs.get())
+    _share, token = make_share(patient)
+    others = []
+    for n in range(6):
+        user = UserFactory(email=f"load{n}@example.org")
+        accounts_domain.verify_identity(
+            user=user,
+            full_name=f"부하{n}",
+            birth_date=dt.date(1980, 1, 1 + n),
+            sex="female",
+            phone=f"010-7000-{n:04d}",
+        )
+        mock.ensure_materialized(
+            mock.register_patient(
+                institution=hospital, identifier=user.profile.verified_identifier, size=1500
+            )
+        )
+        others.append(user)
+    with Gunicorn() as server:
+        api = {"X-Session-Token": _session_token(server.url, patient.email, password)}
+        with httpx.Client(base_url=server.url) as http:
+            assert http.post(f"/s/{token}/", data={"name": "Dr. Load"}).status_code == 302
+            cookie = {"Cookie": "; ".join(f"{k}={v}" for k, v in http.cookies.items())}
+        pages = {
+            "share view": (f"{server.url}/s/{token}/", cookie),
+            "records API": (f"{server.url}/api/v1/records/", api),
+        }
+        quiet = {
+            name: wrk(url, headers=h, seconds=5, connections=64) for name, (url, h) in pages.items()
+        }
+        workers("load0", concurrency=2)
+        workers("load1", concurrency=2)
+        runs = [
+            domain.link_institution(patient=u, institution=institution).runs.get() for u in others
+        ]
+        loaded = {
+            name: wrk(url, headers=h, seconds=8, connections=64) for name, (url, h) in pages.items()
+        }
+        assert wait_until(
+            lambda: all(status_of(r).status == RunStatus.SUCCEEDED for r in runs),
+            seconds=180,
+            beat=sync.recover_runs,
+        ), [r.status for r in runs]
+    for name in pages:
+        assert loaded[name]["non_2xx"] == 0, (name, loaded[name])  # no server error, no 4xx
+        assert loaded[name]["socket_errors"] == 0, (name, loaded[name])  # no connection lost
+    report(
+        "8 load while syncing",
+        syncs=len(runs),
+        requests_per_s={name: loaded[name]["rps"] for name in pages},
+        errors=0,
+        non_2xx=0,
+        unanswered_within_10s={name: loaded[name]["timeouts"] for name in pages},
+        unanswered_within_10s_quiet={name: quiet[name]["timeouts"] for name in pages},
+        p90_ms_quiet={name: quiet[name]["p90_ms"] for name in pages},
+        p90_ms_syncing={name: loaded[name]["p90_ms"] for name in pages},
+    )
+
+
+def _session_token(base_url, email, password):
+    response = httpx.post(
+        f"{base_url}/_allauth/app/v1/auth/login", json={"email": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["meta"]["session_token"]
