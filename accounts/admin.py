@@ -8,8 +8,7 @@ from audit.admin import AuditedReadsAdmin
 
 @admin.register(User)
 class UserAdmin(AuditedReadsAdmin, BaseUserAdmin):
-    def patient_id_of(self, obj):
-        return obj.pk
+    patient_path = "pk"
 
     ordering = ["email"]
     list_display = ["email", "is_staff", "is_active", "date_joined"]
@@ -32,8 +31,7 @@ class PatientProfileAdmin(AuditedReadsAdmin):
     fields = ["user", "identity_verified_at"]
     readonly_fields = ["user", "identity_verified_at"]
 
-    def patient_id_of(self, obj):
-        return obj.user_id
+    patient_path = "user_id"
 
     def has_add_permission(self, request):
         return False

@@ -1,3 +1,5 @@
+import operator
+
 from django.contrib import admin
 
 from audit import domain
@@ -7,10 +9,21 @@ from audit.models import Action, ActorKind, AuditEvent
 class AuditedReadsAdmin(admin.ModelAdmin):
     """An admin over patients' data: every object an operator opens is an audit event the
     patient sees on "Who saw my data", and every list page an operator reads is an event too
-    (filed under no patient: a list shows many)."""
+    (filed under no patient: a list shows many).
+
+    `patient_path` names the attribute holding the patient's id on an object ("pk" for a user,
+    "user_id" for a profile, "source.patient_id" for a sync run); it is required.
+    """
+
+    patient_path: str
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not getattr(cls, "patient_path", ""):
+            raise TypeError(f"{cls.__name__} must set patient_path.")
 
     def patient_id_of(self, obj) -> int:
-        raise NotImplementedError
+        return operator.attrgetter(self.patient_path)(obj)
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)

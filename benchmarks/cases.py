@@ -230,24 +230,10 @@ def _pages(user, share_token):
 
 
 def _share(user):
-    import datetime as dt
+    from tests.factories import make_share
 
-    from django.utils import timezone
-
-    from sharing import domain
-
-    _share, token = domain.create_share(
-        patient=user,
-        label="Dr. Bench",
-        purpose="",
-        categories=["lab", "medication", "condition"],
-        sources=[],
-        date_from=None,
-        date_to=None,
-        expires_at=timezone.now() + dt.timedelta(days=1),
-        passcode="",
-        allow_download=False,
-        notify_on_open=False,
+    _, token = make_share(
+        user, label="Dr. Bench", categories=["lab", "medication", "condition"]
     )
     return token
 

@@ -106,24 +106,9 @@ def mock_hospital(slug: str, *, seed: int, size: int, hira: str, page_size: int 
 
 
 def onboard(server: Server, hospital, *, cap: int = 4):
-    from institutions import domain
-    from institutions.models import Institution
+    from institutions.demo import onboard_mock_hospital
 
-    institution = Institution.objects.create(
-        name=hospital.name,
-        name_en=hospital.name_en,
-        hira_number=hospital.hira_number,
-        type_code=hospital.type_code,
-        region=hospital.region,
-        fhir_base_url=f"{server.url}/mock/{hospital.slug}/fhir",
-        token_url=f"{server.url}/mock/{hospital.slug}/token",
-        client_id=hospital.client_id,
-        client_secret=hospital.client_secret,
-        max_concurrent_syncs=cap,
-    )
-    assert domain.test_connection(institution=institution), institution.test_message
-    domain.set_status(institution=institution, status="active")
-    return institution
+    return onboard_mock_hospital(hospital, base_url=server.url, max_concurrent_syncs=cap)
 
 
 def patient(number: int):

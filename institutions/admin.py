@@ -233,8 +233,7 @@ def _retry_failed(runs, request) -> int:
 class SyncRunAdmin(AuditedReadsAdmin):
     """Sync health: operators see states, counts and errors — never the records themselves."""
 
-    def patient_id_of(self, obj):
-        return obj.source.patient_id
+    patient_path = "source.patient_id"
 
     list_display = [
         "created",

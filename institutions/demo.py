@@ -38,3 +38,27 @@ def create_demo_institutions(hospitals) -> list[Institution]:
         )
         institutions.append(institution)
     return institutions
+
+
+def onboard_mock_hospital(hospital, *, base_url: str, **fields) -> Institution:
+    """Onboard a mock hospital served at `base_url` as an operator does: create the
+    institution, test the connection for real, activate it (tests and benchmarks; the server
+    must be running). Raises RuntimeError with the test's message when the connection fails."""
+    from institutions import domain
+
+    institution = Institution.objects.create(
+        name=hospital.name,
+        name_en=hospital.name_en,
+        hira_number=hospital.hira_number,
+        type_code=hospital.type_code,
+        region=hospital.region,
+        fhir_base_url=f"{base_url}/mock/{hospital.slug}/fhir",
+        token_url=f"{base_url}/mock/{hospital.slug}/token",
+        client_id=hospital.client_id,
+        client_secret=hospital.client_secret,
+        **fields,
+    )
+    if not domain.test_connection(institution=institution):
+        raise RuntimeError(institution.test_message)
+    domain.set_status(institution=institution, status=InstitutionStatus.ACTIVE)
+    return institution

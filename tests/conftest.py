@@ -12,8 +12,8 @@ import pytest
 from django.core.cache import cache
 
 from accounts import domain as accounts_domain
-from institutions import domain as institutions_domain
 from institutions import sync
+from institutions.demo import onboard_mock_hospital
 from institutions.models import Institution, SyncRun
 from mockhospital import domain as mock
 from tests.factories import PASSWORD, MockInstitutionFactory, UserFactory
@@ -67,21 +67,7 @@ def login(client, email, password=PASSWORD):
 
 
 def onboard(live_server, hospital, **fields) -> Institution:
-    institution = Institution.objects.create(
-        name=hospital.name,
-        name_en=hospital.name_en,
-        hira_number=hospital.hira_number,
-        type_code=hospital.type_code,
-        region=hospital.region,
-        fhir_base_url=f"{live_server.url}/mock/{hospital.slug}/fhir",
-        token_url=f"{live_server.url}/mock/{hospital.slug}/token",
-        client_id=hospital.client_id,
-        client_secret=hospital.client_secret,
-        **fields,
-    )
-    assert institutions_domain.test_connection(institution=institution), institution.test_message
-    institutions_domain.set_status(institution=institution, status="active")
-    return institution
+    return onboard_mock_hospital(hospital, base_url=live_server.url, **fields)
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ class MockResourceFactory(factory.django.DjangoModelFactory):
 def make_share(patient, **overrides):
     """A share of `patient`'s records through the product's own create_share, with sensible
     defaults (labs and medications, a day, no passcode); returns (share, token)."""
-    import django.utils.timezone
+    from django.utils import timezone
 
     from sharing import domain
 
@@ -109,7 +109,7 @@ def make_share(patient, **overrides):
         "sources": [],
         "date_from": None,
         "date_to": None,
-        "expires_at": django.utils.timezone.now() + dt.timedelta(days=1),
+        "expires_at": timezone.now() + dt.timedelta(days=1),
         "passcode": "",
         "allow_download": False,
         "notify_on_open": False,

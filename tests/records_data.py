@@ -41,3 +41,13 @@ def generated(
         phone=patient.profile.phone,
     )
     return list(generate(institution, spec, since=None, until=dt.datetime(2026, 1, 1, tzinfo=KST)))
+
+
+def stored(source) -> dict:
+    """What PHR holds for a source: {(type, id): resource}, comparable with the mock hospital's
+    ground truth."""
+    from records.models import Record
+
+    return {
+        (r.resource_type, r.resource_id): r.resource for r in Record.objects.filter(source=source)
+    }

@@ -14,15 +14,11 @@ from mockhospital import domain as mock
 from phr.celery import app
 from records.models import Record
 from tests.conftest import onboard, run_to_end
+from tests.records_data import stored
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def stored(source: Source) -> dict:
-    return {
-        (r.resource_type, r.resource_id): r.resource for r in Record.objects.filter(source=source)
-    }
 
 
 def link_and_sync(patient, institution) -> tuple[Source, SyncRun]:

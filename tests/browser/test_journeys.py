@@ -173,6 +173,7 @@ def test_patient_and_clinician_journeys(
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/shares/[0-9a-f-]{36}/$"))
     link = page.get_by_role("textbox", name="The link").input_value()
+    assert link.startswith(f"{live_server.url}/s/")
     qr_texts = [decode_qr(qr.screenshot()) for qr in page.locator("img.qr").all()]
     assert [link] in qr_texts
     shoot(page, "patient-11-share-created")
@@ -191,6 +192,7 @@ def test_patient_and_clinician_journeys(
     clinician.get_by_label("Your name").fill("Dr. Kim")
     clinician.locator("main form button[type=submit]").click()
     clinician.wait_for_selector(".share-banner")
+    assert "Shared with Dr. Kim, Seoul Clinic until" in clinician.inner_text(".share-banner")
     shoot(clinician, "clinician-02-shared-records")
     shared = clinician.content()
     lab = Record.objects.filter(patient=patient, category="lab").first()

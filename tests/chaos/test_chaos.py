@@ -30,14 +30,9 @@ from sharing.models import Share
 from tests.chaos.conftest import report, wait_until
 from tests.conftest import login, onboard, run_to_end
 from tests.factories import MockInstitutionFactory, UserFactory, make_share
+from tests.records_data import stored
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
-
-
-def stored(source) -> dict:
-    return {
-        (r.resource_type, r.resource_id): r.resource for r in Record.objects.filter(source=source)
-    }
 
 
 def hospital_with(live_server, patient, *, slug, size, seed, **fields):
