@@ -232,9 +232,7 @@ def _pages(user, share_token):
 def _share(user):
     from tests.factories import make_share
 
-    _, token = make_share(
-        user, label="Dr. Bench", categories=["lab", "medication", "condition"]
-    )
+    _, token = make_share(user, label="Dr. Bench", categories=["lab", "medication", "condition"])
     return token
 
 
