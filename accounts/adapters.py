@@ -1,10 +1,13 @@
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
+from django.contrib.sites.shortcuts import get_current_site
 from django.core.exceptions import ValidationError
 
 from accounts.signals import record_rate_limited_login
 from audit import domain as audit
 from audit.models import Action
+from phr import mail
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -16,6 +19,14 @@ class AccountAdapter(DefaultAccountAdapter):
         except ValidationError:
             record_rate_limited_login(request, credentials)
             raise
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        # Rendered here (the request's language, its site, its links), delivered by the worker
+        # after commit: an SMTP server that is down must not turn sign-up or a reset into a 500.
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx.update(context)
+        mail.send_after_commit(self.render_mail(template_prefix, email, ctx))
 
 
 class UserSessionsAdapter(DefaultUserSessionsAdapter):

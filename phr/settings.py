@@ -376,6 +376,13 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL") or "PHR <no-reply@phr.example>"
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds per SMTP connection attempt: a hung server must not hold a worker indefinitely.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+# Mail leaves through the Celery worker after commit (phr/mail.py), retried on transient
+# faults: PHR_MAIL_ATTEMPTS tries, the first retry after PHR_MAIL_RETRY_DELAY seconds, doubling.
+PHR_MAIL_ASYNC = env_bool("PHR_MAIL_ASYNC", True)
+PHR_MAIL_ATTEMPTS = env_int("PHR_MAIL_ATTEMPTS", 8, minimum=1)
+PHR_MAIL_RETRY_DELAY = float(env("PHR_MAIL_RETRY_DELAY") or 30)
 
 # --- Security headers and cookies --------------------------------------------------------
 SECURE = not DEBUG

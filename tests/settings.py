@@ -24,6 +24,9 @@ SECURE_SSL_REDIRECT = False
 # Fast hashing: the suite creates many users; production uses Django's default (PBKDF2).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests read mail.outbox right after the request: delivered inline. Tests of the worker path
+# (tests/test_fault_isolation.py) turn it on with a real worker and SMTP server.
+PHR_MAIL_ASYNC = False
 # Assertions read English; Korean is tested explicitly.
 LANGUAGE_CODE = "en"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
