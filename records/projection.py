@@ -103,6 +103,23 @@ def _concept_text(resource: dict) -> str:
         concept = resource.get(key)
         if isinstance(concept, dict) and concept.get("text"):
             return concept["text"]
+    # Resources without a code are named by what they say: a Goal by its description, a
+    # CarePlan by its title or kind of plan ("Self care") — never by their bare type.
+    if resource.get("resourceType") == "Goal":
+        description = resource.get("description")
+        return description.get("text", "") if isinstance(description, dict) else ""
+    if resource.get("resourceType") == "CarePlan":
+        if isinstance(resource.get("title"), str) and resource["title"]:
+            return resource["title"]
+        for concept in resource.get("category") or []:
+            if isinstance(concept, dict):
+                text = concept.get("text") or next(
+                    (c.get("display") for c in concept.get("coding", []) if c.get("display")), ""
+                )
+                if text:
+                    return text
+        description = resource.get("description")
+        return description if isinstance(description, str) else ""
     return ""
 
 

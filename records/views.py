@@ -10,7 +10,7 @@ from accounts.domain import profile_for
 from audit import domain as audit
 from audit.models import Action
 from institutions import queries as source_queries
-from records import charts, export, queries
+from records import charts, export, narrative, queries
 from records.codes import codings
 from records.forms import RecordFilterForm
 from records.models import Category
@@ -86,7 +86,7 @@ def timeline(request):
 @login_required
 @require_GET
 def category(request, category):
-    if category not in Category.values or category == Category.OTHER:
+    if category not in Category.values:
         raise Http404
     if category == Category.MEDICATION:
         return medications(request)
@@ -124,6 +124,7 @@ def record_detail(request, code):
             "codings": codings(record.resource),
             "flag": charts.flag(record),
             "raw": json.dumps(record.resource, ensure_ascii=False, indent=2),
+            **narrative.facts_for(record.resource),
         },
     )
 

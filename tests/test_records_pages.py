@@ -18,7 +18,7 @@ PAGES = [
     "/records/medications/",
     "/records/summary/",
     "/records/search/?q=a",
-    *[f"/records/c/{c}/" for c in Category.values if c not in ("other", "medication")],
+    *[f"/records/c/{c}/" for c in Category.values if c != "medication"],
 ]
 
 

@@ -1,6 +1,8 @@
 from django import template
+from django.utils.safestring import mark_safe
 
 from records.codes import status_label
+from records.narrative import sanitise_html
 
 register = template.Library()
 
@@ -26,3 +28,10 @@ def reference_range(resource: dict) -> str:
     if low is not None:
         return f"≥ {low}"
     return ranges[0].get("text", "")
+
+
+@register.filter
+def sanitised_html(html: str) -> str:
+    """A note's HTML after nh3's allow-list (no script, event handler, style or image)."""
+    # Safe because nh3 has just removed everything outside its allow-list.
+    return mark_safe(sanitise_html(html or ""))  # nosemgrep: mark-safe-on-non-literal  # noqa: S308
