@@ -133,13 +133,30 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     try:
+        # CONN_HEALTH_CHECKS: the pool checks a connection before handing it out, so a
+        # connection the server dropped (restart, idle timeout) is replaced, not used.
         DATABASES = {
-            "default": dj_database_url.parse(
-                DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
-            )
+            "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
         }
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
+    # One bounded pool per process (Django's psycopg_pool support), not a persistent connection
+    # per thread: runserver and gunicorn's gthread workers serve each request on a thread, and
+    # CONN_MAX_AGE kept an idle connection open for every one of them until PostgreSQL ran out
+    # ("too many clients"). A thread finding the pool busy waits up to DB_POOL_TIMEOUT seconds.
+    # Processes × DB_POOL_MAX_SIZE is the most a deployment opens. DB_POOL_MAX_SIZE=0 turns the
+    # pool off (behind PgBouncer): then each request opens and closes its own connection.
+    _pool_max = env_int("DB_POOL_MAX_SIZE", 4, minimum=0)
+    _pool_min = env_int("DB_POOL_MIN_SIZE", 1, minimum=0)
+    if _pool_max and _pool_min > _pool_max:
+        raise ImproperlyConfigured("DB_POOL_MIN_SIZE cannot exceed DB_POOL_MAX_SIZE.")
+    if _pool_max:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": _pool_min,
+            "max_size": _pool_max,
+            "timeout": float(env("DB_POOL_TIMEOUT") or 30),
+            "max_idle": 60.0,  # connections above min_size close after a minute unused
+        }
 else:
     # The embedded default: one SQLite file. WAL lets the web process read while the worker
     # writes; IMMEDIATE transactions take the write lock up front, so two writers wait for each
