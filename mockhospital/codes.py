@@ -366,13 +366,68 @@ CHRONIC_DRUG = {
 ACUTE_DRUGS = ["amoxicillin", "acetaminophen", "ibuprofen", "famotidine", "cetirizine"]
 
 # Immunizations: key → (KR vaccine type code, Korean name, CVX, CVX name)
+# Vaccines: key → (KR Core vaccination type code, its display, CVX, CVX name). The KR codes are
+# the krcore-vcnt-types CodeSystem's (KR Core 1.0.2 FSH source); COVID-19 has none there, so it is
+# coded with CVX only.
 VACCINES = {
+    "bcg": ("19", "결핵(BCG, 피내접종)", "19", "BCG"),
+    "hepb": (
+        "18",
+        "B형간염(HepB)",
+        "08",
+        "hepatitis B vaccine, pediatric or pediatric/adolescent dosage",
+    ),
+    "dtap": (
+        "20",
+        "디프테리아/파상풍/백일해 (DTaP)",
+        "20",
+        "diphtheria, tetanus toxoids and acellular pertussis vaccine",
+    ),
+    "ipv": ("25", "폴리오 (IPV)", "10", "poliovirus vaccine, inactivated"),
+    "hib": (
+        "26",
+        "b형 헤모필루스 인플루엔자 (Hib)",
+        "17",
+        "Haemophilus influenzae type b vaccine, conjugate unspecified formulation",
+    ),
+    "pcv": ("27", "폐렴구균(PCV, PPSV)", "133", "pneumococcal conjugate vaccine, 13 valent"),
+    "rv": ("28", "로타바이러스(RV) 감염증", "122", "rotavirus vaccine, unspecified formulation"),
+    "mmr": (
+        "29",
+        "홍역/유행성이하선염/풍진 (MMR)",
+        "03",
+        "measles, mumps and rubella virus vaccine",
+    ),
+    "var": ("30", "수두 (VAR)", "21", "varicella virus vaccine"),
+    "hepa": (
+        "31",
+        "A형간염(HepA, 소아용)",
+        "83",
+        "hepatitis A vaccine, pediatric/adolescent dosage, 2 dose schedule",
+    ),
+    "ijev": (
+        "32",
+        "일본뇌염 (IJEV, 불활성화 백신)",
+        "134",
+        "Japanese Encephalitis vaccine for intramuscular administration",
+    ),
+    "tdap": (
+        "24",
+        "파상풍/디프테리아/백일해 (Tdap)",
+        "115",
+        "tetanus toxoid, reduced diphtheria toxoid, and acellular pertussis vaccine, adsorbed",
+    ),
+    "hpv": (
+        "34",
+        "사람유두종바이러스 감염증(HPV2, HP4)",
+        "62",
+        "human papilloma virus vaccine, quadrivalent",
+    ),
     "influenza": ("13", "인플루엔자", "158", "influenza, injectable, quadrivalent"),
-    "covid19": ("41", "코로나19", "213", "SARS-COV-2 (COVID-19) vaccine, UNSPECIFIED FORMULATION"),
-    "td": ("06", "Td(파상풍·디프테리아)", "139", "Td(adult) unspecified formulation"),
-    "ppsv23": ("22", "폐렴구균(PPSV23)", "33", "pneumococcal polysaccharide vaccine, 23 valent"),
-    "hepb": ("02", "B형간염", "45", "hepatitis B vaccine, unspecified formulation"),
-    "zoster": ("27", "대상포진", "187", "zoster vaccine recombinant"),
+    "covid19": (None, "코로나19", "213", "SARS-COV-2 (COVID-19) vaccine, UNSPECIFIED FORMULATION"),
+    "td": ("23", "파상풍/디프테리아(Td)", "139", "Td(adult) unspecified formulation"),
+    "ppsv23": ("27", "폐렴구균(PCV, PPSV)", "33", "pneumococcal polysaccharide vaccine, 23 valent"),
+    "zoster": ("43", "대상포진(HZV)", "121", "zoster vaccine, live"),
 }
 
 # Imaging: (LOINC, name, Korean name, [conclusions])

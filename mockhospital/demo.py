@@ -84,8 +84,9 @@ DEMO_INSTITUTIONS = [
     },
 ]
 DEMO_LINKS = {
-    "patient@example.com": ["hanbit-univ", "hangang-general", "pureun-clinic"],
-    "other@example.com": ["hangang-general", "miso-dental"],
+    # Both live in Mapo-gu: its public health centre holds their vaccinations and check-ups.
+    "patient@example.com": ["hanbit-univ", "hangang-general", "pureun-clinic", "mapo-health"],
+    "other@example.com": ["hangang-general", "miso-dental", "mapo-health"],
 }
 
 

@@ -458,16 +458,14 @@ def _document(visit: _Visit, loinc: tuple, title: str, text: str) -> None:
 
 def _immunization(visit: _Visit, key: str, dose: int) -> None:
     kr_code, korean, cvx, cvx_name = c.VACCINES[key]
+    coding = [_coding(c.KRCORE_VACCINE_TYPES, kr_code, korean)] if kr_code else []
     visit.add(
         "Immunization",
         c.KRCORE_PROFILE + "krcore-immunization",
         {
             "status": "completed",
             "vaccineCode": {
-                "coding": [
-                    _coding(c.KRCORE_VACCINE_TYPES, kr_code, korean),
-                    _coding(c.CVX, cvx, cvx_name),
-                ],
+                "coding": [*coding, _coding(c.CVX, cvx, cvx_name)],
                 "text": f"{korean} 예방접종",
             },
             "patient": visit.patient,
@@ -638,29 +636,162 @@ def _dental_visit(visit, person_, rng, until) -> None:
         _medication(visit, rng.choice(["chlorhexidine", "ibuprofen", "amoxicillin"]), 5, until)
 
 
-def _public_health_visit(visit, person_, rng, until) -> None:
-    _encounter(visit, "AMB", "보건소 진료실", 0)
-    month = visit.day.month
-    vaccine = (
-        "influenza"
-        if month in (10, 11, 12)
-        else rng.choice(["covid19", "td", "ppsv23", "hepb", "zoster"])
-    )
-    _condition(
-        visit,
-        ("Z23", "단일 세균성 질환에 대한 예방접종의 필요", "Need for immunization"),
-        category="encounter-diagnosis",
-        active=False,
-        onset=visit.day,
-    )
-    _immunization(visit, vaccine, 1 + visit.number % 2)
-    if rng.random() < 0.5:  # health check-up
-        _blood_pressure(visit, person_, rng)
-        _vital(visit, "height", person_.height)
-        _vital(visit, "weight", person_.weight + rng.gauss(0, 0.8))
-        _vital(visit, "bmi", (person_.weight / (person_.height / 100) ** 2))
-        for lab in ("glucose", "chol"):
-            _lab(visit, person_, lab, rng)
+def _public_health_visit(visit, person_, rng, plan) -> None:
+    """A visit to the public health centre: vaccinations, or the national health check-up."""
+    _encounter(visit, "AMB", "보건소 진료실" if plan.vaccines else "보건소 건강검진실", 0)
+    if plan.vaccines:
+        _condition(
+            visit,
+            ("Z23", "단일 세균성 질환에 대한 예방접종의 필요", "Need for immunization"),
+            category="encounter-diagnosis",
+            active=False,
+            onset=visit.day,
+        )
+        for key, dose in plan.vaccines:
+            _immunization(visit, key, dose)
+        return
+    # 일반건강검진: blood pressure, body measurements, fasting glucose, total cholesterol.
+    _blood_pressure(visit, person_, rng)
+    _vital(visit, "height", person_.height)
+    _vital(visit, "weight", person_.weight + rng.gauss(0, 0.8))
+    _vital(visit, "bmi", (person_.weight / (person_.height / 100) ** 2))
+    for lab in ("glucose", "chol"):
+        _lab(visit, person_, lab, rng)
+
+
+# --- The public health centre's calendar -----------------------------------------------------
+# Children follow the KDCA national schedule (표준예방접종일정표): (vaccine, age in days) per dose.
+# Adults: influenza every autumn (free from 65, so most go), COVID-19 as Korea rolled it out by
+# age, PPSV23 once at 65, zoster after 50 for some, a Td booster now and then; and the NHIS
+# general check-up every two years from 20, in the years of the birth year's parity.
+CHILD_SCHEDULE = {
+    "bcg": [14],
+    "hepb": [0, 30, 182],
+    "dtap": [61, 122, 183, 487, 1645],
+    "ipv": [61, 122, 183, 1645],
+    "hib": [61, 122, 183, 380],
+    "pcv": [61, 122, 183, 380],
+    "rv": [61, 122],
+    "mmr": [380, 1645],
+    "var": [380],
+    "hepa": [400, 580],
+    "ijev": [395, 425, 790, 2200, 4400],
+    "tdap": [4100],
+    "hpv": [4450, 4640],
+}
+# The first day each programme covered a dose: rotavirus from March 2023, HPV (girls) from June
+# 2016; a dose due before that was not given by the centre.
+NIP_SINCE = {"rv": dt.date(2023, 3, 6), "hpv": dt.date(2016, 6, 20)}
+# COVID-19 primary series start by age group in 2021 (age on 1 July 2021), second dose after
+# the interval of the vaccine that group got (AstraZeneca for 60-74, mRNA otherwise).
+COVID_PRIMARY = [
+    (75, dt.date(2021, 4, 5), 28),
+    (60, dt.date(2021, 5, 27), 77),
+    (50, dt.date(2021, 7, 26), 42),
+    (18, dt.date(2021, 8, 26), 42),
+]
+# Later COVID-19 campaigns: (start, minimum age, share of that age group who went).
+COVID_CAMPAIGNS = [
+    (dt.date(2022, 10, 11), 60, 0.4),
+    (dt.date(2023, 10, 19), 65, 0.4),
+    (dt.date(2024, 10, 11), 65, 0.4),
+    (dt.date(2025, 10, 15), 65, 0.35),
+]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    day: dt.date
+    vaccines: tuple  # ((key, dose number), …); empty for a check-up
+
+
+def _years(birth: dt.date, years: float) -> dt.date:
+    return birth + dt.timedelta(days=round(years * 365.25))
+
+
+def public_health_calendar(person_: Person, key: str, until: dt.date) -> list[_Plan]:
+    """Every visit the person makes to the centre up to `until`, by date (pure, seeded by the
+    person: the history is a fact about them, and a later `until` only adds to the end)."""
+    rng = _rng("public-health", key)
+    birth = person_.birth_date
+    given: dict[dt.date, list] = {}
+
+    def give(day: dt.date, vaccine: str) -> None:
+        if birth <= day <= until:
+            given.setdefault(day, []).append(vaccine)
+
+    # Doses due at the same age are given at the same visit, a few days after they fall due.
+    delay = {age: rng.randint(0, 10) for ages in CHILD_SCHEDULE.values() for age in ages}
+    for vaccine, ages in CHILD_SCHEDULE.items():
+        if vaccine == "hpv" and person_.sex != "female":
+            continue
+        if rng.random() < 0.97:  # national coverage of the childhood series
+            for age in ages:
+                day = birth + dt.timedelta(days=age + delay[age])
+                if day >= NIP_SINCE.get(vaccine, birth):
+                    give(day, vaccine)
+    # Influenza, season by season: children from 6 months to 13 years and adults from 65 are
+    # vaccinated free (most go); others sometimes.
+    for year in range(birth.year, until.year + 1):
+        day = dt.date(year, 10, 1) + dt.timedelta(days=rng.randint(14, 70))
+        age = _age(birth, day)
+        share = 0.75 if 0.5 <= age < 13 else 0.85 if age >= 65 else 0.5 if age >= 50 else 0.25
+        if age >= 0.5 and rng.random() < share:
+            give(day, "influenza")
+    age_2021 = _age(birth, dt.date(2021, 7, 1))
+    for youngest, start, interval in COVID_PRIMARY:
+        if age_2021 >= youngest:
+            if rng.random() < 0.93:
+                first = start + dt.timedelta(days=rng.randint(0, 30))
+                give(first, "covid19")
+                give(first + dt.timedelta(days=interval), "covid19")
+                if rng.random() < (0.75 if age_2021 >= 60 else 0.6):
+                    give(first + dt.timedelta(days=interval + 120 + rng.randint(0, 40)), "covid19")
+            break
+    for start, youngest, share in COVID_CAMPAIGNS:
+        day = start + dt.timedelta(days=rng.randint(0, 45))
+        if _age(birth, day) >= youngest and rng.random() < share:
+            give(day, "covid19")
+    if rng.random() < 0.75:
+        give(_years(birth, 65) + dt.timedelta(days=rng.randint(0, 300)), "ppsv23")
+    if rng.random() < 0.35:
+        give(_years(birth, 50 + rng.random() * 15), "zoster")
+    for decade in range(20, 90, 10):
+        if rng.random() < 0.15:
+            give(_years(birth, decade + rng.random() * 9), "td")
+
+    plans = []
+    doses: dict[str, int] = {}
+    for day in sorted(given):
+        vaccines = []
+        for vaccine in sorted(set(given[day])):
+            doses[vaccine] = doses.get(vaccine, 0) + 1
+            # Influenza is one dose per season; every other series counts up.
+            vaccines.append((vaccine, 1 if vaccine == "influenza" else doses[vaccine]))
+        plans.append(_Plan(day, tuple(vaccines)))
+    for year in range(birth.year + 20, until.year + 1):
+        if year % 2 == birth.year % 2 and rng.random() < 0.75:
+            day = dt.date(year, rng.randint(3, 11), rng.randint(1, 28))
+            if day <= until and day not in given:
+                plans.append(_Plan(day, ()))
+    return sorted(plans, key=lambda plan: plan.day)
+
+
+def _age(birth: dt.date, day: dt.date) -> float:
+    return (day - birth).days / 365.25
+
+
+def _public_health_visits(
+    spec: PatientSpec, person_: Person, until: dt.datetime
+) -> Iterator[tuple[dt.datetime, _Plan]]:
+    """The centre's visits inside its window (after the patient's history start), with times."""
+    for plan in public_health_calendar(person_, spec.person_key, until.astimezone(KST).date()):
+        rng = _rng("public-health-time", spec.person_key, plan.day)
+        start = dt.datetime.combine(
+            plan.day, dt.time(9 + int(rng.random() * 8), int(rng.random() * 60)), tzinfo=KST
+        )
+        if spec.history_start < start <= until:
+            yield start, plan
 
 
 # --- Patient and organisation --------------------------------------------------------------
@@ -781,12 +912,19 @@ def generate(
         "general": lambda v, r: _hospital_visit(v, person_, r, until, rich=True),
         "clinic": lambda v, r: _hospital_visit(v, person_, r, until, rich=False),
         "dental": lambda v, r: _dental_visit(v, person_, r, until),
-        "public_health": lambda v, r: _public_health_visit(v, person_, r, until),
     }
-    for number, start in enumerate(visit_times(inst, spec, until), start=1):
+    if inst.profile == "public_health":
+        # Its visits follow the person's age (the vaccination schedule, check-ups), not a rate.
+        visits = _public_health_visits(spec, person_, until)
+    else:
+        visits = ((start, None) for start in visit_times(inst, spec, until))
+    for number, (start, plan) in enumerate(visits, start=1):
         visit = _Visit(inst, spec, number, start, until)
         rng = _rng("visit", inst.slug, spec.seed, number)
-        builders[inst.profile](visit, rng)
+        if plan is not None:
+            _public_health_visit(visit, person_, rng, plan)
+        else:
+            builders[inst.profile](visit, rng)
         # Once per institution: the allergy and each chronic problem, at the first visit
         # that knows of them (computed for every visit so a later window agrees).
         if person_.allergy and inst.profile != "public_health" and not allergy_recorded:
