@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -179,21 +180,39 @@ def record_access(*, share: Share, action: str, request, name: str = "", what: s
         )
 
 
-def check_passcode(*, share: Share, passcode: str, request) -> bool:
-    """True for the right passcode. A wrong one counts against the share's lifetime cap.
+@dataclass(frozen=True)
+class PasscodeCheck:
+    """The outcome of one passcode attempt.
 
-    The count is a conditional UPDATE (failed_attempts < cap): parallel wrong attempts can never
-    push it past the cap, and at the cap the share is locked for everyone.
+    `checked` is False when the share was already locked (or no longer active): the passcode was
+    refused without being compared. `remaining` is the wrong attempts left after this one.
     """
-    if check_password(passcode, share.passcode_hash):
-        return True
-    Share.objects.filter(pk=share.pk, failed_attempts__lt=settings.PHR_SHARE_MAX_ATTEMPTS).update(
-        failed_attempts=F("failed_attempts") + 1
-    )
+
+    accepted: bool
+    checked: bool
+    remaining: int
+
+
+def check_passcode(*, share: Share, passcode: str, request) -> PasscodeCheck:
+    """Compare a passcode under the share's lifetime cap of wrong attempts.
+
+    The comparison and its count are one step under a row lock: without it, parallel requests
+    were all compared before any of them was counted (44 of 50 compared with a cap of 5), and a
+    right passcode inside such a burst got in. The lock is held only for the one hash; once the
+    cap is reached nothing is compared at all. Side effects: failed_attempts + 1, a ShareAccess
+    row and an AuditEvent for a wrong passcode.
+    """
+    cap = settings.PHR_SHARE_MAX_ATTEMPTS
+    with transaction.atomic():
+        # select_for_update: serialises the attempts on this share (the race above).
+        current = Share.objects.select_for_update().get(pk=share.pk)
+        if current.state != ShareState.ACTIVE:
+            return PasscodeCheck(accepted=False, checked=False, remaining=0)
+        if check_password(passcode, current.passcode_hash):
+            return PasscodeCheck(
+                accepted=True, checked=True, remaining=cap - current.failed_attempts
+            )
+        Share.objects.filter(pk=share.pk).update(failed_attempts=F("failed_attempts") + 1)
+    share.failed_attempts = current.failed_attempts + 1
     record_access(share=share, action=AccessAction.WRONG_PASSCODE, request=request)
-    return False
-
-
-def remaining_attempts(share: Share) -> int:
-    share.refresh_from_db(fields=["failed_attempts"])
-    return max(settings.PHR_SHARE_MAX_ATTEMPTS - share.failed_attempts, 0)
+    return PasscodeCheck(accepted=False, checked=True, remaining=cap - share.failed_attempts)

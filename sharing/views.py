@@ -194,18 +194,19 @@ def share_entry(request, token):
     if share.has_passcode and not state.get("passcode_ok"):
         form = PasscodeForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
-            if domain.check_passcode(
+            attempt = domain.check_passcode(
                 share=share, passcode=form.cleaned_data["passcode"], request=request
-            ):
+            )
+            if attempt.accepted:
                 state["passcode_ok"] = True
                 request.session.modified = True
                 return redirect("share_entry", token=token)
-            if domain.find_active(token) is None:  # that was the last attempt
+            if attempt.remaining == 0:  # locked before this attempt, or by it
                 return not_available(request)
             form.add_error(
                 "passcode",
                 _("Wrong passcode. %(left)d attempts left before the link locks.")
-                % {"left": domain.remaining_attempts(share)},
+                % {"left": attempt.remaining},
             )
         return render(request, "sharing/recipient/passcode.html", {"form": form, "share": share})
     if not state.get("name"):
@@ -343,13 +344,16 @@ def shl_manifest(request, manifest_id):
     if not isinstance(body, dict) or not str(body.get("recipient", "")).strip():
         return _shl_headers(JsonResponse({"error": "A recipient is required."}, status=400))
     recipient = str(body["recipient"]).strip()[:200]
-    if share.has_passcode and not domain.check_passcode(
-        share=share, passcode=str(body.get("passcode", "")), request=request
-    ):
-        remaining = domain.remaining_attempts(share)
-        if remaining == 0:
+    if share.has_passcode:
+        attempt = domain.check_passcode(
+            share=share, passcode=str(body.get("passcode", "")), request=request
+        )
+        if not attempt.checked:  # locked (or ended) before this attempt: inactive
             return _shl_headers(JsonResponse({"error": "not available"}, status=404))
-        return _shl_headers(JsonResponse({"remainingAttempts": remaining}, status=401))
+        if not attempt.accepted:
+            # The attempt that reaches the cap still answers 401 {"remainingAttempts": 0}, as
+            # the SHL specification asks; the next ones find the link inactive (404).
+            return _shl_headers(JsonResponse({"remainingAttempts": attempt.remaining}, status=401))
     domain.record_access(
         share=share,
         action=AccessAction.OPENED,

@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 from django.core.cache import cache
+from django.core.servers import basehttp
 
 from accounts import domain as accounts_domain
 from institutions import sync
@@ -17,6 +18,11 @@ from institutions.demo import onboard_mock_hospital
 from institutions.models import Institution, SyncRun
 from mockhospital import domain as mock
 from tests.factories import PASSWORD, MockInstitutionFactory, UserFactory
+
+# The live server's listen backlog is Django's 10: the 50-request bursts of the share tests
+# overflowed it and the kernel reset connections (ListenOverflows, TCPAbortOnData). Set before
+# the session's live server starts; production runs gunicorn, whose backlog is 2048.
+basehttp.WSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)

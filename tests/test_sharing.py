@@ -1,10 +1,13 @@
 """Shares: scope, expiry, revocation, passcode cap under parallel requests, indistinguishable
 "not available" answers, no raw secrets stored, and the patient's access log."""
 
+import base64
 import datetime as dt
+import json
 import re
 import threading
 
+import httpx
 import pytest
 import time_machine
 from django.db import connection
@@ -15,7 +18,9 @@ from institutions.models import Source
 from records.models import Record
 from sharing import domain
 from sharing.models import Share, ShareAccess
+from tests import factories
 from tests.conftest import login
+from tests.hashers import CountingSlowHasher
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +54,11 @@ def open_as_recipient(client, token, *, passcode=None, name="Dr. Kim"):
     return client.post(f"/s/{token}/", {"name": name})
 
 
+def shl_payload(shlink):
+    encoded = shlink.removeprefix("shlink:/")
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+
+
 def shown_codes(page: str, candidates) -> set:
     return {c for c in candidates if c in page}
 
@@ -76,7 +86,6 @@ def test_scope_is_enforced_everywhere_the_recipient_goes(client, patient, record
     assert outside.filter(patient=patient).exists()
 
     bundle = client.get(f"/s/{token}/download/")
-    import json
 
     downloaded = json.loads(b"".join(bundle.streaming_content))
     assert {e["resource"]["id"] for e in downloaded["entry"]} == set(
@@ -186,7 +195,9 @@ def test_parallel_wrong_passcodes_never_pass_the_cap(patient, settings):
         barrier.wait()
         try:
             fresh = Share.objects.get(pk=share.pk)
-            results.append(domain.check_passcode(share=fresh, passcode="0000", request=None))
+            results.append(
+                domain.check_passcode(share=fresh, passcode="0000", request=None).accepted
+            )
         finally:
             connection.close()
 
@@ -199,6 +210,106 @@ def test_parallel_wrong_passcodes_never_pass_the_cap(patient, settings):
     assert results == [False] * 30
     assert share.failed_attempts == settings.PHR_SHARE_MAX_ATTEMPTS
     assert share.state == "locked"
+
+
+RIGHT = "864209"
+BURST = 50
+
+
+@pytest.fixture
+def slow_hasher(settings):
+    """Passcodes hashed by a hasher that records every verification and takes a realistic time."""
+    settings.PASSWORD_HASHERS = ["tests.hashers.CountingSlowHasher"]
+    CountingSlowHasher.checked = []
+    return CountingSlowHasher
+
+
+def burst(send, *, right_at=BURST // 2):
+    """BURST threads released together, each sending one passcode over its own connection; the
+    right passcode is one of them. Returns [(passcode, result of send)] in thread order."""
+    barrier = threading.Barrier(BURST)
+    results = [None] * BURST
+
+    def run(i):
+        passcode = RIGHT if i == right_at else f"{i:06d}"
+        barrier.wait()
+        results[i] = (passcode, send(passcode))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(BURST)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_passcode_cap_holds_for_a_burst_on_the_web_form(
+    patient, live_server, slow_hasher, settings
+):
+    cap = settings.PHR_SHARE_MAX_ATTEMPTS
+    share, token = factories.make_share(patient, passcode=RIGHT)
+    url = f"{live_server.url}/s/{token}/"
+
+    def send(passcode):
+        response = httpx.post(url, data={"passcode": passcode}, timeout=60)
+        return response.status_code, response.text
+
+    results = burst(send)
+
+    wrong_checked = [p for p in slow_hasher.checked if p != RIGHT]
+    assert len(wrong_checked) == cap  # the lifetime cap, not one check per request
+    accepted = [p for p, (status, _body) in results if status == 302]
+    assert accepted in ([], [RIGHT])
+    # The right passcode got in only if it reached the hash before the cap was used up.
+    assert bool(accepted) == (RIGHT in slow_hasher.checked[:cap])
+    left = sorted(
+        int(n) for _p, (_s, body) in results for n in re.findall(r"(\d+) attempts left", body)
+    )
+    assert left == list(range(1, cap))  # each count shown once, never below zero
+    statuses = sorted(status for _p, (status, _body) in results)
+    assert statuses == sorted(
+        [200] * (cap - 1) + [302] * len(accepted) + [404] * (BURST - cap + 1 - len(accepted))
+    )
+    share.refresh_from_db()
+    assert (share.failed_attempts, share.state) == (cap, "locked")
+    # Once locked, the right passcode is refused without even being checked.
+    checked = len(slow_hasher.checked)
+    assert httpx.post(url, data={"passcode": RIGHT}).status_code == 404
+    assert len(slow_hasher.checked) == checked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_passcode_cap_holds_for_a_burst_on_the_shl_manifest(
+    patient, live_server, slow_hasher, settings
+):
+    cap = settings.PHR_SHARE_MAX_ATTEMPTS
+    share, _token = factories.make_share(
+        patient, passcode=RIGHT, allow_download=True, base_url=live_server.url
+    )
+    url = shl_payload(share.shlink)["url"]
+
+    def send(passcode):
+        response = httpx.post(url, json={"recipient": "Dr. Kim", "passcode": passcode}, timeout=60)
+        return response.status_code, response.json()
+
+    results = burst(send)
+
+    wrong_checked = [p for p in slow_hasher.checked if p != RIGHT]
+    assert len(wrong_checked) == cap
+    accepted = [p for p, (status, _body) in results if status == 200]
+    assert accepted in ([], [RIGHT])
+    assert bool(accepted) == (RIGHT in slow_hasher.checked[:cap])
+    remaining = sorted(body["remainingAttempts"] for _p, (s, body) in results if s == 401)
+    assert remaining == list(range(cap))  # 0 exactly once (the SHL spec's 401), never negative
+    not_found = [body for _p, (s, body) in results if s == 404]
+    assert len(not_found) == BURST - cap - len(accepted)
+    share.refresh_from_db()
+    assert (share.failed_attempts, share.state) == (cap, "locked")
+    checked = len(slow_hasher.checked)
+    response = httpx.post(url, json={"recipient": "Dr. Kim", "passcode": RIGHT})
+    assert response.status_code == 404
+    assert len(slow_hasher.checked) == checked
 
 
 def test_right_passcode_then_name_then_records(client, patient, records, mailoutbox):

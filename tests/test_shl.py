@@ -101,6 +101,9 @@ def test_wrong_passcode_returns_remaining_attempts_then_locks(shared, settings):
     for left in range(settings.PHR_SHARE_MAX_ATTEMPTS - 1, 0, -1):
         response = httpx.post(url, json={"recipient": "x", "passcode": "0000"})
         assert (response.status_code, response.json()) == (401, {"remainingAttempts": left})
+    # At the cap: 401 with 0 left, as the SHL specification requires; then inactive (404).
+    last = httpx.post(url, json={"recipient": "x", "passcode": "0000"})
+    assert (last.status_code, last.json()) == (401, {"remainingAttempts": 0})
     assert httpx.post(url, json={"recipient": "x", "passcode": "0000"}).status_code == 404
     assert httpx.post(url, json={"recipient": "x", "passcode": "2468"}).status_code == 404
     assert resolve(shared.shlink, "x", "2468")["error"] == "SHLManifestNotFoundError"

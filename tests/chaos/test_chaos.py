@@ -3,7 +3,9 @@ database connections cut, concurrent triggers, random hospital faults, hospitals
 shares attacked, a long soak. Each scenario ends comparing the database with the mock
 hospitals' ground truth: nothing lost, nothing duplicated."""
 
+import base64
 import datetime as dt
+import json
 import random
 import secrets
 import statistics
@@ -30,6 +32,7 @@ from sharing.models import Share
 from tests.chaos.conftest import report, wait_until
 from tests.conftest import login, onboard, run_to_end
 from tests.factories import MockInstitutionFactory, UserFactory, make_share
+from tests.hashers import CountingSlowHasher
 from tests.records_data import stored
 
 pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
@@ -354,25 +357,87 @@ def test_hospital_changes_between_syncs(patient, live_server):
 # --- 7. Share under attack ---------------------------------------------------------------------
 
 
-def test_share_under_attack(patient, live_server, settings):
-    share, token = make_share(patient, label="Dr. Target", categories=["lab"], passcode="864209")
-    url = f"{live_server.url}/s/{token}/"
-    statuses = []
+def _passcode_burst(send, *, right, threads=50):
+    """`threads` requests released together over their own connections, the right passcode among
+    the wrong ones; returns [(passcode, status, body)]."""
+    barrier = threading.Barrier(threads)
+    results = []
 
     def guess(n):
-        with httpx.Client() as http:
-            statuses.append(http.post(url, data={"passcode": f"{n:06d}"}).status_code)
+        passcode = right if n == threads // 2 else f"{n:06d}"
+        barrier.wait()
+        status, body = send(passcode)
+        results.append((passcode, status, body))
         connections.close_all()
 
-    threads = [threading.Thread(target=guess, args=(n,)) for n in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    share.refresh_from_db()
-    assert share.failed_attempts == settings.PHR_SHARE_MAX_ATTEMPTS
-    assert share.state == "locked"
+    workers = [threading.Thread(target=guess, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return results
+
+
+def test_share_under_attack(patient, live_server, settings):
+    # Passcodes verified by a hasher that takes as long as a real one and records each check.
+    settings.PASSWORD_HASHERS = ["tests.hashers.CountingSlowHasher"]
+    cap, right = settings.PHR_SHARE_MAX_ATTEMPTS, "864209"
+    figures = {}
+
+    # The web form: 50 parallel passcodes, the right one among them.
+    CountingSlowHasher.checked = []
+    share, token = make_share(patient, label="Dr. Target", categories=["lab"], passcode=right)
+    url = f"{live_server.url}/s/{token}/"
+
+    def post_form(passcode):
+        response = httpx.post(url, data={"passcode": passcode}, timeout=60)
+        return response.status_code, response.text
+
+    results = _passcode_burst(post_form, right=right)
+    checked = list(CountingSlowHasher.checked)
+    statuses = [status for _p, status, _b in results]
+    assert len([p for p in checked if p != right]) == cap
+    assert (302 in statuses) == (right in checked[:cap])  # in only if checked before the cap
     assert 500 not in statuses
+    share.refresh_from_db()
+    assert (share.failed_attempts, share.state) == (cap, "locked")
+    assert httpx.post(url, data={"passcode": right}).status_code == 404  # refused once locked
+    assert len(CountingSlowHasher.checked) == len(checked)  # ... without being checked
+    figures.update(web_checked=len(checked), web_right_accepted=302 in statuses)
+
+    # The SMART Health Link manifest: the same burst.
+    CountingSlowHasher.checked = []
+    link, _token = make_share(
+        patient,
+        label="Dr. Target",
+        categories=["lab"],
+        passcode=right,
+        allow_download=True,
+        base_url=live_server.url,
+    )
+    encoded = link.shlink.removeprefix("shlink:/")
+    manifest = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))["url"]
+
+    def post_manifest(passcode):
+        response = httpx.post(
+            manifest, json={"recipient": "Dr. Attacker", "passcode": passcode}, timeout=60
+        )
+        return response.status_code, response.json()
+
+    results = _passcode_burst(post_manifest, right=right)
+    checked = list(CountingSlowHasher.checked)
+    statuses = [status for _p, status, _b in results]
+    remaining = sorted(body["remainingAttempts"] for _p, status, body in results if status == 401)
+    assert len([p for p in checked if p != right]) == cap
+    assert (200 in statuses) == (right in checked[:cap])
+    assert remaining == list(range(cap))  # 0 exactly once, never negative
+    assert 500 not in statuses
+    link.refresh_from_db()
+    assert (link.failed_attempts, link.state) == (cap, "locked")
+    response = httpx.post(manifest, json={"recipient": "Dr. Attacker", "passcode": right})
+    assert response.status_code == 404
+    assert len(CountingSlowHasher.checked) == len(checked)
+    figures.update(shl_checked=len(checked), shl_right_accepted=200 in statuses)
 
     revoked, revoked_token = make_share(patient, label="Dr. Gone", categories=["lab"])
     sharing_domain.revoke_share(share=revoked)
@@ -395,7 +460,9 @@ def test_share_under_attack(patient, live_server, settings):
     assert Share.objects.get(pk=share.pk).failed_attempts == settings.PHR_SHARE_MAX_ATTEMPTS
     report(
         "7 share under attack",
-        parallel_wrong_passcodes=50,
+        parallel_passcodes=50,
+        cap=cap,
+        **figures,
         attempts_counted=settings.PHR_SHARE_MAX_ATTEMPTS,
         random_tokens=1000,
         all_404=True,
