@@ -18,4 +18,6 @@ RUN SECRET_KEY=build-only-not-a-secret-0000000000000000 \
 USER phr
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
-CMD ["gunicorn", "phr.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Address, workers and the access log (with share secrets masked): gunicorn.conf.py, shared with
+# the Procfile.
+CMD ["gunicorn", "phr.wsgi:application", "--config", "gunicorn.conf.py"]

@@ -443,12 +443,22 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Paths can carry share tokens, SHL manifest ids and file locations: every line written
+    # through the console handler has them masked (gunicorn's own lines: gunicorn.conf.py).
+    "filters": {"mask_secrets": {"()": "phr.log_masking.MaskSecretPaths"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL") or "INFO"},
     "loggers": {
-        # Request lines can carry tokens in paths (/s/<token>); they are logged by the proxy,
-        # which can be told to scrub them, not by Django.
-        "django.request": {"level": "ERROR"},
+        # "Not Found: /s/<token>/" and the like: shown, with the secrets masked.
+        "django.request": {"level": "WARNING"},
+        # runserver's request lines: through the masking handler instead of Django's own.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # httpx logs every request URL at INFO; FHIR search URLs carry patient identifiers.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
