@@ -7,7 +7,8 @@ import datetime as dt
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -140,11 +141,24 @@ class ShareViewSet(
         domain.revoke_share(share=share, request=request)
         return Response(ShareSerializer(share, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=None, responses=CreatedShareSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: CreatedShareSerializer,
+            409: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="Revoked or expired: it gets no new link."
+            ),
+        },
+    )
     @action(detail=True, methods=["post"])
     def reissue(self, request, *args, **kwargs):
+        """New links (web and SMART Health Link); the old ones answer 404. 409 when the share
+        is revoked or expired."""
         share = self.get_object()
-        token = domain.reissue_share(share=share, request=request)
+        try:
+            token = domain.reissue_share(share=share, request=request)
+        except domain.NotReissuable as refused:
+            return Response({"detail": refused.message}, status=status.HTTP_409_CONFLICT)
         return Response(self._with_url(share, token))
 
     @extend_schema(responses=AccessSerializer(many=True))

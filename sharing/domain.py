@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from audit import domain as audit
 from audit.models import Action, ActorKind
 from sharing import shl
-from sharing.models import AccessAction, Share, ShareAccess, ShareState
+from sharing.models import AccessAction, Share, ShareAccess, ShareState, ShlFileLocation
 
 
 def new_token() -> str:
@@ -95,12 +95,58 @@ def revoke_share(*, share: Share, request=None) -> None:
         )
 
 
-def reissue_share(*, share: Share, request=None) -> str:
-    """A new link for a share (e.g. locked by wrong passcodes): the old link is dead at once."""
+class NotReissuable(Exception):
+    """A revoked or expired share cannot get a new link: a new link would be dead on arrival."""
+
+    def __init__(self, share: Share):
+        if share.revoked_at:
+            message = _(
+                "This share was revoked: it cannot get a new link. Create a new share instead."
+            )
+        else:
+            message = _(
+                "This share has expired: it cannot get a new link. Create a new share instead."
+            )
+        super().__init__(message)
+        self.message = message
+
+
+def reissue_share(*, share: Share, request=None, base_url: str | None = None) -> str:
+    """New links for an active or locked share; returns the new token (shown once).
+
+    Everything a holder of the old links could use is rotated: the link token, and for a
+    SMART Health Link the manifest id, the key (so the file is encrypted again, with the scope
+    as it is now) and the file locations. The old link, manifest and files answer 404; the
+    wrong-passcode count starts again. `share.shlink` holds the new SHL URI (None without one).
+    Raises NotReissuable for a revoked or expired share. Side effects: the Share updated, its
+    file locations deleted, an audit event.
+    """
+    if share.revoked_at or share.expires_at <= timezone.now():
+        raise NotReissuable(share)
     token = new_token()
-    Share.objects.filter(pk=share.pk).update(token_hash=hash_token(token), failed_attempts=0)
-    share.refresh_from_db()
-    audit.record(action=Action.SHARE_REISSUED, request=request, patient=share.patient_id, obj=share)
+    share.shlink = None
+    with transaction.atomic():
+        share.token_hash = hash_token(token)
+        share.failed_attempts = 0
+        fields = ["token_hash", "failed_attempts"]
+        if share.shl_id_hash:
+            base_url = base_url or (
+                request.build_absolute_uri("/") if request else settings.SITE_URL
+            )
+            manifest_id, share.shlink = shl.create_link(share, base_url=base_url)
+            share.shl_id_hash = hash_token(manifest_id)
+            fields += ["shl_id_hash", "shl_file"]
+        # Only while still not revoked: a revocation in between wins.
+        updated = Share.objects.filter(pk=share.pk, revoked_at__isnull=True).update(
+            **{field: getattr(share, field) for field in fields}
+        )
+        if not updated:
+            share.refresh_from_db()
+            raise NotReissuable(share)
+        ShlFileLocation.objects.filter(share=share).delete()
+        audit.record(
+            action=Action.SHARE_REISSUED, request=request, patient=share.patient_id, obj=share
+        )
     return token
 
 
@@ -112,16 +158,13 @@ def find_active_link(manifest_id: str) -> Share | None:
     return share if share is not None and share.state == ShareState.ACTIVE else None
 
 
-def find_active_file(location: str) -> Share | None:
-    """The active share behind a signed SHL file location (None when forged, expired, inactive
-    or without a file)."""
-    from sharing import shl
-
-    share_id = shl.share_id_from_location(location)
-    share = Share.objects.filter(pk=share_id).first() if share_id else None
-    if share is None or share.state != ShareState.ACTIVE or not share.shl_file:
+def find_active_file(location: str) -> ShlFileLocation | None:
+    """The file location behind an SHL file URL, with its share — None when unknown, expired,
+    or when the share is inactive or has no file."""
+    found = shl.find_location(location)
+    if found is None or found.share.state != ShareState.ACTIVE or not found.share.shl_file:
         return None
-    return share
+    return found
 
 
 def find_active(token: str) -> Share | None:

@@ -78,6 +78,29 @@ class Share(models.Model):
         return ShareState(self.state).label
 
 
+class ShlFileLocation(models.Model):
+    """One short-lived location of a SMART Health Link's file, handed out by a manifest request.
+
+    The location is 256 random bits of which only the SHA-256 is stored (a location used to be
+    a signed `{"s": <share pk>}`, which told anyone the share's sequential id); it remembers the
+    name the recipient gave in the manifest request, so that the download is logged under it.
+    """
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="shl_locations")
+    token_hash = models.CharField(max_length=64, unique=True)
+    recipient_name = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # Purging a share's expired locations: WHERE share_id = %s AND expires_at <= now()
+            models.Index(fields=["share", "expires_at"], name="shlfile_share_expires_idx"),
+        ]
+
+    def __str__(self):
+        return f"SHL file location until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
 class AccessAction(models.TextChoices):
     OPENED = "opened", _("Opened")
     VIEWED = "viewed", _("Viewed")

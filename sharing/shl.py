@@ -7,17 +7,19 @@ cty application/fhir+json) with jwcrypto — so the file is the scope at the tim
 """
 
 import base64
+import datetime as dt
+import hashlib
 import json
 import os
 import secrets
 
-from django.core import signing
+from django.utils import timezone
 from jwcrypto import jwe, jwk
 
 from records import export
+from sharing.models import ShlFileLocation
 from sharing.queries import records_for_share
 
-FILE_SALT = "sharing.shl-file"
 FILE_LOCATION_SECONDS = 3600  # file locations expire within an hour (spec: short-lived)
 
 
@@ -53,13 +55,31 @@ def create_link(share, *, base_url: str) -> tuple[str, str]:
     return manifest_id, uri
 
 
-def file_location(share, *, base_url: str) -> str:
-    token = signing.dumps({"s": share.pk}, salt=FILE_SALT)
+def file_location(share, *, base_url: str, recipient: str = "") -> str:
+    """A new location for the share's file, valid for FILE_LOCATION_SECONDS.
+
+    256 random bits, of which only the hash is stored: it reveals nothing about the share, and
+    reissuing the share deletes its locations. Side effects: a ShlFileLocation row (and the
+    share's expired ones deleted).
+    """
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    ShlFileLocation.objects.filter(share=share, expires_at__lte=now).delete()
+    ShlFileLocation.objects.create(
+        share=share,
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        recipient_name=recipient[:200],
+        expires_at=now + dt.timedelta(seconds=FILE_LOCATION_SECONDS),
+    )
     return f"{base_url.rstrip('/')}/shl/file/{token}"
 
 
-def share_id_from_location(token: str) -> int | None:
-    try:
-        return signing.loads(token, salt=FILE_SALT, max_age=FILE_LOCATION_SECONDS)["s"]
-    except (signing.BadSignature, KeyError, TypeError):
-        return None
+def find_location(token: str) -> ShlFileLocation | None:
+    """The unexpired location behind a file URL's token, with its share (None otherwise)."""
+    return (
+        ShlFileLocation.objects.select_related("share")
+        .filter(
+            token_hash=hashlib.sha256(token.encode()).hexdigest(), expires_at__gt=timezone.now()
+        )
+        .first()
+    )

@@ -107,10 +107,16 @@ def share_revoke(request, code):
 @require_POST
 def share_reissue(request, code):
     share = queries.share_for_patient(request.user, code)
-    request.session[NEW_TOKEN_KEY.format(share.code)] = domain.reissue_share(
-        share=share, request=request
-    )
-    messages.success(request, _("A new link was made; the old one no longer works."))
+    try:
+        token = domain.reissue_share(share=share, request=request)
+    except domain.NotReissuable as refused:
+        messages.error(request, refused.message)
+        return redirect("share_detail", code=share.code)
+    # The new links exist nowhere but here, as at creation: shown on the next page once.
+    request.session[NEW_TOKEN_KEY.format(share.code)] = token
+    if share.shlink:
+        request.session[NEW_SHLINK_KEY.format(share.code)] = share.shlink
+    messages.success(request, _("New links were made; the old ones no longer work."))
     return redirect("share_detail", code=share.code)
 
 
@@ -365,7 +371,7 @@ def shl_manifest(request, manifest_id):
     files = [
         {
             "contentType": "application/fhir+json",
-            "location": shl.file_location(share, base_url=base),
+            "location": shl.file_location(share, base_url=base, recipient=recipient),
         }
     ]
     return _shl_headers(JsonResponse({"files": files}))
@@ -374,10 +380,14 @@ def shl_manifest(request, manifest_id):
 @require_GET
 def shl_file(request, location):
     """An SHL file (JWE compact), at a location that expires within an hour."""
-    share = domain.find_active_file(location)
-    if share is None:
+    found = domain.find_active_file(location)
+    if found is None:
         return _shl_headers(JsonResponse({"error": "not available"}, status=404))
     domain.record_access(
-        share=share, action=AccessAction.DOWNLOADED, request=request, what="SMART Health Link"
+        share=found.share,
+        action=AccessAction.DOWNLOADED,
+        request=request,
+        name=found.recipient_name,  # given in the manifest request that handed out the location
+        what="SMART Health Link",
     )
-    return _shl_headers(HttpResponse(share.shl_file, content_type="application/jose"))
+    return _shl_headers(HttpResponse(found.share.shl_file, content_type="application/jose"))

@@ -401,6 +401,73 @@ def test_locked_share_can_be_reissued(client, patient, records, settings):
     assert recipient.get(f"/s/{new_token}/").status_code == 200
 
 
+def test_reissue_rotates_both_links_and_shows_them_once(client, patient, records, settings):
+    share, token = make_share(patient, passcode="2468", allow_download=True)
+    old_manifest = shl_payload(share.shlink)["url"]
+    old_hash = share.shl_id_hash
+    Share.objects.filter(pk=share.pk).update(failed_attempts=settings.PHR_SHARE_MAX_ATTEMPTS)
+    login(client, patient.email)
+
+    response = client.post(f"/shares/{share.code}/reissue/")
+
+    assert response["Location"] == f"/shares/{share.code}/"
+    page = client.get(f"/shares/{share.code}/").content.decode()
+    new_token = re.search(r'value="http://testserver/s/([^"/]+)/"', page).group(1)
+    shlink = re.search(r'value="(shlink:/[A-Za-z0-9_-]+)"', page).group(1)
+    assert page.count('src="data:image/png;base64,') == 2  # a QR code for each link
+    assert new_token != token
+    assert shl_payload(shlink)["url"] != old_manifest
+    share.refresh_from_db()
+    assert share.shl_id_hash not in ("", old_hash)
+    assert (share.failed_attempts, share.state) == (0, "active")
+    again = client.get(f"/shares/{share.code}/").content.decode()
+    assert "shlink:/" not in again  # both are shown once
+    assert "http://testserver/s/" not in again
+    recipient = client.__class__()
+    assert recipient.get(f"/s/{token}/").status_code == 404
+    assert recipient.get(f"/s/{new_token}/").status_code == 200
+    gone = recipient.post(old_manifest, {"recipient": "x"}, content_type="application/json")
+    assert gone.status_code == 404
+
+
+def test_reissue_of_a_revoked_or_expired_share_is_refused(client, patient, records):
+    revoked, revoked_token = make_share(patient)
+    domain.revoke_share(share=revoked)
+    expired, _token = make_share(patient, days=1)
+    Share.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    login(client, patient.email)
+
+    page = client.post(f"/shares/{revoked.code}/reissue/", follow=True).content.decode()
+    expired_page = client.post(f"/shares/{expired.code}/reissue/", follow=True)
+    api = client.post(f"/api/v1/shares/{revoked.code}/reissue/")
+    api_expired = client.post(f"/api/v1/shares/{expired.code}/reissue/")
+
+    refusal = "This share was revoked: it cannot get a new link. Create a new share instead."
+    assert refusal in page
+    assert "http://testserver/s/" not in page
+    assert "This share has expired: it cannot get a new link. Create a new share instead." in (
+        expired_page.content.decode()
+    )
+    assert (api.status_code, api.json()) == (409, {"detail": refusal})
+    assert api_expired.status_code == 409
+    revoked.refresh_from_db()
+    assert revoked.token_hash == domain.hash_token(revoked_token)
+    assert not AuditEvent.objects.filter(action=Action.SHARE_REISSUED).exists()
+
+
+def test_api_reissue_returns_both_new_links(client, patient, records):
+    share, token = make_share(patient, passcode="2468", allow_download=True)
+    old_manifest = shl_payload(share.shlink)["url"]
+    client.force_login(patient)
+
+    body = client.post(f"/api/v1/shares/{share.code}/reissue/").json()
+
+    assert body["url"].startswith("http://testserver/s/")
+    assert body["url"] != f"http://testserver/s/{token}/"
+    assert shl_payload(body["shlink"])["url"].startswith("http://testserver/shl/")
+    assert shl_payload(body["shlink"])["url"] != old_manifest
+
+
 @pytest.mark.parametrize("suffix", ["", "revoke/", "reissue/", "preview/"])
 def test_other_patients_shares_are_404(client, patient, other_patient, records, suffix):
     share, _token = make_share(patient)

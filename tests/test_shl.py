@@ -4,12 +4,14 @@ SHLViewer, run by Node) against the app over real HTTP."""
 import base64
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from records.models import Record
@@ -77,7 +79,7 @@ def test_independent_viewer_decrypts_exactly_the_scope(shared):
     assert list(
         ShareAccess.objects.filter(share=shared).values_list("action", "recipient_name")
     ) == [
-        ("downloaded", ""),
+        ("downloaded", "Dr. Kim, Seoul Clinic"),
         ("opened", "Dr. Kim, Seoul Clinic"),
     ]
 
@@ -144,3 +146,51 @@ def test_no_shlink_without_download_permission(patient):
     )
     assert share.shlink is None
     assert share.shl_file == ""
+
+
+def manifest_files(url, passcode="2468", recipient="x"):
+    response = httpx.post(url, json={"recipient": recipient, "passcode": passcode})
+    assert response.status_code == 200, response.text
+    return [f["location"] for f in response.json()["files"]]
+
+
+def test_file_location_is_opaque_random_and_stored_hashed(shared):
+    url = payload(shared.shlink)["url"]
+    first, second = manifest_files(url)[0], manifest_files(url)[0]
+    tokens = [location.rsplit("/", 1)[1] for location in (first, second)]
+    assert tokens[0] != tokens[1]
+    for token in tokens:
+        # 32 random bytes, base64url: nothing in it to decode (it used to be {"s": <share pk>}).
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token), token
+        assert str(shared.pk) not in base64.urlsafe_b64decode(token + "=").decode("latin-1")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM sharing_shlfilelocation")
+        stored = repr(cursor.fetchall())
+    assert not any(token in stored for token in tokens)
+    assert all(domain.hash_token(token) in stored for token in tokens)
+
+
+def test_reissue_rotates_link_manifest_key_and_file_locations(shared, settings, live_server):
+    old_shlink = shared.shlink
+    old = payload(old_shlink)
+    old_file = manifest_files(old["url"])[0]
+    for _ in range(settings.PHR_SHARE_MAX_ATTEMPTS):  # an attacker locks it
+        httpx.post(old["url"], json={"recipient": "x", "passcode": "0000"})
+    assert httpx.post(old["url"], json={"recipient": "x", "passcode": "2468"}).status_code == 404
+
+    token = domain.reissue_share(share=shared, base_url=live_server.url)
+    new = payload(shared.shlink)
+
+    assert token
+    assert new["url"] != old["url"]
+    assert new["key"] != old["key"]
+    # The old link (whose passcode the attacker may know) stays dead, and so do its files.
+    assert httpx.post(old["url"], json={"recipient": "x", "passcode": "2468"}).status_code == 404
+    assert httpx.get(old_file).status_code == 404
+    assert resolve(old_shlink, "x", "2468")["error"] == "SHLManifestNotFoundError"
+    result = resolve(shared.shlink, "Dr. Lee", "2468")
+    assert result["ok"], result
+    [bundle] = result["resources"]
+    assert {e["resource"]["id"] for e in bundle["entry"]} == {
+        r.resource_id for r in records_for_share(shared)
+    }
