@@ -1,9 +1,15 @@
+from http import HTTPStatus
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
+from allauth.core.exceptions import ImmediateHttpResponse
+from allauth.headless.base.response import RateLimitResponse
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.contrib.sites.shortcuts import get_current_site
-from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import render
 
+from accounts import throttle
 from accounts.signals import record_rate_limited_login
 from audit import domain as audit
 from audit.models import Action
@@ -12,13 +18,22 @@ from phr import mail
 
 class AccountAdapter(DefaultAccountAdapter):
     def pre_authenticate(self, request, **credentials):
-        # allauth refuses the attempt before checking the password while the failed-login
-        # limit holds; the refusal is a security event the account owner should see.
+        # Replaces allauth's per-e-mail failed-login limit (see accounts/throttle.py): one
+        # attempt is reserved before the password is checked; allauth gives it back through
+        # `_login_failed_rl_usage.rollback()` when the password was right. A refusal is a
+        # security event the account owner should see, answered 429 with Retry-After.
+        login = credentials.get("email") or credentials.get("username") or ""
         try:
-            super().pre_authenticate(request, **credentials)
-        except ValidationError:
+            self._login_failed_rl_usage = throttle.reserve(
+                login=login, address=self.get_client_ip(request)
+            )
+        except throttle.Throttled as refused:
             record_rate_limited_login(request, credentials)
-            raise
+            raise ImmediateHttpResponse(_too_many_attempts(request, refused.retry_after)) from None
+
+    def _delete_login_attempts_cached_email(self, request, **credentials):
+        # A password reset by e-mail proves the owner: their account-wide ceiling starts over.
+        throttle.clear(login=credentials.get("email") or "")
 
     def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
         # Rendered here (the request's language, its site, its links), delivered by the worker
@@ -27,6 +42,20 @@ class AccountAdapter(DefaultAccountAdapter):
         ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
         ctx.update(context)
         mail.send_after_commit(self.render_mail(template_prefix, email, ctx))
+
+
+def _too_many_attempts(request, retry_after: int) -> HttpResponse:
+    if hasattr(request.allauth, "headless"):  # the app API: allauth's JSON 429
+        response = RateLimitResponse(request)
+    else:
+        response = render(
+            request,
+            "429.html",
+            {"minutes": max(1, round(retry_after / 60))},
+            status=HTTPStatus.TOO_MANY_REQUESTS,
+        )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 class UserSessionsAdapter(DefaultUserSessionsAdapter):

@@ -276,11 +276,15 @@ ACCOUNT_REAUTHENTICATION_REQUIRED = True  # before changing e-mail addresses
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[PHR] "
-# Failed logins per address are capped; while capped, even the right password is refused.
-# The counters live in the cache (Redis or the database cache), shared by every process.
-ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("PHR_LOGIN_FAILED_RATE") or "10/m/ip,5/5m/key",
-}
+# Failed logins (accounts/throttle.py, replacing allauth's per-e-mail limit and its per-IP
+# "login" limit): a tight cap per (account, client address), so a stranger cannot lock a patient
+# out; a cap per address (any accounts); a much higher ceiling per account against distributed
+# guessing. While capped, even the right password is refused (429, Retry-After). Counters live in
+# the cache (Redis: atomic INCR; the embedded database cache is not atomic under parallel use).
+ACCOUNT_RATE_LIMITS = {"login_failed": False, "login": False}
+PHR_LOGIN_RATE_ACCOUNT_ADDRESS = env("PHR_LOGIN_RATE_ACCOUNT_ADDRESS") or "5/5m"
+PHR_LOGIN_RATE_ADDRESS = env("PHR_LOGIN_RATE_ADDRESS") or "30/1m"
+PHR_LOGIN_RATE_ACCOUNT = env("PHR_LOGIN_RATE_ACCOUNT") or "100/1h"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = "PHR"
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
@@ -415,6 +419,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 if env_bool("PHR_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies in front that append to X-Forwarded-For: allauth (and the login throttle) then take
+# the client address from it. Without it, behind a proxy every client would share the proxy's
+# address and the per-(account, address) login cap would again lock owners out.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int(
+    "PHR_TRUSTED_PROXY_COUNT", 1 if env_bool("PHR_BEHIND_TLS_PROXY", False) else 0, minimum=0
+)
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SESSION_COOKIE_HTTPONLY = True

@@ -121,7 +121,8 @@ def test_login_rate_limited_refuses_correct_password(client, patient, password):
 
     response = client.post("/accounts/login/", {"login": patient.email, "password": password})
 
-    assert response.status_code == 200
+    # Capped for this (account, address): 429 with Retry-After (tests/test_login_throttle.py).
+    assert response.status_code == 429
     assert b"Too many failed login attempts. Try again later." in response.content
     assert client.get("/dashboard/").status_code == 302
 
