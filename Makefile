@@ -5,16 +5,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-# The test suite runs against real PostgreSQL and Redis (override to point elsewhere).
+# The test suite runs against real PostgreSQL and Redis (override to point elsewhere). Where
+# nothing answers at these addresses, tests/services.py starts a throwaway server of each.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/phr
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export TEST_DATABASE_URL TEST_REDIS_URL
+# `make test TESTS="tests/test_health.py"` runs a part of the suite.
+TESTS ?=
+WITH_SERVICES := $(PY) -m tests.services --
 
-.PHONY: help install setup run demo worker test lint security format bench chaos clean
+# The port `make run` serves on. The demo's institutions are reached at SITE_URL, so it
+# follows the port unless set.
+PHR_PORT ?= 8000
+export PHR_PORT
+
+.PHONY: help install setup run demo worker test smoke lint security format bench chaos clean
 
 help:
-	@echo "make run    - set up (venv, dependencies, migrations, demo data) and serve on http://127.0.0.1:8000"
-	@echo "make test   - set up and run the whole test suite (PostgreSQL + Redis)"
+	@echo "make run    - set up (venv, dependencies, migrations, demo data) and serve on http://127.0.0.1:$(PHR_PORT)"
+	@echo "make test   - set up and run the whole test suite (PostgreSQL + Redis, started if absent)"
+	@echo "make smoke  - make run and make test as a newcomer runs them, in fresh clones"
 	@echo "make lint   - ruff check and format check"
 	@echo "make security - bandit, semgrep (local rules) and detect-secrets, all offline"
 	@echo "make worker - run one Celery worker in the foreground"
@@ -40,18 +50,21 @@ $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
 # Development defaults for run/demo/worker: DEBUG on, embedded SQLite + filesystem broker
 # unless DATABASE_URL / REDIS_URL are set in the environment.
 setup: export DEBUG ?= 1
+setup: export SITE_URL ?= http://127.0.0.1:$(PHR_PORT)
 setup: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
 	$(PY) manage.py demo
 
 demo: export DEBUG ?= 1
+demo: export SITE_URL ?= http://127.0.0.1:$(PHR_PORT)
 demo: install
 	$(PY) manage.py demo
 
 run: export DEBUG ?= 1
+run: export SITE_URL ?= http://127.0.0.1:$(PHR_PORT)
 run: setup
-	@echo "Serving on http://127.0.0.1:8000 (web + worker + beat). Ctrl-C stops everything."
+	@echo "Serving on http://127.0.0.1:$(PHR_PORT) (web + worker + beat). Ctrl-C stops everything."
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 worker: export DEBUG ?= 1
@@ -59,13 +72,19 @@ worker: install
 	$(VENV)/bin/celery -A phr worker --loglevel=INFO
 
 test: install $(NODE_DEPS)
-	$(PY) -m pytest -m "not chaos"
+	$(WITH_SERVICES) $(PY) -m pytest -m "not chaos and not smoke" $(TESTS)
+
+# The README's commands as a newcomer runs them: `make run` in fresh clones (PostgreSQL + Redis,
+# and the embedded default) until /healthz answers and a sync completes, and `make test` with no
+# services answering. Runs the smoke tests (tests/smoke).
+smoke: install
+	$(WITH_SERVICES) $(PY) -m pytest -m smoke tests/smoke -v
 
 # Fault injection against real processes: workers killed, Redis restarted, connections cut,
 # racing triggers, random hospital faults, attacks on shares, a soak. See docs/reliability.md.
 chaos: install
 	rm -f var/chaos-results.txt
-	$(PY) -m pytest -m chaos tests/chaos -v
+	$(WITH_SERVICES) $(PY) -m pytest -m chaos tests/chaos -v
 
 lint: install
 	$(VENV)/bin/ruff check .

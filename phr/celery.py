@@ -12,9 +12,13 @@ app.autodiscover_tasks()
 
 
 def ensure_broker_folders() -> None:
-    """The embedded default's filesystem broker and file result backend need their folders."""
+    """VAR_DIR (beat's schedule file, in every mode), and the embedded default's filesystem
+    broker and file result backend folders."""
     from django.conf import settings
 
+    # With DATABASE_URL and REDIS_URL set nothing else creates var/ in a fresh clone, and beat
+    # died on its schedule file (taking `make run`'s web and worker down with it).
+    os.makedirs(settings.VAR_DIR, exist_ok=True)
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             os.makedirs(settings.CELERY_BROKER_TRANSPORT_OPTIONS[key], exist_ok=True)

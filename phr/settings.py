@@ -198,6 +198,9 @@ else:
     }
 
 CELERY_BROKER_DIR = VAR_DIR / "broker"
+# Beat's schedule file lives under VAR_DIR in every mode (phr.apps creates the folder), so that
+# `celery beat` needs no path of its own and PHR_VAR_DIR moves it too.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
