@@ -25,6 +25,10 @@ class Action(models.TextChoices):
     SOURCE_PURGED = "source.purged", _("Records of a source deleted")
     SYNC_REQUESTED = "sync.requested", _("Sync requested")
     RECORDS_IMPORTED = "records.imported", _("File imported")
+    IMPORT_CONFIRMED = (
+        "records.import_confirmed",
+        _("File imported after you confirmed it is yours"),
+    )
     RECORDS_EXPORTED = "records.exported", _("Records exported")
     SHARE_CREATED = "share.created", _("Share created")
     SHARE_REVOKED = "share.revoked", _("Share revoked")

@@ -4,6 +4,7 @@ Every object is looked up through the access-scoped queries (institutions.querie
 patient's ids answer 404. The views call the same domain functions as the HTML pages.
 """
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -11,7 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from institutions import domain, queries
+from institutions import domain, imports, queries
 from institutions.models import Institution, Source, SyncRun
 from records.fhirfile import NotFHIR
 
@@ -188,28 +189,77 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
         return queries.runs_for_patient(self.request.user)
 
 
+class ImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    decision = serializers.ChoiceField(
+        choices=[imports.IMPORT_ANYWAY, imports.REPLACE],
+        required=False,
+        help_text="For a file (or records) already imported: import anyway, or replace the "
+        "earlier import(s).",
+    )
+    confirm = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="For a file about someone else than the verified identity, or about nobody: "
+        "the patient has checked it and wants it imported.",
+    )
+
+
 class ImportView(APIView):
-    """Upload a FHIR Bundle (JSON) or NDJSON file as a new source; it is imported by a worker."""
+    """Upload a FHIR Bundle (JSON) or NDJSON file as a new source; it is imported by a worker.
+
+    A file already imported (or whose records PHR already holds), or one whose Patient is not
+    the account's verified identity (or that has no Patient), answers 409 with what was found
+    and stores nothing; send it again with `decision` and/or `confirm`.
+    """
 
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(
-        request={
-            "multipart/form-data": inline_serializer("Import", {"file": serializers.FileField()})
-        },
+        request={"multipart/form-data": ImportRequestSerializer},
         responses={
             202: SourceSerializer,
             400: inline_serializer("ImportProblem", {"file": serializers.ListField()}),
+            409: inline_serializer(
+                "ImportNeedsConfirmation",
+                {
+                    "detail": serializers.CharField(),
+                    "already_imported": serializers.ListField(child=serializers.DictField()),
+                    "records_already_stored": serializers.IntegerField(),
+                    "records_in_file": serializers.IntegerField(),
+                    "already_stored_in": serializers.ListField(child=serializers.DictField()),
+                    "identity": serializers.DictField(),
+                },
+            ),
         },
     )
     def post(self, request):
-        upload = request.FILES.get("file")
-        if upload is None:
+        if request.FILES.get("file") is None:
             return Response({"file": ["Send the file in the multipart field 'file'."]}, status=400)
+        serializer = ImportRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
         try:
             source = domain.import_file(
-                patient=request.user, filename=upload.name, data=upload.read(), request=request
+                patient=request.user,
+                filename=upload.name,
+                data=upload.read(),
+                request=request,
+                decision=serializer.validated_data.get("decision", ""),
+                identity_confirmed=serializer.validated_data["confirm"],
             )
         except NotFHIR as exc:
             return Response({"file": [str(exc)]}, status=400)
+        except domain.ImportNeedsConfirmation as exc:
+            return Response(
+                {
+                    "detail": _(
+                        "Nothing was stored. Send the file again with 'decision' (import or "
+                        "replace) for a file already imported, and 'confirm' for a file that is "
+                        "not about your verified identity."
+                    ),
+                    **imports.review_as_data(exc.review),
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(SourceSerializer(source).data, status=status.HTTP_202_ACCEPTED)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from accounts.domain import profile_for
 from audit import domain as audit
 from audit.models import Action
-from institutions import fhir_client, sync
+from institutions import fhir_client, imports, sync
 from institutions.models import (
     Institution,
     InstitutionStatus,
@@ -21,7 +21,7 @@ from institutions.models import (
     SyncRun,
     Upload,
 )
-from records.fhirfile import NotFHIR, parse_fhir_file
+from records.fhirfile import NotFHIR
 from records.models import Record
 
 logger = logging.getLogger(__name__)
@@ -216,31 +216,79 @@ def unlink_source(*, source: Source, purge: bool, request=None) -> None:
             )
 
 
-def import_file(*, patient, filename: str, data: bytes, request=None) -> Source:
+class ImportNeedsConfirmation(Exception):
+    """The file is already (partly) imported, or not the patient's: `review` says what to ask."""
+
+    def __init__(self, review: imports.ImportReview):
+        super().__init__("import needs the patient's decision")
+        self.review = review
+
+
+def import_file(
+    *,
+    patient,
+    filename: str,
+    data: bytes,
+    request=None,
+    decision: str = "",
+    identity_confirmed: bool = False,
+) -> Source:
     """Accept an uploaded FHIR file as a source of its own and queue its import.
 
+    Nothing is stored until the patient has decided what `imports.review_import` finds: a file
+    already imported (or resources already held) needs `decision` — "import" (alongside; the
+    resources PHR already holds are not stored twice) or "replace" (the earlier imports are
+    removed with their records); a file about someone else or nobody needs
+    `identity_confirmed`. Otherwise raises ImportNeedsConfirmation with the review.
     Raises NotFHIR (with a message) for a file that is not FHIR or too large; invalid resources
     inside a valid file are reported one by one by the run. Side effects: Source, Upload,
-    SyncRun, audit event.
+    SyncRun, audit events (the import; the identity confirmation; replaced sources purged).
     """
     if len(data) > settings.PHR_UPLOAD_MAX_BYTES:
         raise NotFHIR(
             _("The file is %(size)d MB; the limit is %(limit)d MB.")
             % {"size": len(data) // 2**20, "limit": settings.PHR_UPLOAD_MAX_BYTES // 2**20}
         )
-    resources = parse_fhir_file(data)
+    review = imports.review_import(patient=patient, data=data)
+    if (review.needs_decision and decision not in (imports.IMPORT_ANYWAY, imports.REPLACE)) or (
+        review.needs_identity_confirmation and not identity_confirmed
+    ):
+        raise ImportNeedsConfirmation(review)
     with transaction.atomic():
+        replaced = (
+            review.replaceable if review.needs_decision and decision == imports.REPLACE else []
+        )
+        for earlier in replaced:
+            unlink_source(source=earlier, purge=True, request=request)
         source = Source.objects.create(
-            patient=patient, kind=SourceKind.UPLOAD, label=filename[:200], consent_at=timezone.now()
+            patient=patient,
+            kind=SourceKind.UPLOAD,
+            label=filename[:200],
+            consent_at=timezone.now(),
+            file_hash=review.file_hash,
         )
         Upload.objects.create(source=source, data=data, size=len(data))
+        if review.needs_identity_confirmation:
+            # What the patient confirmed, in kinds and counts: never the names themselves.
+            audit.record(
+                action=Action.IMPORT_CONFIRMED,
+                request=request,
+                actor=patient,
+                patient=patient,
+                obj=source,
+                extra={"identity": review.identity, "people": len(review.people)},
+            )
         audit.record(
             action=Action.RECORDS_IMPORTED,
             request=request,
             actor=patient,
             patient=patient,
             obj=source,
-            extra={"resources": len(resources)},
+            extra={
+                "resources": len(review.resources),
+                "already_stored": review.already_stored,
+                "replaced": len(replaced),
+            },
         )
         sync.request_sync(source=source, trigger=RunTrigger.IMPORT)
     return source

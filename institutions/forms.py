@@ -39,6 +39,21 @@ class ImportForm(forms.Form):
         label=_("FHIR file"),
         help_text=_("A FHIR R4 Bundle (JSON) or NDJSON file exported from another app."),
     )
+    # Asked only when the review finds the file (or its records) already imported.
+    decision = forms.ChoiceField(
+        label=_("This file is already (partly) in PHR. What should happen?"),
+        required=False,
+        choices=[
+            ("import", _("Import it anyway: records already in PHR are not stored twice")),
+            ("replace", _("Replace the earlier import with this file: its records are deleted")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    # Asked only when the file is about someone else than the verified identity, or nobody.
+    confirm = forms.BooleanField(
+        label=_("I have checked this file and want it imported into my records."),
+        required=False,
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]

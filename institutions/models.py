@@ -103,6 +103,8 @@ class Source(models.Model):
         Institution, on_delete=models.PROTECT, null=True, blank=True, related_name="sources"
     )
     label = models.CharField(max_length=200, blank=True)  # an upload's file name
+    # SHA-256 of an uploaded file's bytes: the same file imported again is recognised by it.
+    file_hash = models.CharField(max_length=64, blank=True)
     status = models.CharField(
         max_length=10, choices=SourceStatus.choices, default=SourceStatus.ACTIVE
     )
@@ -133,6 +135,13 @@ class Source(models.Model):
                 fields=["last_synced_at"],
                 condition=Q(status="active", kind="institution"),
                 name="source_due_for_sync_idx",
+            ),
+            # Import review: WHERE patient_id = %s AND file_hash = %s AND kind = 'upload'
+            # AND status = 'active' (was this file imported already?)
+            models.Index(
+                fields=["patient", "file_hash"],
+                condition=Q(status="active", kind="upload"),
+                name="source_upload_file_hash_idx",
             ),
         ]
 

@@ -220,6 +220,27 @@ def validate(resource: dict) -> str | None:
     return None
 
 
+def _held_by_other_uploads(source: Source, page: dict) -> dict[tuple[str, str], set[str]]:
+    """{(type, id): content hashes} of this page's resources that the patient's other uploaded
+    files already brought in: the same resource (same type, id and content) from two files is
+    stored once, so counts, lists and exports never hold it twice."""
+    if not page:
+        return {}
+    held: dict[tuple[str, str], set[str]] = {}
+    for resource_type, resource_id, digest in (
+        Record.objects.filter(
+            patient_id=source.patient_id,
+            source__kind=SourceKind.UPLOAD,
+            resource_type__in={key[0] for key in page},
+            resource_id__in={key[1] for key in page},
+        )
+        .exclude(source=source)
+        .values_list("resource_type", "resource_id", "content_hash")
+    ):
+        held.setdefault((resource_type, resource_id), set()).add(digest)
+    return held
+
+
 def store_page(run: SyncRun, resources: Iterable) -> dict:
     """Validate, project and upsert one page of resources for the run's source.
 
@@ -259,12 +280,16 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
                 resource_id__in={sid for _, sid in page},
             ).values_list("pk", "resource_type", "resource_id", "content_hash")
         }
+    elsewhere = _held_by_other_uploads(source, page) if source.kind == SourceKind.UPLOAD else {}
     creates, updates = [], []
     for (resource_type, source_id), resource in page.items():
         digest = content_hash(resource)
         known = existing.get((resource_type, source_id))
         if known and known[1] == digest:
             counts["unchanged"] += 1
+            continue
+        if not known and digest in elsewhere.get((resource_type, source_id), ()):
+            counts["unchanged"] += 1  # already in PHR from another file: not stored twice
             continue
         problem = validate(resource)
         if problem:

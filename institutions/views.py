@@ -132,16 +132,29 @@ def source_unlink(request, code):
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_file(request):
+    """Upload a file; if it is already here or not the patient's, show why and ask first.
+
+    Nothing is kept between the two steps: the patient chooses the file again with their
+    decision, so a file they do not confirm is never stored.
+    """
     form = ImportForm(*([request.POST, request.FILES] if request.method == "POST" else []))
+    review = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             source = domain.import_file(
-                patient=request.user, filename=upload.name, data=upload.read(), request=request
+                patient=request.user,
+                filename=upload.name,
+                data=upload.read(),
+                request=request,
+                decision=form.cleaned_data["decision"],
+                identity_confirmed=form.cleaned_data["confirm"],
             )
         except NotFHIR as exc:
             form.add_error("file", str(exc))
+        except domain.ImportNeedsConfirmation as exc:
+            review = exc.review
         else:
             messages.success(request, _("The file is being imported."))
             return redirect("source_detail", code=source.code)
-    return render(request, "institutions/import.html", {"form": form})
+    return render(request, "institutions/import.html", {"form": form, "review": review})

@@ -11,7 +11,11 @@ from mockhospital.generator import KST, InstitutionSpec, PatientSpec, generate
 def import_resources(patient, label: str, resources: list[dict]):
     """An upload source named `label` holding `resources`, imported by the real run code."""
     data = "\n".join(json.dumps(r, ensure_ascii=False) for r in resources).encode()
-    source = domain.import_file(patient=patient, filename=label, data=data)
+    # Fragments of records (or another person's fixtures) for the cast's patient: confirmed as
+    # the patient would on the import page.
+    source = domain.import_file(
+        patient=patient, filename=label, data=data, decision="import", identity_confirmed=True
+    )
     run = source.runs.get()
     assert sync.execute_run(run_id=run.pk) == "succeeded"
     return source

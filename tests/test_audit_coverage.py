@@ -11,6 +11,7 @@ import time
 
 import pytest
 from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value, hotp_value
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
@@ -221,6 +222,13 @@ TRIGGERS = {
     Action.SOURCE_PURGED: lambda ctx: _source_unlinked(ctx, purge=True),
     Action.SYNC_REQUESTED: _sync_requested,
     Action.RECORDS_IMPORTED: lambda ctx: ctx.import_upload(),
+    Action.IMPORT_CONFIRMED: lambda ctx: ctx.logged_in().post(
+        "/sources/import/",
+        {
+            "file": SimpleUploadedFile("orgs.json", b'{"resourceType":"Organization","id":"o1"}'),
+            "confirm": "on",
+        },
+    ),
     Action.RECORDS_EXPORTED: lambda ctx: b"".join(
         ctx.logged_in().get("/records/export/fhir/").streaming_content
     ),

@@ -116,8 +116,16 @@ def test_import_through_the_page(client, patient):
     assert "Neither JSON nor NDJSON" in bad.content.decode()
     assert not Source.objects.exists()
 
-    good = client.post(
+    # Luigi's file is not about the cast's patient: the page asks, and stores nothing until
+    # the patient confirms (tests/test_imports.py covers the review itself).
+    review = client.post(
         "/sources/import/", {"file": SimpleUploadedFile(LUIGI.name, LUIGI.read_bytes())}
+    )
+    assert review.status_code == 200
+    assert not Source.objects.exists()
+    good = client.post(
+        "/sources/import/",
+        {"file": SimpleUploadedFile(LUIGI.name, LUIGI.read_bytes()), "confirm": "on"},
     )
     source = Source.objects.get()
     assert good["Location"] == f"/sources/{source.code}/"
@@ -205,7 +213,7 @@ def test_api_import(client, patient, password):
     assert bad.json() == {"file": ["The JSON has no resourceType: it is not FHIR."]}
     good = client.post(
         "/api/v1/imports/",
-        {"file": SimpleUploadedFile(LUIGI.name, LUIGI.read_bytes())},
+        {"file": SimpleUploadedFile(LUIGI.name, LUIGI.read_bytes()), "confirm": "true"},
         headers=headers,
     )
     assert good.status_code == 202

@@ -345,7 +345,9 @@ def expected_counts(path: Path) -> collections.Counter:
 @pytest.mark.parametrize("name", sorted(p.name for p in (FIXTURES / "synthea").glob("*.json")))
 def test_import_synthea_bundle_gives_exact_counts(patient, name):
     path = FIXTURES / "synthea" / name
-    source = domain.import_file(patient=patient, filename=name, data=path.read_bytes())
+    source = domain.import_file(
+        patient=patient, filename=name, data=path.read_bytes(), identity_confirmed=True
+    )
     run = run_to_end(source.runs.get())
     assert run.status == RunStatus.SUCCEEDED, run.error
     counts = collections.Counter(
@@ -367,7 +369,10 @@ def test_import_hl7_examples_gives_exact_counts(patient):
         if document["resourceType"] != "Bundle":
             lines.append(json.dumps(document))
     source = domain.import_file(
-        patient=patient, filename="examples.ndjson", data="\n".join(lines).encode()
+        patient=patient,
+        filename="examples.ndjson",
+        data="\n".join(lines).encode(),
+        identity_confirmed=True,
     )
     run = run_to_end(source.runs.get())
 

@@ -1,0 +1,268 @@
+"""Importing a FHIR file through the page and the API: a file (or its resources) already
+imported is recognised and never counted twice; a file about someone else, or about nobody, is
+shown for what it is and stored only once the patient confirms (and that is audited).
+
+Real files: Synthea bundles, and Synthea's hospitalInformation file (102 Organizations, no
+Patient). The cast's patient is 김민준; `luigi` is an account verified as the Synthea patient
+Luigi Wiegand, born 2020-10-20, so that his own file matches.
+"""
+
+import collections
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from audit.models import Action, AuditEvent
+from institutions.models import RunStatus, Source, SyncRun, Upload
+from records.models import Record
+from tests.conftest import _verified, login, run_to_end
+from tests.factories import UserFactory
+from tests.test_sources_web import api_token
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fhir" / "synthea"
+LUIGI = FIXTURES / "Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json"
+NOBODY = FIXTURES / "hospitalInformation1559319163815.json"
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def luigi(db):
+    user = UserFactory(email="luigi@example.org")
+    return _verified(user, "Luigi Wiegand", dt.date(2020, 10, 20), "010-2020-1020", "male")
+
+
+def post_file(client, path_or_name, data=None, **fields):
+    name = getattr(path_or_name, "name", path_or_name)
+    data = path_or_name.read_bytes() if data is None else data
+    return client.post("/sources/import/", {"file": SimpleUploadedFile(name, data), **fields})
+
+
+def imported(response) -> Source:
+    """The source an accepted upload redirected to, imported to the end by the run."""
+    assert response.status_code == 302, response.content.decode()[:3000]
+    source = Source.objects.get(code=response["Location"].split("/")[2])
+    assert run_to_end(source.runs.get()).status == RunStatus.SUCCEEDED
+    return source
+
+
+def luigi_resources() -> list[dict]:
+    return [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
+
+
+def export_keys(client) -> collections.Counter:
+    bundle = json.loads(b"".join(client.get("/records/export/fhir/").streaming_content))
+    return collections.Counter(
+        (e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]
+    )
+
+
+def text(response) -> str:
+    """The page's words, tags removed and spaces collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+
+
+# --- 14. The same file twice ----------------------------------------------------------------
+
+
+def test_import_same_file_twice_is_recognised_and_nothing_doubles(client, luigi):
+    login(client, luigi.email)
+    first = imported(post_file(client, LUIGI))
+    stored = Record.objects.filter(patient=luigi).count()
+    counts = client.get("/dashboard/").context["counts"]
+    assert stored == 61 - first.runs.get().invalid
+
+    again = post_file(client, LUIGI)
+
+    assert again.status_code == 200
+    when = timezone.localtime(first.created).strftime("%Y-%m-%d")
+    assert f"You already imported this file on {when}" in text(again)
+    assert LUIGI.name in text(again)
+    assert Source.objects.filter(patient=luigi).count() == 1  # nothing stored yet
+
+    # "Import it anyway": a second source, and not one record stored twice.
+    alongside = imported(post_file(client, LUIGI, decision="import"))
+    run = alongside.runs.get()
+    assert (run.created_count, run.unchanged) == (0, stored)
+    assert Record.objects.filter(patient=luigi).count() == stored
+    assert client.get("/dashboard/").context["counts"] == counts
+    assert set(export_keys(client).values()) == {1}
+
+
+def test_import_same_file_again_can_replace_the_earlier_import(client, luigi):
+    login(client, luigi.email)
+    first = imported(post_file(client, LUIGI))
+    stored = Record.objects.filter(patient=luigi).count()
+
+    replacement = imported(post_file(client, LUIGI, decision="replace"))
+
+    first.refresh_from_db()
+    assert first.status == "unlinked"
+    assert not Record.objects.filter(source=first).exists()
+    assert Record.objects.filter(source=replacement).count() == stored
+    assert Record.objects.filter(patient=luigi).count() == stored
+    assert AuditEvent.objects.filter(action=Action.SOURCE_PURGED, object_id=str(first.pk)).exists()
+
+
+def test_import_resources_already_imported_from_another_file_are_not_stored_twice(client, luigi):
+    """The same resources in another file (NDJSON this time, other bytes): recognised, and only
+    the resources PHR does not hold yet are stored."""
+    login(client, luigi.email)
+    first = imported(post_file(client, LUIGI))
+    stored = Record.objects.filter(patient=luigi).count()
+    extra = {
+        "resourceType": "Observation",
+        "id": "new-weight",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Weight"},
+        "subject": {"reference": "urn:uuid:e27d88b0-c5e5-4042-ad49-184f6a900ee3"},
+        "effectiveDateTime": "2021-01-05T10:00:00+00:00",
+        "valueQuantity": {"value": 9.5, "unit": "kg"},
+    }
+    data = "\n".join(json.dumps(r) for r in [*luigi_resources(), extra]).encode()
+
+    review = post_file(client, "luigi.ndjson", data)
+
+    assert review.status_code == 200
+    when = timezone.localtime(first.created).strftime("%Y-%m-%d")
+    assert (
+        f"{stored} of the 62 records in this file are already in PHR, from {LUIGI.name} "
+        f"(imported on {when})"
+    ) in text(review)
+    second = imported(post_file(client, "luigi.ndjson", data, decision="import"))
+    assert second.runs.get().created_count == 1
+    assert Record.objects.filter(patient=luigi).count() == stored + 1
+    assert set(export_keys(client).values()) == {1}
+
+
+def test_api_import_same_file_twice_is_409_until_decided(client, luigi, password):
+    headers = api_token(client, luigi, password)
+
+    def send(**fields):
+        upload = SimpleUploadedFile(LUIGI.name, LUIGI.read_bytes())
+        return client.post("/api/v1/imports/", {"file": upload, **fields}, headers=headers)
+
+    first = send()
+    assert first.status_code == 202
+    source = Source.objects.get(code=first.json()["id"])
+    run_to_end(source.runs.get())
+
+    again = send()
+
+    assert again.status_code == 409
+    body = again.json()
+    assert body["already_imported"] == [
+        {"id": str(source.code), "name": LUIGI.name, "imported_at": source.created.isoformat()}
+    ]
+    assert body["identity"]["status"] == "match"
+    assert body["records_already_stored"] == Record.objects.filter(source=source).count()
+    assert Source.objects.filter(patient=luigi).count() == 1
+    replaced = send(decision="replace")
+    assert replaced.status_code == 202
+    source.refresh_from_db()
+    assert source.status == "unlinked"
+
+
+# --- 15. Whose file is it? ------------------------------------------------------------------
+
+
+def test_import_of_someone_elses_file_shows_the_mismatch_and_stores_nothing(client, patient):
+    login(client, patient.email)
+
+    review = post_file(client, LUIGI)
+
+    assert review.status_code == 200
+    words = text(review)
+    assert "This file is about someone else" in words
+    assert "In the file: Luigi Wiegand, born 2020-10-20" in words
+    assert "Your verified identity: 김민준, born 1962-03-15" in words
+    assert not Source.objects.exists()
+    assert not Upload.objects.exists()
+    assert not SyncRun.objects.exists()
+    assert not Record.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.RECORDS_IMPORTED).exists()
+
+    source = imported(post_file(client, LUIGI, confirm="on"))
+
+    assert Record.objects.filter(source=source).count() > 0
+    event = AuditEvent.objects.get(action=Action.IMPORT_CONFIRMED)
+    assert event.patient_id == patient.pk
+    assert event.extra == {"identity": "mismatch", "people": 1}
+
+
+def test_import_with_the_same_name_but_another_birth_date_is_a_mismatch(client, db):
+    user = _verified(
+        UserFactory(email="l2@example.org"), "Luigi Wiegand", dt.date(2020, 10, 21), "01011", "male"
+    )
+    login(client, user.email)
+
+    review = post_file(client, LUIGI)
+
+    assert review.status_code == 200
+    assert "In the file: Luigi Wiegand, born 2020-10-20" in text(review)
+    assert "Your verified identity: Luigi Wiegand, born 2020-10-21" in text(review)
+    assert not Source.objects.exists()
+
+
+def test_import_of_ones_own_file_needs_no_confirmation(client, luigi):
+    login(client, luigi.email)
+    source = imported(post_file(client, LUIGI))
+    assert source.label == LUIGI.name
+    assert not AuditEvent.objects.filter(action=Action.IMPORT_CONFIRMED).exists()
+
+
+def test_import_of_a_file_that_names_nobody_is_reported(client, patient, password):
+    login(client, patient.email)
+
+    review = post_file(client, NOBODY)
+
+    assert review.status_code == 200
+    assert (
+        "This file does not say whose records it holds: it has no Patient. "
+        "It holds 102 records: 102 Organization."
+    ) in text(review)
+    assert not Source.objects.exists()
+    headers = api_token(client, patient, password)
+    upload = SimpleUploadedFile(NOBODY.name, NOBODY.read_bytes())
+    api = client.post("/api/v1/imports/", {"file": upload}, headers=headers)
+    assert api.status_code == 409
+    assert api.json()["identity"] == {
+        "status": "nobody",
+        "people": [],
+        "account": {"name": "김민준", "birth_date": "1962-03-15"},
+    }
+    assert not Source.objects.exists()
+
+    confirmed = imported(post_file(client, NOBODY, confirm="on"))
+
+    assert Record.objects.filter(source=confirmed, resource_type="Organization").count() == 102
+    assert AuditEvent.objects.get(action=Action.IMPORT_CONFIRMED).extra == {
+        "identity": "nobody",
+        "people": 0,
+    }
+
+
+def test_api_import_of_someone_elses_file_is_409_then_confirmed(client, patient, password):
+    headers = api_token(client, patient, password)
+
+    def send(**fields):
+        upload = SimpleUploadedFile(LUIGI.name, LUIGI.read_bytes())
+        return client.post("/api/v1/imports/", {"file": upload, **fields}, headers=headers)
+
+    refused = send()
+
+    assert refused.status_code == 409
+    assert refused.json()["identity"] == {
+        "status": "mismatch",
+        "people": [{"name": "Luigi Wiegand", "birth_date": "2020-10-20"}],
+        "account": {"name": "김민준", "birth_date": "1962-03-15"},
+    }
+    assert refused.json()["already_imported"] == []
+    assert not Source.objects.exists()
+    accepted = send(confirm="true")
+    assert accepted.status_code == 202
+    assert AuditEvent.objects.filter(action=Action.IMPORT_CONFIRMED).count() == 1
