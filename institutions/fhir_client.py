@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+
+from records import fhirjson
 
 logger = logging.getLogger(__name__)
 FHIR_ACCEPT = "application/fhir+json"
@@ -237,8 +238,9 @@ class FHIRClient:
         status = response.status_code
         if status == 200:
             try:
-                document = orjson.loads(body)  # several times faster than json on big pages
-            except ValueError:  # orjson.JSONDecodeError is a ValueError
+                # Decimals keep the digits they were sent with (FHIR: precision is significant).
+                document = fhirjson.loads(body)
+            except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
                 raise _Retry(
                     TransientError(
                         _("The hospital sent an unreadable page."), detail="invalid JSON"

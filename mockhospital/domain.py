@@ -11,13 +11,15 @@ from django.db.models import Max
 from mockhospital import codes, faults
 from mockhospital.generator import InstitutionSpec, PatientSpec, generate
 from mockhospital.models import MockInstitution, MockPatient, MockResource, Source
+from records import fhirjson
 from records.fhirfile import NotFHIR, parse_fhir_file
 
 BATCH = 2000
 
 
 def dumps(resource: dict) -> str:
-    return json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    # Decimals of a loaded file are served with the digits the file has.
+    return fhirjson.dumps(resource)
 
 
 def _digest(*parts) -> int:
@@ -239,7 +241,7 @@ def ground_truth(patient: MockPatient) -> dict[tuple[str, str], dict]:
     """What the institution holds for the patient: {(type, id): resource}, as served."""
     ensure_materialized(patient)
     return {
-        (row.resource_type, row.resource_id): json.loads(row.body)
+        (row.resource_type, row.resource_id): fhirjson.loads(row.body)
         for row in patient.resources.order_by("id").iterator(chunk_size=BATCH)
     }
 

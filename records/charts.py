@@ -6,6 +6,7 @@ every label is auto-escaped.
 """
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +41,11 @@ def _reference_range(record) -> tuple[float | None, float | None]:
         return None, None
     low = (ranges[0].get("low") or {}).get("value")
     high = (ranges[0].get("high") or {}).get("value")
-    return low, high
+    # The resource keeps decimals as Decimal (their digits); the chart's arithmetic is float.
+    return (
+        float(low) if isinstance(low, int | float | Decimal) else None,
+        float(high) if isinstance(high, int | float | Decimal) else None,
+    )
 
 
 def trend(records, *, second: bool = False) -> Chart:
@@ -165,20 +170,22 @@ def flag(record) -> str:
 
 
 VITAL_CHARTS = [
-    # (LOINC, title, second component, category)
-    ("85354-9", _("Blood pressure"), True, Category.VITAL),
-    ("29463-7", _("Weight"), False, Category.VITAL),
-    ("39156-5", _("BMI"), False, Category.VITAL),
-    ("8867-4", _("Heart rate"), False, Category.VITAL),
-    ("2345-7", _("Glucose"), False, Category.LAB),
+    # (LOINC codes of the same concept, the one used first; title; second component; category)
+    # Blood pressure comes as the 85354-9 panel or the 55284-4 one (Synthea and many US
+    # systems); glucose as 2345-7 (serum or plasma) or 2339-0 (blood).
+    (("85354-9", "55284-4"), _("Blood pressure"), True, Category.VITAL),
+    (("29463-7",), _("Weight"), False, Category.VITAL),
+    (("39156-5",), _("BMI"), False, Category.VITAL),
+    (("8867-4",), _("Heart rate"), False, Category.VITAL),
+    (("2345-7", "2339-0"), _("Glucose"), False, Category.LAB),
 ]
 
 
 def vital_panels(records) -> list[dict]:
     """Charts of blood pressure, weight, BMI, heart rate and glucose over `records`."""
     panels = []
-    for loinc, title, second, category in VITAL_CHARTS:
-        points = queries.series(records, loinc, category)
+    for loincs, title, second, category in VITAL_CHARTS:
+        points = queries.series(records, loincs[0], category, also=loincs[1:])
         if points:
             panels.append(
                 {

@@ -4,6 +4,8 @@ import json
 
 from django.utils.translation import gettext as _
 
+from records import fhirjson
+
 
 class NotFHIR(ValueError):
     """The file is not a FHIR Bundle, resource or NDJSON stream (the message says why)."""
@@ -16,14 +18,14 @@ def parse_fhir_file(data: bytes) -> list[dict]:
     except UnicodeDecodeError:
         raise NotFHIR(_("The file is not text (UTF-8): it is not a FHIR JSON file.")) from None
     try:
-        document = json.loads(text)
+        document = fhirjson.loads(text)  # decimals keep their digits
     except json.JSONDecodeError:
         resources = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                resources.append(json.loads(line))
+                resources.append(fhirjson.loads(line))
             except json.JSONDecodeError:
                 raise NotFHIR(
                     _("Neither JSON nor NDJSON (line %(line)d cannot be read).") % {"line": number}

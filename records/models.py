@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from records import fhirjson
+
 
 class Category(models.TextChoices):
     # The KR CDI classes the Korean platform shows, plus demographics.
@@ -48,7 +50,8 @@ class Record(models.Model):
     search_text = models.TextField(blank=True)
     content_hash = models.CharField(max_length=64)
     source_updated = models.DateTimeField(null=True, blank=True)  # the resource's meta.lastUpdated
-    resource = models.JSONField()
+    # Decimals keep the digits they were sent with (FHIR: precision is significant).
+    resource = models.JSONField(encoder=fhirjson.Encoder, decoder=fhirjson.Decoder)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -5,10 +5,12 @@ Plain dict access on the raw JSON: it runs for every resource of every sync, aft
 
 import datetime as dt
 import hashlib
+import math
+from decimal import Decimal
 
-import orjson
 from django.utils.dateparse import parse_datetime
 
+from records import fhirjson
 from records.models import Category
 
 KST = dt.timezone(dt.timedelta(hours=9))
@@ -59,8 +61,10 @@ PERIOD_FIELDS = ["effectivePeriod", "period", "performedPeriod", "onsetPeriod"]
 def content_hash(resource: dict) -> str:
     """SHA-256 of the resource's canonical JSON (sorted keys, no spaces, UTF-8): the same bytes
     as json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":")), made by orjson,
-    which is several times faster on a sync's hot path."""
-    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    which is several times faster on a sync's hot path. Decimals are written with the digits
+    they were read with, so a resource whose decimals print as floats do has the digest it had
+    when floats were stored."""
+    return hashlib.sha256(fhirjson.dumps_bytes(resource, sort_keys=True)).hexdigest()
 
 
 def parse_fhir_datetime(value) -> dt.datetime | None:
@@ -192,6 +196,34 @@ def _name(resource: dict) -> str:
     return ""
 
 
+# Blood pressure components by LOINC code, never by position: Synthea, for one, lists the
+# diastolic first. Other panels keep the order they are sent in.
+SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
+
+
+def _panel_values(resource: dict) -> tuple[dict, dict]:
+    """The (first, second) component quantities: (systolic, diastolic) for blood pressure."""
+    quantities, by_code = [], {}
+    for component in resource.get("component", []) or []:
+        if not isinstance(component, dict) or not isinstance(component.get("valueQuantity"), dict):
+            continue
+        quantities.append(component["valueQuantity"])
+        for coding in (component.get("code") or {}).get("coding", []) or []:
+            if isinstance(coding, dict) and coding.get("code") in (SYSTOLIC, DIASTOLIC):
+                by_code.setdefault(coding["code"], component["valueQuantity"])
+    if by_code:
+        return by_code.get(SYSTOLIC, {}), by_code.get(DIASTOLIC, {})
+    return (quantities[0] if quantities else {}), (quantities[1] if len(quantities) > 1 else {})
+
+
+def _number(value) -> float | None:
+    # Decimals (the resource keeps their digits) and integers; a bool is not a value.
+    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
 def project(resource: dict) -> dict:
     """The queryable columns of a (validated) resource."""
     codings = _codings(resource)
@@ -211,14 +243,8 @@ def project(resource: dict) -> dict:
         resource.get("valueQuantity") if isinstance(resource.get("valueQuantity"), dict) else {}
     )
     second = {}
-    if not quantity:  # a panel such as blood pressure: the first two components' values
-        components = [
-            c.get("valueQuantity")
-            for c in resource.get("component", []) or []
-            if isinstance(c, dict) and isinstance(c.get("valueQuantity"), dict)
-        ]
-        quantity = components[0] if components else {}
-        second = components[1] if len(components) > 1 else {}
+    if not quantity:  # a panel such as blood pressure: its components' values
+        quantity, second = _panel_values(resource)
     value, value2 = quantity.get("value"), second.get("value")
     search = " ".join(
         dict.fromkeys(
@@ -240,8 +266,8 @@ def project(resource: dict) -> dict:
         "display": display[:500],
         "effective": _effective(resource),
         "status": _status(resource)[:40],
-        "value_num": float(value) if isinstance(value, int | float) else None,
-        "value_num2": float(value2) if isinstance(value2, int | float) else None,
+        "value_num": _number(value),
+        "value_num2": _number(value2),
         "unit": (quantity.get("unit") or quantity.get("code") or "")[:40],
         "search_text": search,
         "source_updated": parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),

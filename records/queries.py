@@ -200,10 +200,14 @@ def results_overview(records: QuerySet[Record], category: str = Category.LAB) ->
     return sorted(tests.values(), key=lambda t: t["display"])
 
 
-def series(records: QuerySet[Record], code: str, category: str | None = None) -> list[Record]:
-    """Every result of one test across institutions, oldest first."""
+def series(
+    records: QuerySet[Record], code: str, category: str | None = None, *, also=()
+) -> list[Record]:
+    """Every result of one test across institutions, oldest first; `also`: other codes of
+    the same concept (a vital sign a hospital codes differently) that join the series."""
     mapping = series_keys(records, category or Category.LAB) if category != Category.VITAL else {}
-    codes = {code} | {alt for alt, key in mapping.items() if key == code}
+    wanted = {code, *also}
+    codes = wanted | {alt for alt, key in mapping.items() if key in wanted}
     queryset = records.filter(
         Q(code_value__in=codes) | Q(code_alt__in=codes), value_num__isnull=False
     )

@@ -1,5 +1,3 @@
-import json
-
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
@@ -10,7 +8,7 @@ from accounts.domain import profile_for
 from audit import domain as audit
 from audit.models import Action
 from institutions import queries as source_queries
-from records import charts, export, narrative, queries
+from records import charts, export, fhirjson, narrative, queries
 from records.codes import codings
 from records.forms import RecordFilterForm
 from records.models import Category
@@ -123,7 +121,7 @@ def record_detail(request, code):
             "record": record,
             "codings": codings(record.resource),
             "flag": charts.flag(record),
-            "raw": json.dumps(record.resource, ensure_ascii=False, indent=2),
+            "raw": fhirjson.dumps(record.resource, indent=True),
             **narrative.facts_for(record.resource),
         },
     )
@@ -199,10 +197,13 @@ def summary_document(request):
         extra={"kind": "summary"},
     )
     document = export.summary_document(
-        patient=request.user, profile=profile_for(request.user), sections=sections
+        patient=request.user,
+        profile=profile_for(request.user),
+        sections=sections,
+        records=queries.records_for_patient(request.user),
     )
     response = StreamingHttpResponse(
-        [json.dumps(document, ensure_ascii=False)], content_type="application/fhir+json"
+        [fhirjson.dumps(document)], content_type="application/fhir+json"
     )
     response["Content-Disposition"] = f'attachment; filename="{export.filename("phr-summary")}"'
     return response

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from records import fhirjson
 from records.models import Record
 from sharing import domain
 from sharing.models import ShareAccess
@@ -71,10 +72,25 @@ def test_independent_viewer_decrypts_exactly_the_scope(shared):
 
     assert result["ok"], result
     assert result["flag"] == "P"
-    expected = {r.resource_id: r.resource for r in records_for_share(shared)}
+    # As the viewer reads it (JavaScript numbers), the patient references pointing at the one
+    # Patient entry; everything else as stored.
+    expected = {
+        r.resource_id: json.loads(fhirjson.dumps(r.resource)) for r in records_for_share(shared)
+    }
     [bundle] = result["resources"]
     assert bundle["resourceType"] == "Bundle"
-    assert {e["resource"]["id"]: e["resource"] for e in bundle["entry"]} == expected
+    patient_entry, *entries = bundle["entry"]
+    assert patient_entry["resource"] == {
+        "resourceType": "Patient",
+        "id": str(shared.patient.code),
+        "name": [{"text": shared.patient.profile.full_name}],
+        "gender": shared.patient.profile.sex,
+        "birthDate": shared.patient.profile.birth_date.isoformat(),
+    }
+    assert {e["resource"]["subject"]["reference"] for e in entries} == {patient_entry["fullUrl"]}
+    for resource in [*expected.values(), *(e["resource"] for e in entries)]:
+        resource.pop("subject")
+    assert {e["resource"]["id"]: e["resource"] for e in entries} == expected
     assert Record.objects.filter(patient=shared.patient).count() > len(expected)  # there was more
     assert list(
         ShareAccess.objects.filter(share=shared).values_list("action", "recipient_name")
@@ -191,6 +207,6 @@ def test_reissue_rotates_link_manifest_key_and_file_locations(shared, settings, 
     result = resolve(shared.shlink, "Dr. Lee", "2468")
     assert result["ok"], result
     [bundle] = result["resources"]
-    assert {e["resource"]["id"] for e in bundle["entry"]} == {
+    assert {e["resource"]["id"] for e in bundle["entry"][1:]} == {  # [0]: the Patient
         r.resource_id for r in records_for_share(shared)
     }
