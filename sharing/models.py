@@ -60,6 +60,10 @@ class Share(models.Model):
 
         return [str(Category(c).label) for c in self.categories if c in Category.values]
 
+    def shares_category(self, category: str) -> bool:
+        """Whether this kind of record is in the scope (no categories: all of them)."""
+        return not self.categories or category in self.categories
+
     @property
     def has_passcode(self) -> bool:
         return bool(self.passcode_hash)

@@ -37,3 +37,8 @@ def records_for_share(share: Share) -> QuerySet[Record]:
     if share.date_to:
         records = records.filter(effective__date__lte=share.date_to)
     return records
+
+
+def record_for_share(share: Share, code) -> Record | None:
+    """One record of the share's scope by its public code; None for any other record."""
+    return records_for_share(share).select_related("source__institution").filter(code=code).first()

@@ -13,6 +13,7 @@ urlpatterns = [
     path("s/<str:token>/c/<slug:category>/", views.share_category, name="share_category"),
     path("s/<str:token>/download/", views.share_download, name="share_download"),
     path("s/<str:token>/labs/<str:code>/", views.share_lab, name="share_lab"),
+    path("s/<str:token>/r/<uuid:code>/", views.share_record, name="share_record"),
     path("shl/file/<str:location>", views.shl_file, name="shl_file"),
     path("shl/<str:manifest_id>", views.shl_manifest, name="shl_manifest"),
 ]

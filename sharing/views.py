@@ -14,8 +14,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.domain import profile_for
-from records import charts, export
+from records import charts, export, narrative
 from records import queries as record_queries
+from records.codes import codings
 from records.models import Category
 from sharing import domain, queries, shl
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
@@ -163,6 +164,42 @@ def _state(request, share) -> dict:
     return request.session.setdefault(f"sharing:{share.pk}", {})
 
 
+def _scope_notes(share) -> dict:
+    """What the scope leaves out, in words, so that a clinician never reads "none recorded" for
+    something that was simply not shared."""
+    notes = [
+        _("Shared: %(categories)s.")
+        % {"categories": ", ".join(share.category_labels) or _("all kinds of records")}
+    ]
+    sources = [source.display_name for source in share.sources.all()]
+    if sources:
+        notes.append(
+            _("Only records from %(institutions)s were shared.")
+            % {"institutions": ", ".join(sources)}
+        )
+    # ISO dates: unambiguous in both languages.
+    if share.date_from and share.date_to:
+        notes.append(
+            _("Only records dated %(from)s – %(to)s were shared.")
+            % {"from": share.date_from.isoformat(), "to": share.date_to.isoformat()}
+        )
+    elif share.date_from:
+        notes.append(
+            _("Only records dated from %(date)s were shared.")
+            % {"date": share.date_from.isoformat()}
+        )
+    elif share.date_to:
+        notes.append(
+            _("Only records dated until %(date)s were shared.")
+            % {"date": share.date_to.isoformat()}
+        )
+    return {
+        "scope_notes": notes,
+        "scope_limited": bool(sources or share.date_from or share.date_to),
+        "not_shared": {c for c in Category.values if not share.shares_category(c)},
+    }
+
+
 def _scope_context(request, share, *, preview=False, category="", scoped=None):
     scoped = queries.records_for_share(share) if scoped is None else scoped
     counts = dict(scoped.values_list("category").annotate(n=Count("id")).order_by())
@@ -186,6 +223,7 @@ def _scope_context(request, share, *, preview=False, category="", scoped=None):
         "next_cursor": next_cursor,
         "query": request.GET.copy(),
         "share_mode": True,
+        **_scope_notes(share),
     }
 
 
@@ -249,6 +287,8 @@ def _view(request, token, share, state, *, category):
         context["sections"] = record_queries.summary_sections(scoped)
     elif category == Category.LAB:
         context["tests"] = record_queries.results_overview(scoped)
+        for test in context["tests"]:
+            test["flag"] = charts.flag(test["latest"])
     elif category == Category.VITAL:
         context["panels"] = charts.vital_panels(scoped)
     return render(request, "sharing/recipient/view.html", context)
@@ -272,7 +312,45 @@ def share_category(request, token, category):
         return not_available(request)
     if state is None:
         return redirect("share_entry", token=token)
+    if not share.shares_category(category):
+        # Outside the scope: the answer of an unknown link, and nothing logged as viewed.
+        return not_available(request)
     return _view(request, token, share, state, category=category)
+
+
+@recipient_page
+@require_GET
+def share_record(request, token, code):
+    """One record of the scope, as the patient's own detail page shows it (404 outside it)."""
+    share, state = _ready(request, token)
+    if share is None:
+        return not_available(request)
+    if state is None:
+        return redirect("share_entry", token=token)
+    record = queries.record_for_share(share, code)
+    if record is None:
+        return not_available(request)
+    domain.record_access(
+        share=share,
+        action=AccessAction.VIEWED,
+        request=request,
+        name=state["name"],
+        what=f"record {record.category}",
+    )
+    return render(
+        request,
+        "sharing/recipient/record.html",
+        {
+            "share": share,
+            "token": token,
+            "record": record,
+            "share_mode": True,
+            "codings": codings(record.resource),
+            "flag": charts.flag(record),
+            "raw": json.dumps(record.resource, ensure_ascii=False, indent=2),
+            **narrative.facts_for(record.resource),
+        },
+    )
 
 
 @recipient_page

@@ -154,6 +154,9 @@ PROBES = {
     ],
     "share_download": lambda w: [("get", _api("share_download", token=w.revoked_token))],
     "share_lab": lambda w: [("get", _api("share_lab", token=w.revoked_token, code=w.lab_code))],
+    "share_record": lambda w: [
+        ("get", _api("share_record", token=w.revoked_token, code=w.record.code))
+    ],
     "shl_manifest": lambda w: [("post", _api("shl_manifest", manifest_id=w.revoked_manifest))],
     "shl_file": lambda w: [("get", _api("shl_file", location=w.revoked_file))],
     "mfa_remove_webauthn": lambda w: [

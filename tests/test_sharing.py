@@ -2,25 +2,33 @@
 "not available" answers, no raw secrets stored, and the patient's access log."""
 
 import base64
+import collections
 import datetime as dt
 import json
 import re
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
 import time_machine
 from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import Action, AuditEvent
 from institutions.models import Source
+from records import charts
+from records import queries as record_queries
 from records.models import Record
+from records.templatetags.records import reference_range
 from sharing import domain
 from sharing.models import Share, ShareAccess
 from tests import factories
 from tests.conftest import login
 from tests.hashers import CountingSlowHasher
+from tests.records_data import generated, import_resources
 
 pytestmark = pytest.mark.django_db
 
@@ -609,3 +617,157 @@ def test_share_of_a_patient_without_profile_opens(client, db):
     _share, token = make_share(user)
     open_as_recipient(client, token)
     assert client.get(f"/s/{token}/").status_code == 200
+
+
+# --- The clinician's view: what was not shared says so; within scope, what the patient sees ---
+
+FHIR = Path(__file__).parent / "fixtures" / "fhir"
+
+
+def unknown_link_answer(client):
+    return client.get(f"/s/{domain.new_token()}/")
+
+
+def same_answer(response, reference) -> bool:
+    """The same status, body and headers as `reference` (the answer to an unknown link)."""
+    headers = {k: v for k, v in response.items() if k != "Content-Length"}
+    expected = {k: v for k, v in reference.items() if k != "Content-Length"}
+    return (response.status_code, response.content, headers) == (
+        reference.status_code,
+        reference.content,
+        expected,
+    )
+
+
+def test_sections_outside_the_scope_say_not_shared(client, patient, records):
+    assert Record.objects.filter(patient=patient, category="condition").exists()
+    _share, token = make_share(patient, categories=["lab", "medication"])
+    open_as_recipient(client, token)
+
+    page = client.get(f"/s/{token}/").content.decode()
+
+    sections = dict(re.findall(r"<h2>([^<]+)</h2>\s*(.*?)</section>", page, flags=re.S))
+    for title in ("Active problems", "Allergies and adverse reactions", "Immunizations"):
+        assert "Not shared with you." in sections[title], title
+        assert "None recorded" not in sections[title], title
+    for title in ("Current medications", "Recent results"):
+        assert "<table>" in sections[title], title
+    assert "None recorded" not in page
+    assert "Shared: Lab results, Medications." in page
+
+
+def test_limited_scope_says_which_records_were_shared(client, patient, records):
+    _share, token = make_share(
+        patient,
+        categories=["lab", "immunization"],
+        sources=[records["pureun"]],
+        date_from=dt.date(2022, 1, 1),
+        date_to=dt.date(2023, 12, 31),
+    )
+    open_as_recipient(client, token)
+
+    page = client.get(f"/s/{token}/").content.decode()
+
+    assert "Only records from 푸른내과의원 were shared." in page
+    assert "Only records dated 2022-01-01 – 2023-12-31 were shared." in page
+    # An empty section within a limited scope does not claim there is nothing anywhere.
+    sections = dict(re.findall(r"<h2>([^<]+)</h2>\s*(.*?)</section>", page, flags=re.S))
+    assert "None in the shared records." in sections["Immunizations"]
+    assert "Not shared with you." in sections["Active problems"]
+
+
+def test_category_outside_the_scope_is_not_available_and_not_logged(client, patient, records):
+    share, token = make_share(patient, categories=["lab", "medication"])
+    open_as_recipient(client, token)
+    logged = ShareAccess.objects.filter(share=share).count()
+    audited = AuditEvent.objects.filter(action=Action.SHARE_VIEWED).count()
+
+    responses = [client.get(f"/s/{token}/c/{c}/") for c in ("condition", "allergy", "vital")]
+
+    reference = unknown_link_answer(client)
+    assert reference.status_code == 404
+    assert all(same_answer(response, reference) for response in responses)
+    assert ShareAccess.objects.filter(share=share).count() == logged
+    assert AuditEvent.objects.filter(action=Action.SHARE_VIEWED).count() == audited
+    assert client.get(f"/s/{token}/c/lab/").status_code == 200
+
+
+def test_recipient_lab_overview_shows_flags_and_reference_ranges(client, patient, records):
+    _share, token = make_share(patient, categories=["lab"])
+    open_as_recipient(client, token)
+    tests = record_queries.results_overview(Record.objects.filter(patient=patient, category="lab"))
+    flagged = [t for t in tests if charts.flag(t["latest"])]
+    assert flagged
+
+    page = client.get(f"/s/{token}/c/lab/").content.decode()
+
+    rows = dict(re.findall(r'href="/s/[^"]+/labs/([^/"]+)/">.*?</th>(.*?)</tr>', page, flags=re.S))
+    for test in tests:
+        row = rows[test["code"]]
+        assert reference_range(test["latest"].resource) in row, test["code"]
+        flag = charts.flag(test["latest"])
+        assert (f">{flag}</span>" in row) == bool(flag), test["code"]
+
+
+def test_recipient_opens_a_record_within_the_scope(client, patient, records):
+    observation = json.loads((FHIR / "hl7-r4-examples" / "Observation-f001.json").read_text())
+    import_resources(patient, "HL7 example", [observation])
+    glucose = Record.objects.get(patient=patient, resource_id="f001", resource_type="Observation")
+    share, token = make_share(patient, categories=[glucose.category])
+    open_as_recipient(client, token)
+    listing = client.get(f"/s/{token}/c/{glucose.category}/").content.decode()
+    assert f'href="/s/{token}/r/{glucose.code}/"' in listing
+
+    page = client.get(f"/s/{token}/r/{glucose.code}/").content.decode()
+
+    assert "Glucose [Moles/volume] in Blood" in page
+    assert "3.1–6.2 mmol/l" in page  # the reference range
+    assert '<span class="badge badge-failed">High</span>' in page
+    assert "/records/" not in page  # no links into the patient's own pages
+    access = ShareAccess.objects.filter(share=share).first()
+    assert (access.action, access.recipient_name, access.what) == (
+        "viewed",
+        "Dr. Kim",
+        f"record {glucose.category}",
+    )
+    event = AuditEvent.objects.filter(action=Action.SHARE_VIEWED).latest("pk")
+    assert (event.patient_id, event.extra) == (patient.pk, {"what": f"record {glucose.category}"})
+
+
+def test_record_outside_the_scope_is_not_available(client, patient, other_patient, records):
+    share, token = make_share(patient, categories=["lab"], sources=[records["pureun"]])
+    open_as_recipient(client, token)
+    logged = ShareAccess.objects.filter(share=share).count()
+    outside = [
+        Record.objects.filter(patient=patient, category="condition").first(),  # category
+        Record.objects.filter(patient=patient, category="lab", source=records["hanbit"]).first(),
+        Record.objects.filter(patient=other_patient).first(),  # someone else's
+    ]
+
+    responses = [client.get(f"/s/{token}/r/{record.code}/") for record in outside]
+
+    reference = unknown_link_answer(client)
+    assert all(same_answer(response, reference) for response in responses)
+    assert ShareAccess.objects.filter(share=share).count() == logged
+
+
+def test_recipient_page_query_counts_do_not_grow_with_data(patient, other_patient):
+    """The clinician's pages run the same number of queries for ~150 and ~1,500 records."""
+    counts = collections.defaultdict(list)
+    for user, size in ((patient, 150), (other_patient, 1500)):
+        import_resources(user, "서울한빛대학교병원", generated(user, size=size, seed=7))
+        _share, token = make_share(user, categories=["lab", "medication", "condition"])
+        client = Client()
+        open_as_recipient(client, token)
+        lab = Record.objects.filter(patient=user, category="lab").first()
+        for name, url in (
+            ("summary", f"/s/{token}/"),
+            ("labs", f"/s/{token}/c/lab/"),
+            ("medications", f"/s/{token}/c/medication/"),
+            ("lab trend", f"/s/{token}/labs/{lab.code_value}/"),
+            ("record", f"/s/{token}/r/{lab.code}/"),
+        ):
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url).status_code == 200, url
+            counts[name].append(len(captured))
+    assert {name: n for name, n in counts.items() if n[0] != n[1]} == {}
