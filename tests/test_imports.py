@@ -9,6 +9,7 @@ Luigi Wiegand, born 2020-10-20, so that his own file matches.
 
 import collections
 import datetime as dt
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -266,3 +267,64 @@ def test_api_import_of_someone_elses_file_is_409_then_confirmed(client, patient,
     accepted = send(confirm="true")
     assert accepted.status_code == 202
     assert AuditEvent.objects.filter(action=Action.IMPORT_CONFIRMED).count() == 1
+
+
+# --- What was stored before the review -------------------------------------------------------
+
+
+def test_migration_removes_duplicates_imported_before_the_review(luigi):
+    """A patient who imported the same file twice before this fix: the data migration gives the
+    old sources their file hash, keeps each resource once and names the care plans."""
+    import importlib
+
+    from django.apps import apps
+
+    from tests.records_data import import_resources
+
+    migration = importlib.import_module(
+        "records.migrations.0004_uploads_deduplicated_and_plans_named"
+    )
+    first = import_resources(luigi, LUIGI.name, luigi_resources())
+    stored = Record.objects.filter(source=first).count()
+    # The second import as it was stored before the review: a copy of every record.
+    second = Source.objects.create(patient=luigi, kind="upload", label=LUIGI.name)
+    Upload.objects.create(source=second, data=LUIGI.read_bytes(), size=LUIGI.stat().st_size)
+    Record.objects.bulk_create(
+        Record(**{**row, "source": second})
+        for row in Record.objects.filter(source=first).values(
+            "patient_id",
+            "resource_type",
+            "resource_id",
+            "category",
+            "display",
+            "content_hash",
+            "resource",
+            "effective",
+        )
+    )
+    plan = Record.objects.create(
+        patient=luigi,
+        source=second,
+        resource_type="CarePlan",
+        resource_id="old-plan",
+        category="other",
+        content_hash="x",
+        display="",
+        resource={
+            "resourceType": "CarePlan",
+            "id": "old-plan",
+            "category": [{"text": "Self care"}],
+        },
+    )
+    assert Record.objects.filter(patient=luigi).count() == 2 * stored + 1
+
+    migration.backfill_file_hashes(apps, None)
+    migration.drop_duplicate_upload_records(apps, None)
+    migration.name_plans_and_goals(apps, None)
+
+    assert Record.objects.filter(patient=luigi).count() == stored + 1
+    assert Record.objects.filter(source=first).count() == stored
+    second.refresh_from_db()
+    assert second.file_hash == hashlib.sha256(LUIGI.read_bytes()).hexdigest()
+    plan.refresh_from_db()
+    assert plan.display == "Self care"
