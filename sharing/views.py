@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.domain import profile_for
-from records import charts, export, narrative
+from records import charts, export, fhirjson, narrative
 from records import queries as record_queries
 from records.codes import codings
 from records.models import Category
@@ -347,7 +347,7 @@ def share_record(request, token, code):
             "share_mode": True,
             "codings": codings(record.resource),
             "flag": charts.flag(record),
-            "raw": json.dumps(record.resource, ensure_ascii=False, indent=2),
+            "raw": fhirjson.dumps(record.resource, indent=True),  # decimals keep their digits
             **narrative.facts_for(record.resource),
         },
     )

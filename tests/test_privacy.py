@@ -230,7 +230,9 @@ def test_download_all_my_data(client, patient, other_patient, kr_sources):
     assert sorted(archive.namelist()) == ["account.json", "activity.json", "records.fhir.json"]
     bundle = json.loads(archive.read("records.fhir.json"))
     assert bundle["resourceType"] == "Bundle"
-    assert len(bundle["entry"]) == Record.objects.filter(patient=patient).count()
+    # The patient (as verified), then every record.
+    assert bundle["entry"][0]["fullUrl"] == f"urn:uuid:{patient.code}"
+    assert len(bundle["entry"]) - 1 == Record.objects.filter(patient=patient).count()
     account = json.loads(archive.read("account.json"))
     assert account["email"] == patient.email
     assert account["profile"]["full_name"] == patient.profile.full_name

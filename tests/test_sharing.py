@@ -96,7 +96,9 @@ def test_scope_is_enforced_everywhere_the_recipient_goes(client, patient, record
     bundle = client.get(f"/s/{token}/download/")
 
     downloaded = json.loads(b"".join(bundle.streaming_content))
-    assert {e["resource"]["id"] for e in downloaded["entry"]} == set(
+    patient_entry, *entries = downloaded["entry"]  # whose records these are, then the scope
+    assert patient_entry["fullUrl"] == f"urn:uuid:{patient.code}"
+    assert {e["resource"]["id"] for e in entries} == set(
         inside.values_list("resource_id", flat=True)
     )
     displayed = set()
