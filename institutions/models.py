@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from institutions import issues
 from phr.fields import EncryptedTextField
 
 # HIRA institution types (종별코드) — KR Core's hira-healthcare-organization-types.
@@ -195,6 +196,9 @@ class SyncRun(models.Model):
     unchanged = models.PositiveIntegerField(default=0)
     invalid = models.PositiveIntegerField(default=0)
     restarts = models.PositiveSmallIntegerField(default=0)
+    # Attempts that ended abnormally (an unexpected exception, or a worker that died holding
+    # the lease): bounded by PHR_SYNC_ATTEMPTS, after which the run fails with a reason.
+    crashes = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)  # for a person to read; never clinical content
 
     class Meta:
@@ -236,18 +240,31 @@ class SyncRun(models.Model):
 
 
 class SyncIssue(models.Model):
-    """A resource a run could not keep, and why (in words; no clinical values)."""
+    """A resource a run could not keep, and why: a code with parameters (institutions.issues),
+    put into words in the reader's language when shown. The resource's type, id, display text
+    and date name it for the patient, who alone sees it; no clinical values are kept."""
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="issues")
     resource_type = models.CharField(max_length=40)
     resource_id = models.CharField(max_length=100)
-    message = models.TextField()
+    code = models.CharField(max_length=20)
+    params = models.JSONField(default=dict, blank=True)
+    display = models.CharField(max_length=200, blank=True)
+    effective = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["run"], name="syncissue_run_idx")]
+        indexes = [
+            # The run's issues, paged in order: WHERE run_id = %s ORDER BY id
+            models.Index(fields=["run", "id"], name="syncissue_run_id_idx"),
+        ]
 
     def __str__(self):
-        return f"{self.resource_type}/{self.resource_id}: {self.message[:60]}"
+        return f"{self.resource_type}/{self.resource_id}: {self.code}"
+
+    @property
+    def message(self) -> str:
+        """The issue in words, in the active language."""
+        return issues.describe(self.code, self.params)
 
 
 class Upload(models.Model):

@@ -11,18 +11,19 @@ unchanged resource (same content hash) was validated when it was stored.
 import datetime as dt
 import logging
 import random
+import traceback
 from collections.abc import Iterable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from institutions import fhir_client
+from institutions import fhir_client, issues, r4
 from institutions.models import (
     ACTIVE_RUN_STATES,
     Institution,
@@ -34,26 +35,12 @@ from institutions.models import (
     SyncIssue,
     SyncRun,
 )
-from records.bulk import insert_records
+from records.bulk import insert_records, update_records
 from records.fhirfile import parse_fhir_file
 from records.models import Record
 from records.projection import content_hash, parse_fhir_datetime, project
 
 logger = logging.getLogger(__name__)
-RECORD_FIELDS = [
-    "category",
-    "code_system",
-    "code_value",
-    "display",
-    "effective",
-    "status",
-    "value_num",
-    "unit",
-    "search_text",
-    "source_updated",
-    "content_hash",
-    "resource",
-]
 
 
 class Busy(Exception):
@@ -124,6 +111,13 @@ def claim(run_id: int) -> SyncRun | None:
             return None
         if run.status == RunStatus.RUNNING and run.lease_until and run.lease_until > now:
             raise Busy((run.lease_until - now).total_seconds() + 1)
+        if run.status == RunStatus.RUNNING:  # its worker died holding the lease: an attempt
+            run.crashes += 1
+            if run.crashes >= settings.PHR_SYNC_ATTEMPTS:
+                run.status, run.finished_at, run.lease_until = RunStatus.FAILED, now, None
+                run.error = _crash_reason(_("the worker stopped"), run.crashes)
+                run.save(update_fields=["status", "finished_at", "lease_until", "error", "crashes"])
+                return None
         institution = run.source.institution
         if institution is not None:
             # Institution row lock: the per-institution cap is a count-then-start, which two
@@ -141,7 +135,7 @@ def claim(run_id: int) -> SyncRun | None:
         run.status = RunStatus.RUNNING
         run.started_at = run.started_at or now
         run.lease_until = _lease()
-        run.save(update_fields=["status", "started_at", "lease_until"])
+        run.save(update_fields=["status", "started_at", "lease_until", "crashes"])
     return run
 
 
@@ -168,8 +162,66 @@ def execute_run(*, run_id: int) -> str | None:
         return RunStatus.FAILED
     except _Stopped:
         return RunStatus.FAILED
+    except Exception as exc:
+        # A bug or a fault nobody foresaw: tried again a bounded number of times, then the run
+        # fails with a reason instead of staying "running" while recovery re-sends it forever.
+        return _crashed(run, exc)
     _succeed(run)
     return RunStatus.SUCCEEDED
+
+
+def _crash_reason(error: str, attempts: int) -> str:
+    return _(
+        "The sync stopped because of an unexpected error (%(error)s), %(attempts)d times in a "
+        "row. It has been logged for the operators; try again later."
+    ) % {"error": error, "attempts": attempts}
+
+
+def _crashed(run: SyncRun, exc: Exception) -> str:
+    """Count an abnormal end of the run; queue it again after a back-off, or fail it for good
+    once PHR_SYNC_ATTEMPTS is reached. Returns the run's new status.
+
+    The log names the exception's type and where it was raised, never its message: that can
+    quote a resource's content.
+    """
+    where = "".join(traceback.format_tb(exc.__traceback__, limit=-3)).strip()
+    logger.error("sync crashed run=%s: %s at\n%s", run.pk, type(exc).__name__, where)
+    # An error can leave the connection broken (a cut connection, an aborted transaction).
+    connection.close_if_unusable_or_obsolete()
+    try:
+        with transaction.atomic():
+            crashes = (
+                SyncRun.objects.select_for_update().values_list("crashes", flat=True).get(pk=run.pk)
+            )
+            crashes += 1
+            if crashes >= settings.PHR_SYNC_ATTEMPTS:
+                SyncRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.FAILED,
+                    crashes=crashes,
+                    error=_crash_reason(type(exc).__name__, crashes),
+                    finished_at=timezone.now(),
+                    lease_until=None,
+                )
+                return RunStatus.FAILED
+            SyncRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.QUEUED, crashes=crashes, lease_until=None
+            )
+    except Exception:
+        # The database itself is failing: the run keeps its lease, which lapses; recovery
+        # re-sends it and claim() counts the attempt then.
+        logger.warning("sync crash not recorded run=%s", run.pk)
+        raise exc from None
+    _send_later(run, countdown=settings.PHR_SYNC_RETRY_DELAY * 2 ** (crashes - 1))
+    return RunStatus.QUEUED
+
+
+def _send_later(run: SyncRun, *, countdown: float) -> None:
+    from institutions import tasks
+
+    try:
+        tasks.sync_run.apply_async(kwargs={"run_id": run.pk}, countdown=countdown)
+    except Exception as exc:  # the broker: recover_runs() re-sends a queued run
+        logger.warning("enqueue deferred run=%s: %s", run.pk, type(exc).__name__)
 
 
 class _Stopped(Exception):
@@ -195,28 +247,39 @@ def _succeed(run: SyncRun) -> None:
         Source.objects.filter(pk=run.source_id).update(**updates)
 
 
-def _validation_message(error: ValidationError) -> str:
-    # Only where and what kind of problem: pydantic's messages can quote the offending value,
-    # which may be clinical content.
-    parts = []
-    for item in error.errors()[:5]:
-        location = ".".join(str(p) for p in item.get("loc", ())) or _("the resource")
-        parts.append(f"{location}: {item.get('type', 'invalid')}")
-    return _("Not valid FHIR R4 (%(problems)s).") % {"problems": "; ".join(parts)}
+def validate(resource: dict) -> tuple[str, dict] | None:
+    """None if the resource is valid FHIR R4, else why not: (issue code, parameters).
 
-
-def validate(resource: dict) -> str | None:
-    """None if the resource is valid FHIR R4 (R4B models), else a message for people."""
+    fhir.resources ships R4B models: an R4 type that R4B dropped (EffectEvidenceSynthesis,
+    MedicinalProduct…) is valid FHIR R4 that it cannot check, so it is accepted by its type;
+    a name R4 does not define is refused as such (DSTU2/STU3 names said so).
+    """
+    resource_type = resource["resourceType"]
+    if resource_type not in r4.R4_RESOURCE_TYPES:
+        if resource_type in r4.OLDER_VERSION_TYPES:
+            return issues.OLDER_VERSION, {"type": resource_type[:40]}
+        return issues.UNKNOWN_TYPE, {"type": str(resource_type)[:40]}
     try:
-        model = get_fhir_model_class(resource["resourceType"])
-    except KeyError:
-        return _("Unknown resource type %(type)s.") % {"type": resource["resourceType"]}
+        model = get_fhir_model_class(resource_type)
+    except (KeyError, ValueError):  # R4-only: no R4B model to check it with
+        return None
     try:
         model.model_validate(resource)
     except ValidationError as exc:
-        return _validation_message(exc)
-    except (TypeError, ValueError) as exc:
-        return _("Not valid FHIR R4 (%(problem)s).") % {"problem": type(exc).__name__}
+        # Only where and what kind of problem: pydantic's messages can quote the offending
+        # value, which may be clinical content.
+        errors = exc.errors()
+        return issues.INVALID, {
+            "problems": [
+                issues.problem(item.get("loc", ()), item.get("type", "invalid"))
+                for item in errors[:5]
+            ],
+            "more": max(0, len(errors) - 5),
+        }
+    except Exception as exc:
+        # The validator is a library: whatever it raises on one resource (RecursionError,
+        # TypeError…) makes that resource unreadable, not the run.
+        return issues.UNREADABLE, {"error": type(exc).__name__}
     return None
 
 
@@ -241,6 +304,51 @@ def _held_by_other_uploads(source: Source, page: dict) -> dict[tuple[str, str], 
     return held
 
 
+def _reference_names_other(reference, owner: str) -> bool:
+    """Whether a Reference names a patient other than `owner` (by a Patient/<id> URL, relative
+    or absolute, with or without _history, or by an urn:uuid the owner's id is not)."""
+    if not isinstance(reference, dict):
+        return False
+    target = reference.get("reference")
+    if not isinstance(target, str) or not target or target.startswith("#"):
+        return False  # a contained resource, or a logical reference (identifier) only
+    if target.startswith(("urn:uuid:", "urn:oid:")):
+        return target.split(":", 2)[2] != owner
+    path = target.split("/_history/")[0].rstrip("/").split("/")
+    if len(path) >= 2 and path[-2] == "Patient":
+        return path[-1] != owner
+    if reference.get("type") == "Patient" and len(path) == 1:
+        return path[0] != owner
+    return False  # Group/…, Device/…: not a patient
+
+
+def _names_other_patient(resource: dict, owner: str) -> str | None:
+    """The element by which a resource belongs to another patient than `owner`, or None."""
+    if resource["resourceType"] == "Patient":
+        return None if str(resource["id"]) == owner else "Patient.id"
+    for element in ("subject", "patient", "beneficiary"):
+        if _reference_names_other(resource.get(element), owner):
+            return f"{resource['resourceType']}.{element}"
+    return None
+
+
+def _issue(run: SyncRun, resource: dict, code: str, params: dict | None = None) -> SyncIssue:
+    """A SyncIssue naming the resource for its patient: type, id, display text and date."""
+    try:  # best effort on a resource that may be malformed in any way
+        columns = project(resource)
+    except Exception:  # naming it must not fail its refusal
+        columns = {}
+    return SyncIssue(
+        run=run,
+        resource_type=str(resource["resourceType"])[:40],
+        resource_id=str(resource["id"])[:100],
+        code=code,
+        params=params or {},
+        display=(columns.get("display") or "")[:200],
+        effective=columns.get("effective"),
+    )
+
+
 def store_page(run: SyncRun, resources: Iterable) -> dict:
     """Validate, project and upsert one page of resources for the run's source.
 
@@ -250,7 +358,7 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
     source = run.source
     counts = {"fetched": 0, "created_count": 0, "updated": 0, "unchanged": 0, "invalid": 0}
     page: dict[tuple[str, str], dict] = {}
-    issues = []
+    refused = []
     for resource in resources:
         counts["fetched"] += 1
         if (
@@ -260,12 +368,14 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
         ):
             counts["invalid"] += 1
             kind = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
-            issues.append(
+            refused.append(
                 SyncIssue(
                     run=run,
-                    resource_type=kind[:40],
-                    resource_id="",
-                    message=_("A resource without a type or an id."),
+                    resource_type=str(kind)[:40],
+                    resource_id=str(resource.get("id", ""))[:100]
+                    if isinstance(resource, dict)
+                    else "",
+                    code=issues.NO_TYPE_OR_ID,
                 )
             )
             continue
@@ -281,10 +391,21 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
             ).values_list("pk", "resource_type", "resource_id", "content_hash")
         }
     elsewhere = _held_by_other_uploads(source, page) if source.kind == SourceKind.UPLOAD else {}
-    creates, updates = [], []
+    # Whose records these are: an institution's resources must all be its patient's (a lenient
+    # server that ignored a search parameter answers with everyone's). An upload has no id to
+    # hold it to; whose file it is, is asked when it is imported.
+    owner = source.patient_ref if source.kind == SourceKind.INSTITUTION else ""
+    creates, updates, foreign = [], [], []
     for (resource_type, source_id), resource in page.items():
         digest = content_hash(resource)
         known = existing.get((resource_type, source_id))
+        element = _names_other_patient(resource, owner) if owner else None
+        if element:
+            counts["invalid"] += 1
+            refused.append(_issue(run, resource, issues.OTHER_PATIENT, {"element": element}))
+            if known:  # stored by a version without this check: it goes now
+                foreign.append(known[0])
+            continue
         if known and known[1] == digest:
             counts["unchanged"] += 1
             continue
@@ -294,14 +415,7 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
         problem = validate(resource)
         if problem:
             counts["invalid"] += 1
-            issues.append(
-                SyncIssue(
-                    run=run,
-                    resource_type=resource_type[:40],
-                    resource_id=source_id[:100],
-                    message=problem,
-                )
-            )
+            refused.append(_issue(run, resource, *problem))
             continue
         record = Record(
             patient_id=source.patient_id,
@@ -314,14 +428,14 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
         )
         if known:
             record.pk = known[0]
-            record.updated = timezone.now()  # bulk_update does not apply auto_now
             updates.append(record)
         else:
             creates.append(record)
     insert_records(creates)
-    if updates:
-        Record.objects.bulk_update(updates, [*RECORD_FIELDS, "updated"], batch_size=500)
-    SyncIssue.objects.bulk_create(issues)
+    update_records(updates)
+    if foreign:
+        Record.objects.filter(pk__in=foreign).delete()
+    SyncIssue.objects.bulk_create(refused)
     counts["created_count"], counts["updated"] = len(creates), len(updates)
     return counts
 
@@ -347,7 +461,7 @@ def _commit_page(run: SyncRun, resources: list, cursor: dict, **extra) -> None:
         run.save(update_fields=[*counts, "cursor", "lease_until", *extra])
 
 
-def _first_request(run: SyncRun, types: list[str], index: int) -> tuple[str, dict]:
+def _first_request(run: SyncRun, index: int) -> tuple[str, dict]:
     source = run.source
     params = {"_count": settings.PHR_SYNC_PAGE_SIZE}
     if run.since:
@@ -358,11 +472,37 @@ def _first_request(run: SyncRun, types: list[str], index: int) -> tuple[str, dic
         )
     if run.cursor.get("mode") == "everything":
         return f"Patient/{source.patient_ref}/$everything", params
-    return types[index], {**params, "patient": source.patient_ref}
+    resource_type, param = run.cursor["plan"][index]
+    if resource_type == "Patient":  # `patient` is no parameter of Patient: read it by id
+        return "Patient", {**params, "_id": source.patient_ref}
+    return resource_type, {**params, param: f"Patient/{source.patient_ref}"}
 
 
-def _types(institution: Institution) -> list[str]:
-    return [t for t in institution.resource_types if t != "Patient"] + ["Patient"]
+def patient_searches(statement: dict) -> list[list[str]]:
+    """[type, search parameter] for each type the CapabilityStatement lists that can be searched
+    by patient, its Patient last (read by _id).
+
+    The parameter is the first of r4.PATIENT_LINK_PARAMS the server lists for the type; a type
+    listed without any search parameters gets R4's own. Types that link to no patient
+    (Organization, Practitioner, Medication…) are not asked for: $everything brings them along,
+    a per-type search cannot.
+    """
+    plan = []
+    for rest in statement.get("rest", []) if isinstance(statement, dict) else []:
+        for entry in rest.get("resource", []) if isinstance(rest, dict) else []:
+            resource_type = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(resource_type, str) or resource_type == "Patient":
+                continue
+            listed = entry.get("searchParam")
+            names = (
+                {p.get("name") for p in listed if isinstance(p, dict)}
+                if isinstance(listed, list) and listed
+                else set(r4.R4_PATIENT_SEARCH.get(resource_type, ()))
+            )
+            param = next((p for p in r4.PATIENT_LINK_PARAMS if p in names), None)
+            if param and [resource_type, param] not in plan:
+                plan.append([resource_type, param])
+    return [*plan, ["Patient", "_id"]]
 
 
 def _restart(run: SyncRun, reason: str) -> None:
@@ -380,10 +520,14 @@ def _pull(run: SyncRun) -> None:
     institution = source.institution
     with fhir_client.FHIRClient(institution) as client:
         while True:
-            if not run.cursor:
+            if not run.cursor or (run.cursor["mode"] == "types" and "plan" not in run.cursor):
                 run.since = source.high_water_mark
                 mode = "everything" if institution.supports_everything else "types"
                 run.cursor = {"mode": mode, "index": 0, "url": None, "received": 0}
+                if mode == "types":
+                    # What the server says it can search by patient now; kept in the cursor so
+                    # that a resumed run asks for the same types.
+                    run.cursor["plan"] = patient_searches(client.capability())
                 run.total = None
                 run.save(update_fields=["since", "cursor", "total"])
             if _pull_pages(run, client):
@@ -392,14 +536,14 @@ def _pull(run: SyncRun) -> None:
 
 def _pull_pages(run: SyncRun, client) -> bool:
     """Fetch pages from the cursor to the end. True when complete; False to start again."""
-    types = _types(run.source.institution)
     cursor = dict(run.cursor)
+    types = cursor.get("plan", [])
     while True:
         try:
             if cursor["url"]:
                 bundle = client.get_json(cursor["url"], paging=True)
             else:
-                path, params = _first_request(run, types, cursor["index"])
+                path, params = _first_request(run, cursor["index"])
                 bundle = client.get_json(path, params)
         except fhir_client.PageExpired as exc:
             _restart(run, str(exc.message))

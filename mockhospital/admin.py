@@ -23,6 +23,7 @@ class MockInstitutionForm(forms.ModelForm):
             "client_secret",
             "token_lifetime",
             "supports_everything",
+            "search_handling",
             "default_page_size",
             "max_page_size",
             "seed",

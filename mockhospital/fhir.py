@@ -11,20 +11,24 @@ import uuid
 
 from django.http import HttpResponse
 
+from institutions.r4 import R4_PATIENT_SEARCH
+
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-RESOURCE_TYPES = [
-    "Patient",
-    "Organization",
-    "Encounter",
-    "Condition",
-    "Observation",
-    "MedicationRequest",
-    "Immunization",
-    "AllergyIntolerance",
-    "Procedure",
-    "DiagnosticReport",
-    "DocumentReference",
-]
+# The types a mock hospital serves and searches: every type R4 links to a patient (the patient
+# compartment, searched by its R4 parameters), plus the ones records point at that belong to no
+# patient (searchable, but not by patient). Listed in the CapabilityStatement as a real server
+# lists its types, so a client learns from /metadata which parameter finds a patient's records.
+PATIENT_SEARCH = {"Patient": (), **R4_PATIENT_SEARCH}
+NOT_PATIENT_TYPES = ("Organization", "Practitioner", "PractitionerRole", "Location", "Medication")
+RESOURCE_TYPES = [*PATIENT_SEARCH, *NOT_PATIENT_TYPES]
+# Parameters every type understands (paging state travels in _page_token).
+COMMON_PARAMS = ("_id", "_lastUpdated", "_count", "_page_token")
+
+
+def search_params(resource_type: str) -> tuple[str, ...]:
+    """The search parameters the mock implements for a type (what its strict mode accepts)."""
+    own = ("identifier",) if resource_type == "Patient" else PATIENT_SEARCH.get(resource_type, ())
+    return (*own, *COMMON_PARAMS)
 
 
 def response(body: str | dict, status: int = 200, **headers) -> HttpResponse:
@@ -91,6 +95,9 @@ def searchset(
     return f'{head[:-1]},"entry":[{entries}]}}'
 
 
+PARAM_TYPES = {"_id": "token", "_lastUpdated": "date", "_count": "number", "identifier": "token"}
+
+
 def capability_statement(institution, *, base_url: str, token_url: str) -> dict:
     resources = []
     for resource_type in RESOURCE_TYPES:
@@ -98,21 +105,18 @@ def capability_statement(institution, *, base_url: str, token_url: str) -> dict:
             "type": resource_type,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [
-                {"name": "_lastUpdated", "type": "date"},
-                {"name": "_count", "type": "number"},
+                {"name": name, "type": PARAM_TYPES.get(name, "reference")}
+                for name in search_params(resource_type)
+                if name != "_page_token"
             ],
         }
-        if resource_type == "Patient":
-            entry["searchParam"].append({"name": "identifier", "type": "token"})
-            if institution.supports_everything:
-                entry["operation"] = [
-                    {
-                        "name": "everything",
-                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                    }
-                ]
-        else:
-            entry["searchParam"].append({"name": "patient", "type": "reference"})
+        if resource_type == "Patient" and institution.supports_everything:
+            entry["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }
+            ]
         resources.append(entry)
     return {
         "resourceType": "CapabilityStatement",

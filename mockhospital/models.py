@@ -20,6 +20,11 @@ class Profile(models.TextChoices):
     PUBLIC_HEALTH = "public_health", _("Public health centre: immunizations, check-ups")
 
 
+class SearchHandling(models.TextChoices):
+    LENIENT = "lenient", _("Lenient: unknown search parameters are ignored")
+    STRICT = "strict", _("Strict: unknown search parameters are refused (400)")
+
+
 class MockInstitution(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100)
@@ -33,6 +38,11 @@ class MockInstitution(models.Model):
     client_secret = models.CharField(max_length=64)
     token_lifetime = models.PositiveIntegerField(default=3600, help_text="seconds")
     supports_everything = models.BooleanField(default=True)
+    # What the server does with a search parameter it does not know: ignore it (lenient, FHIR's
+    # default and what most servers do) or answer 400 (strict, as with `Prefer: handling=strict`).
+    search_handling = models.CharField(
+        max_length=10, choices=SearchHandling.choices, default=SearchHandling.LENIENT
+    )
     default_page_size = models.PositiveIntegerField(default=100)
     max_page_size = models.PositiveIntegerField(default=1000)
     # Data generation

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from mockhospital import codes, domain, faults, fhir
-from mockhospital.models import MockInstitution, MockPatient, MockResource
+from mockhospital.models import MockInstitution, MockPatient, MockResource, SearchHandling
 
 TOKEN_SALT = "mockhospital.token"  # noqa: S105 - a signing namespace, not a secret
 
@@ -314,9 +314,49 @@ def _patient(institution, patient_id) -> MockPatient | None:
     return patient
 
 
+def _strict(request, institution) -> bool:
+    """Whether unknown search parameters are refused: the institution's mode, or the client's
+    `Prefer: handling=strict|lenient` (FHIR's search handling preference)."""
+    prefer = request.headers.get("Prefer", "").replace(" ", "")
+    if "handling=strict" in prefer:
+        return True
+    if "handling=lenient" in prefer:
+        return False
+    return institution.search_handling == SearchHandling.STRICT
+
+
+def _unknown_params(request, institution, resource_type):
+    """A 400 OperationOutcome for parameters the type lacks (strict), or None (lenient: ignored,
+    so the search is answered as if they were not there)."""
+    unknown = sorted(set(request.GET) - set(fhir.search_params(resource_type)))
+    if unknown and _strict(request, institution):
+        return fhir.outcome(
+            400,
+            "not-supported",
+            f"Unknown search parameter for {resource_type}: {', '.join(unknown)}.",
+        )
+    return None
+
+
+def _all_patients(institution):
+    for patient in MockPatient.objects.filter(
+        institution=institution, generated_until__isnull=True
+    ):
+        domain.ensure_materialized(patient)
+
+
+def _by_id(request, queryset):
+    ids = request.GET.get("_id")
+    return queryset if ids is None else queryset.filter(resource_id__in=ids.split(","))
+
+
 @fhir_api
 def patient_search(request, institution, decision):
-    """`Patient?identifier=<system>|<value>` finds one person; plain `Patient` lists them all."""
+    """`Patient?identifier=<system>|<value>` finds one person, `Patient?_id=` reads one by id;
+    plain `Patient` lists them all (as does a lenient search with only unknown parameters)."""
+    refused = _unknown_params(request, institution, "Patient")
+    if refused is not None:
+        return refused
     identifier = request.GET.get("identifier")
     if identifier is not None:
         system, _, value = identifier.rpartition("|")
@@ -325,16 +365,18 @@ def patient_search(request, institution, decision):
             patient = domain.find_patient(institution=institution, identifier=value)
         if patient is not None:
             domain.ensure_materialized(patient)
-        queryset = MockResource.objects.filter(patient=patient, resource_type="Patient")
-        return _page(request, institution, decision, queryset)
-    for patient in MockPatient.objects.filter(
-        institution=institution, generated_until__isnull=True
-    ):
-        domain.ensure_materialized(patient)
+        # The person's own Patient resource (a file may hold other people's too).
+        queryset = MockResource.objects.filter(
+            patient=patient,
+            resource_type="Patient",
+            resource_id=patient.patient_id if patient else "",
+        )
+        return _page(request, institution, decision, _by_id(request, queryset))
+    _all_patients(institution)
     queryset = MockResource.objects.filter(
         patient__institution=institution, resource_type="Patient"
     )
-    return _page(request, institution, decision, queryset)
+    return _page(request, institution, decision, _by_id(request, queryset))
 
 
 @fhir_api
@@ -364,11 +406,23 @@ def everything(request, institution, decision, patient_id):
 
 @fhir_api
 def type_search(request, institution, decision, resource_type):
+    """`<type>?patient=<id>` (or the type's other R4 patient parameter: subject, beneficiary)
+    finds the patient's resources of that type. Without one — also when a lenient server
+    ignores a parameter it does not know — it lists that type for every patient, as a real
+    server does."""
     if resource_type not in fhir.RESOURCE_TYPES:
         return fhir.outcome(404, "not-supported", f"{resource_type} is not served here.")
-    reference = request.GET.get("patient", "")
-    if not reference:
-        return fhir.outcome(400, "required", "Search by patient: ?patient=<id>.")
-    patient = _patient(institution, reference.removeprefix("Patient/"))
-    queryset = MockResource.objects.filter(patient=patient, resource_type=resource_type)
-    return _page(request, institution, decision, queryset)
+    refused = _unknown_params(request, institution, resource_type)
+    if refused is not None:
+        return refused
+    queryset = MockResource.objects.filter(
+        patient__institution=institution, resource_type=resource_type
+    )
+    link = next((p for p in fhir.PATIENT_SEARCH.get(resource_type, ()) if p in request.GET), None)
+    if link is None:
+        _all_patients(institution)
+    else:
+        # Patient/<id>, an absolute URL ending so, or a bare id.
+        patient_id = request.GET[link].rstrip("/").rpartition("Patient/")[2]
+        queryset = queryset.filter(patient=_patient(institution, patient_id))
+    return _page(request, institution, decision, _by_id(request, queryset))

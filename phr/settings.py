@@ -321,6 +321,10 @@ PHR_FHIR_ALLOW_PRIVATE = env_bool("PHR_FHIR_ALLOW_PRIVATE", False)
 PHR_SYNC_PAGE_SIZE = env_int("PHR_SYNC_PAGE_SIZE", 1000, minimum=1)  # hospitals may cap it lower
 PHR_SYNC_LEASE_SECONDS = env_int("PHR_SYNC_LEASE_SECONDS", 300, minimum=10)
 PHR_SYNC_RESTARTS = env_int("PHR_SYNC_RESTARTS", 3, minimum=0)  # fresh starts after broken paging
+# Attempts of a run that end abnormally (an unexpected error, a worker that died) before it
+# fails with a reason; re-tried after PHR_SYNC_RETRY_DELAY seconds, doubling each time.
+PHR_SYNC_ATTEMPTS = env_int("PHR_SYNC_ATTEMPTS", 5, minimum=1)
+PHR_SYNC_RETRY_DELAY = env_int("PHR_SYNC_RETRY_DELAY", 5, minimum=0)
 PHR_SYNC_INTERVAL_HOURS = env_int("PHR_SYNC_INTERVAL_HOURS", 24, minimum=1)
 PHR_UPLOAD_MAX_BYTES = env_int("PHR_UPLOAD_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PHR_UPLOAD_MAX_BYTES + 1024 * 1024

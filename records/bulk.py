@@ -8,8 +8,14 @@ field conversions (auto_now, JSON, UUID defaults); psycopg's copy API does the w
 """
 
 from django.db import connection
+from django.utils import timezone
 
 from records.models import Record
+from records.projection import PROJECTED_FIELDS
+
+# What an update of a changed resource writes: every projected column, the resource itself and
+# its digest. `updated` is set by hand: bulk_update does not apply auto_now.
+UPDATE_FIELDS = (*PROJECTED_FIELDS, "content_hash", "resource", "updated")
 
 
 def insert_records(records: list[Record]) -> None:
@@ -30,3 +36,14 @@ def insert_records(records: list[Record]) -> None:
             copy.write_row(
                 [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
             )
+
+
+def update_records(records: list[Record]) -> None:
+    """Write a changed resource's new content and every projected column over its stored row
+    (each record has the pk of its row). Side effect: the rows, in the caller's transaction."""
+    if not records:
+        return
+    now = timezone.now()
+    for record in records:
+        record.updated = now
+    Record.objects.bulk_update(records, UPDATE_FIELDS, batch_size=500)

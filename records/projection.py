@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import math
 from decimal import Decimal
+from typing import TypedDict
 
 from django.utils.dateparse import parse_datetime
 
@@ -224,7 +225,29 @@ def _number(value) -> float | None:
     return None
 
 
-def project(resource: dict) -> dict:
+class Projection(TypedDict):
+    """The Record columns computed from a resource: the one definition of them. Inserts take
+    every column; an update of a changed resource writes PROJECTED_FIELDS (records.bulk), so a
+    column added here is kept up to date on re-sync without a second list to remember."""
+
+    category: str
+    code_system: str
+    code_value: str
+    code_alt: str
+    display: str
+    effective: dt.datetime | None
+    status: str
+    value_num: float | None
+    value_num2: float | None
+    unit: str
+    search_text: str
+    source_updated: dt.datetime | None
+
+
+PROJECTED_FIELDS: tuple[str, ...] = tuple(Projection.__annotations__)
+
+
+def project(resource: dict) -> Projection:
     """The queryable columns of a (validated) resource."""
     codings = _codings(resource)
     ranked = sorted(
@@ -258,17 +281,17 @@ def project(resource: dict) -> dict:
             if part
         )
     )
-    return {
-        "category": category_of(resource),
-        "code_system": (chosen.get("system") or "")[:200],
-        "code_value": (chosen.get("code") or "")[:100],
-        "code_alt": (alternative.get("code") or "")[:100],
-        "display": display[:500],
-        "effective": _effective(resource),
-        "status": _status(resource)[:40],
-        "value_num": _number(value),
-        "value_num2": _number(value2),
-        "unit": (quantity.get("unit") or quantity.get("code") or "")[:40],
-        "search_text": search,
-        "source_updated": parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),
-    }
+    return Projection(
+        category=category_of(resource),
+        code_system=(chosen.get("system") or "")[:200],
+        code_value=(chosen.get("code") or "")[:100],
+        code_alt=(alternative.get("code") or "")[:100],
+        display=display[:500],
+        effective=_effective(resource),
+        status=_status(resource)[:40],
+        value_num=_number(value),
+        value_num2=_number(value2),
+        unit=(quantity.get("unit") or quantity.get("code") or "")[:40],
+        search_text=search,
+        source_updated=parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),
+    )

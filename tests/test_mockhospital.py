@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from fhir.resources.R4B import get_fhir_model_class
 
 from accounts.models import User
-from mockhospital import domain
+from mockhospital import domain, fhir
 from mockhospital.admin import MockInstitutionForm
 from mockhospital.generator import KST, InstitutionSpec, PatientSpec, generate, person
 from mockhospital.models import MockInstitution, MockPatient
@@ -277,10 +277,65 @@ def test_paging_returns_every_resource_exactly_once(fhir_client, mock_patient, c
     assert {(r["resourceType"], r["id"]): r for r in everything} == truth
     assert pages == -(-len(truth) // min(count, 1000))
     by_type = []
-    for resource_type in {t for t, _ in truth}:
-        found, _ = fhir_client.walk(resource_type, patient=mock_patient.patient_id, _count=count)
+    for resource_type in {t for t, _ in truth} - set(fhir.NOT_PATIENT_TYPES):
+        link = (fhir.PATIENT_SEARCH[resource_type] or ("_id",))[0]
+        found, _ = fhir_client.walk(resource_type, **{link: mock_patient.patient_id}, _count=count)
         by_type += keys(found)
-    assert sorted(by_type) == sorted(truth)
+    assert sorted(by_type) == sorted(k for k in truth if k[0] != "Organization")
+
+
+@transactional
+def test_unknown_search_parameters_are_ignored_when_lenient_refused_when_strict(
+    fhir_client, hospital, mock_patient
+):
+    other = MockPatientFactory(institution=hospital, size=40)
+    truth = domain.ground_truth(mock_patient)
+    domain.ensure_materialized(other)
+    mine = ("Patient", mock_patient.patient_id)
+    # Lenient (the default, like most servers): `patient` is no parameter of Patient, so it is
+    # ignored and the answer is every patient there.
+    lenient = fhir_client.get("Patient", patient=mock_patient.patient_id).json()
+    assert sorted(keys(e["resource"] for e in lenient["entry"])) == sorted(
+        [mine, ("Patient", other.patient_id)]
+    )
+    organizations, _ = fhir_client.walk("Organization", patient=mock_patient.patient_id)
+    assert len(organizations) == 2  # the hospital's Organization, as each person's data has it
+    # Strict on request (Prefer: handling=strict), or as the server's mode.
+    asked = fhir_client.http.get(
+        f"{fhir_client.base}/Patient",
+        params={"patient": mock_patient.patient_id},
+        headers={"Prefer": "handling=strict"},
+    )
+    assert asked.status_code == 400
+    assert asked.json()["issue"][0] == {
+        "severity": "error",
+        "code": "not-supported",
+        "diagnostics": "Unknown search parameter for Patient: patient.",
+    }
+    hospital.search_handling = "strict"
+    hospital.save()
+    assert fhir_client.get("Patient", patient=mock_patient.patient_id).status_code == 400
+    assert fhir_client.get("Organization", patient=mock_patient.patient_id).status_code == 400
+    # The ways that name the patient work in both modes.
+    by_id = fhir_client.get("Patient", _id=mock_patient.patient_id).json()
+    assert keys(e["resource"] for e in by_id["entry"]) == [mine]
+    observations, _ = fhir_client.walk(
+        "Observation", subject=f"Patient/{mock_patient.patient_id}", _count=1000
+    )
+    assert sorted(keys(observations)) == sorted(k for k in truth if k[0] == "Observation")
+
+
+def test_capability_statement_lists_each_types_patient_search_parameters(client, hospital):
+    statement = client.get(f"/mock/{hospital.slug}/fhir/metadata").json()
+    params = {
+        r["type"]: [p["name"] for p in r["searchParam"]] for r in statement["rest"][0]["resource"]
+    }
+    assert params["Patient"] == ["identifier", "_id", "_lastUpdated", "_count"]
+    assert params["Observation"] == ["patient", "subject", "_id", "_lastUpdated", "_count"]
+    assert params["Coverage"] == ["patient", "beneficiary", "_id", "_lastUpdated", "_count"]
+    assert params["SupplyRequest"] == ["subject", "_id", "_lastUpdated", "_count"]
+    assert params["Organization"] == ["_id", "_lastUpdated", "_count"]
+    assert {"Claim", "ExplanationOfBenefit", "CarePlan", "Goal", "Provenance"} <= set(params)
 
 
 @transactional

@@ -1,4 +1,5 @@
 import collections
+import datetime as dt
 import json
 import threading
 from pathlib import Path
@@ -7,12 +8,15 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 
 from institutions import domain, fhir_client, sync
 from institutions.models import Institution, RunStatus, RunTrigger, Source, SyncIssue, SyncRun
 from mockhospital import domain as mock
+from mockhospital import fhir as mock_fhir
 from phr.celery import app
 from records.models import Record
+from records.projection import PROJECTED_FIELDS, content_hash, project
 from tests.conftest import onboard, run_to_end
 from tests.records_data import stored
 
@@ -40,7 +44,7 @@ def test_connection_test_reads_capabilities(live_server, hospital):
     assert "Observation" in institution.resource_types
     assert institution.supports_everything is False
     assert institution.test_message.startswith(
-        "Connected. FHIR 4.0.1, 11 resource types, no $everything"
+        f"Connected. FHIR 4.0.1, {len(mock_fhir.RESOURCE_TYPES)} resource types, no $everything"
     )
 
 
@@ -124,7 +128,126 @@ def test_per_type_search_when_everything_is_not_supported(
     institution = onboard(live_server, hospital)
     source, run = link_and_sync(patient, institution)
     assert run.status == RunStatus.SUCCEEDED, run.error
-    assert stored(source) == mock.ground_truth(known_patient)
+    truth = mock.ground_truth(known_patient)
+    # The hospital's Organization links to no patient: only $everything brings it.
+    assert stored(source) == {k: v for k, v in truth.items() if k[0] not in NOT_PATIENT_SEARCHABLE}
+
+
+SYNTHEA = FIXTURES / "synthea"
+LUIGI = SYNTHEA / "Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json"
+OSSIE = SYNTHEA / "Ossie_Rodriguez_d7ec3d8f-7be8-4a94-a20c-e694f7bfdb80.json"
+# R4 links these types to no patient (no patient/subject/beneficiary search parameter): a
+# per-type sync cannot ask for them; $everything brings them.
+NOT_PATIENT_SEARCHABLE = {"Organization", "Practitioner"}
+
+
+def others_known_to(hospital, count=3):
+    """Other people the hospital knows, their data materialised: a lenient server that ignores
+    a search parameter lists them all."""
+    others = [
+        mock.register_patient(institution=hospital, identifier=f"{n:064x}", size=40)
+        for n in range(1, count + 1)
+    ]
+    for other in others:
+        mock.ensure_materialized(other)
+    return others
+
+
+@pytest.mark.parametrize("handling", ["lenient", "strict"])
+def test_per_type_sync_stores_only_this_patients_records(
+    live_server, hospital, patient, known_patient, handling
+):
+    hospital.supports_everything = False
+    hospital.search_handling = handling
+    hospital.save()
+    others = others_known_to(hospital)
+    institution = onboard(live_server, hospital)
+
+    source, run = link_and_sync(patient, institution)
+
+    truth = mock.ground_truth(known_patient)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert {t for t, _ in truth} & NOT_PATIENT_SEARCHABLE == {"Organization"}
+    assert stored(source) == {k: v for k, v in truth.items() if k[0] not in NOT_PATIENT_SEARCHABLE}
+    assert list(
+        Record.objects.filter(resource_type="Patient").values_list("resource_id", flat=True)
+    ) == [known_patient.patient_id]
+    assert not Record.objects.filter(resource_id__in=[o.patient_id for o in others]).exists()
+    assert (run.invalid, SyncIssue.objects.count()) == (0, 0)
+
+
+@pytest.mark.parametrize("handling", ["lenient", "strict"])
+def test_per_type_sync_asks_for_every_type_the_server_lists(
+    live_server, hospital, patient, handling
+):
+    hospital.supports_everything = False
+    hospital.search_handling = handling
+    hospital.save()
+    mine = mock.load_file(
+        institution=hospital,
+        data=OSSIE.read_bytes(),
+        identifier=patient.profile.verified_identifier,
+    )
+    mock.load_file(institution=hospital, data=LUIGI.read_bytes())  # another patient's file
+    others_known_to(hospital, count=1)
+    institution = onboard(live_server, hospital)
+
+    source, run = link_and_sync(patient, institution)
+
+    truth = mock.ground_truth(mine)
+    expected = {k: v for k, v in truth.items() if k[0] not in NOT_PATIENT_SEARCHABLE}
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert stored(source) == expected
+    assert {"Claim", "ExplanationOfBenefit", "CarePlan", "AllergyIntolerance"} <= {
+        t for t, _ in expected
+    }
+    assert run.fetched == len(expected)
+
+
+def test_resources_naming_another_patient_are_refused_never_stored(live_server, hospital, patient):
+    luigi = [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
+    ossie = [e["resource"] for e in json.loads(OSSIE.read_text())["entry"]]
+    # A hospital whose file for this patient mixes in another person's records.
+    stranger = next(r for r in ossie if r["resourceType"] == "Patient")
+    claim = next(r for r in ossie if r["resourceType"] == "Claim")  # patient: urn:uuid:<ossie>
+    observation = next(r for r in ossie if r["resourceType"] == "Observation")  # subject
+    coverage = {
+        "resourceType": "Coverage",
+        "id": "coverage-of-someone-else",
+        "status": "active",
+        "beneficiary": {"reference": "Patient/someone-else"},
+        "payor": [{"display": "국민건강보험공단"}],
+    }
+    typed = {
+        **next(r for r in luigi if r["resourceType"] == "Immunization"),
+        "id": "immunization-of-someone-else",
+        "patient": {"reference": "https://other.example/fhir/Patient/someone-else/_history/2"},
+    }
+    foreign = [stranger, claim, observation, coverage, typed]
+    mine = mock.load_file(
+        institution=hospital,
+        data=json.dumps(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": r} for r in luigi + foreign],
+            }
+        ).encode(),
+        identifier=patient.profile.verified_identifier,
+    )
+    institution = onboard(live_server, hospital)  # with $everything
+
+    source, run = link_and_sync(patient, institution)
+
+    refused = {(r["resourceType"], r["id"]) for r in foreign}
+    truth = mock.ground_truth(mine)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert mine.patient_id == next(r["id"] for r in luigi if r["resourceType"] == "Patient")
+    assert stored(source) == {k: v for k, v in truth.items() if k not in refused}
+    assert {(i.resource_type, i.resource_id): i.code for i in run.issues.all()} == dict.fromkeys(
+        refused, "other_patient"
+    )
+    assert run.invalid == len(refused) == 5
 
 
 def test_patient_not_found_is_a_clear_outcome(patient, institution):
@@ -228,6 +351,73 @@ def test_a_dead_workers_run_resumes_from_its_cursor(patient, institution, known_
     assert stored(source) == mock.ground_truth(known_patient)
 
 
+def _luigi_file(resources) -> bytes:
+    return json.dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in resources],
+        }
+    ).encode()
+
+
+def test_resync_of_a_changed_resource_updates_every_projected_column(
+    live_server, hospital, patient
+):
+    resources = [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
+    bp = next(r for r in resources if r["resourceType"] == "Observation" and r.get("component"))
+    lab = next(r for r in resources if "laboratory" in json.dumps(r.get("category")))
+    # First sent with the hospital's local code only; the correction adds the LOINC code.
+    loinc = lab["code"]["coding"][0]
+    lab["code"] = {"coding": [{"system": "urn:oid:1.2.410.100.1", "code": "L-WBC"}]}
+    mine = mock.load_file(
+        institution=hospital,
+        data=_luigi_file(resources),
+        identifier=patient.profile.verified_identifier,
+    )
+    institution = onboard(live_server, hospital)
+    source, first = link_and_sync(patient, institution)
+    assert first.status == RunStatus.SUCCEEDED, first.error
+    before = {
+        key: {f: getattr(r, f) for f in PROJECTED_FIELDS}
+        for key, r in (
+            (k, Record.objects.get(source=source, resource_type=k[0], resource_id=k[1]))
+            for k in (("Observation", bp["id"]), ("Observation", lab["id"]))
+        )
+    }
+    # The hospital corrects both: every projected column of one or the other changes.
+    hospital.clock += dt.timedelta(days=1)
+    hospital.save()
+    corrected = hospital.clock.isoformat()
+    bp["status"], bp["effectiveDateTime"] = "amended", "2020-10-21T08:00:00+09:00"
+    bp["meta"] = {"lastUpdated": corrected}
+    bp["code"]["text"] = "혈압 (정정)"
+    bp["code"]["coding"].append({"system": "http://snomed.info/sct", "code": "75367002"})
+    for component in bp["component"]:
+        component["valueQuantity"]["value"] += 2  # a corrected systolic and diastolic
+    lab["code"] = {"coding": [lab["code"]["coding"][0], loinc], "text": "백혈구 수"}
+    lab["category"] = [{"coding": [{"code": "hematology"}]}]  # other test, no longer lab
+    lab["valueQuantity"] = {**lab["valueQuantity"], "unit": "10*9/L", "value": 7.1}
+    lab["meta"] = {"lastUpdated": corrected}
+    mock.load_file(institution=hospital, data=_luigi_file(resources), identifier=mine.identifier)
+
+    second = run_to_end(domain.trigger_sync(source=source)[0])
+
+    assert second.status == RunStatus.SUCCEEDED, second.error
+    assert second.updated == 2
+    changed = set()
+    for resource in (bp, lab):
+        record = Record.objects.get(
+            source=source, resource_type="Observation", resource_id=resource["id"]
+        )
+        columns = project(resource)
+        assert set(columns) == set(PROJECTED_FIELDS)
+        assert {f: getattr(record, f) for f in columns} == columns
+        assert record.content_hash == content_hash(resource)
+        changed |= {f for f in columns if columns[f] != before[("Observation", resource["id"])][f]}
+    assert changed == set(PROJECTED_FIELDS)
+
+
 # --- Faults ----------------------------------------------------------------------------------
 
 FAULTS = {
@@ -285,11 +475,20 @@ def test_invalid_resources_become_issues_not_records(patient, institution, hospi
     assert run.status == RunStatus.SUCCEEDED
     assert stored(source) == truth
     assert run.invalid == len(invalid) > 0
-    issues = {
-        (i.resource_type, i.resource_id): i.message for i in SyncIssue.objects.filter(run=run)
-    }
+    issues = {(i.resource_type, i.resource_id): i for i in SyncIssue.objects.filter(run=run)}
     assert set(issues) == invalid
-    assert all(m.startswith("Not valid FHIR R4 (status") for m in issues.values())
+    # `status` became an object: the wrong form where R4 has a status, unknown where it has not.
+    assert {
+        (i.code, i.params["more"], *i.params["problems"][0].values()) for i in issues.values()
+    } <= {
+        ("invalid", 0, "status", "string_type"),
+        ("invalid", 0, "status", "extra_forbidden"),
+    }
+    assert all(len(i.params["problems"]) == 1 for i in issues.values())
+    assert {i.message for i in issues.values()} <= {
+        "Not valid FHIR R4: status has the wrong form.",
+        "Not valid FHIR R4: status is not an element of FHIR R4.",
+    }
 
 
 def test_permanent_failure_is_explained_and_leaves_no_half_page(
@@ -397,6 +596,187 @@ def test_oversized_file_is_refused_with_the_limit(patient, settings):
     settings.PHR_UPLOAD_MAX_BYTES = 1024
     with pytest.raises(domain.NotFHIR, match="the limit is 0 MB"):
         domain.import_file(patient=patient, filename="big.json", data=b" " * 2048)
+
+
+# --- Resource types and FHIR versions ---------------------------------------------------------
+
+R4_EXAMPLES = FIXTURES / "hl7-r4-examples"
+OLDER = FIXTURES / "older-versions"
+
+
+def upload(patient, name: str, resources: list[dict]) -> Source:
+    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in resources).encode()
+    return domain.import_file(patient=patient, filename=name, data=data, identity_confirmed=True)
+
+
+def test_unknown_and_r4_only_types_are_judged_by_type(patient):
+    luigi = [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
+    # R4 4.0.1 types that R4B (the validator's models) dropped: valid FHIR R4.
+    r4_only = [
+        json.loads((R4_EXAMPLES / f"{name}-example.json").read_text())
+        for name in ("EffectEvidenceSynthesis", "RiskEvidenceSynthesis")
+    ]
+    foo = {"resourceType": "Foo", "id": "foo-1"}
+    stu3 = {  # STU3's name for what R4 calls ServiceRequest
+        "resourceType": "ProcedureRequest",
+        "id": "pr-1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "urn:uuid:1ae0605d-e5b8-4d6d-a96d-c93dcbd57e06"},
+    }
+    source = upload(patient, "mixed.ndjson", [*luigi[:30], foo, stu3, *r4_only, *luigi[30:]])
+
+    run = run_to_end(source.runs.get())
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert set(stored(source)) == {(r["resourceType"], r["id"]) for r in luigi + r4_only}
+    assert (run.fetched, run.created_count, run.invalid) == (65, 63, 2)
+    assert {(i.resource_type, i.resource_id, i.code, i.message) for i in run.issues.all()} == {
+        ("Foo", "foo-1", "unknown_type", "“Foo” is not a type of record that FHIR R4 defines."),
+        (
+            "ProcedureRequest",
+            "pr-1",
+            "older_version",
+            "“ProcedureRequest” is a type of record of an older FHIR version (DSTU2 or STU3); "
+            "PHR reads FHIR R4.",
+        ),
+    }
+
+
+def wait_for_end(run: SyncRun, seconds: float = 60) -> SyncRun:
+    for _ in range(int(seconds * 10)):
+        run.refresh_from_db()
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return run
+        threading.Event().wait(0.1)
+    raise AssertionError(f"the run is still {run.status} after {seconds}s: {run.fetched} received")
+
+
+OLDER_FILES = {
+    # file: (resources, stored, {(type, the reason in words)})
+    "dstu2-Considine_Douglas_0.json": (
+        5,
+        1,
+        {
+            ("Patient", "Not valid FHIR R4: name[0].family has the wrong form."),
+            ("Organization", "Not valid FHIR R4: type should be a list of values."),
+            (
+                "Encounter",
+                "Not valid FHIR R4: class has the wrong form; patient is not an element of "
+                "FHIR R4.",
+            ),
+            ("Observation", "Not valid FHIR R4: category should be a list of values."),
+        },
+    ),
+    "stu3-Considine_Douglas_0.json": (
+        5,
+        3,
+        {
+            ("Observation", "Not valid FHIR R4: context is not an element of FHIR R4."),
+            ("DiagnosticReport", "Not valid FHIR R4: context is not an element of FHIR R4."),
+        },
+    ),
+    "pre-final-r4-Charis952_Blanda868.json": (
+        23,
+        4,
+        {
+            ("Observation", "Not valid FHIR R4: context is not an element of FHIR R4."),
+            ("DiagnosticReport", "Not valid FHIR R4: context is not an element of FHIR R4."),
+            ("Immunization", "Not valid FHIR R4: date is not an element of FHIR R4."),
+            (
+                "Claim",
+                "Not valid FHIR R4: insurance is required but missing; "
+                "item[0].productOrService is required but missing; item[1].net.system is not "
+                "an element of FHIR R4; item[1].net.code is not an element of FHIR R4; "
+                "item[1].productOrService is required but missing; and 5 more.",
+            ),
+        },
+    ),
+}
+
+
+@pytest.mark.worker
+@pytest.mark.parametrize("name", OLDER_FILES)
+def test_older_fhir_versions_end_with_a_readable_outcome(patient, worker, name):
+    total, kept, reasons = OLDER_FILES[name]
+    source = domain.import_file(
+        patient=patient,
+        filename=name,
+        data=(OLDER / name).read_bytes(),
+        identity_confirmed=True,
+    )
+
+    run = wait_for_end(source.runs.get())
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert (run.fetched, run.created_count, run.invalid) == (total, kept, total - kept)
+    assert Record.objects.filter(source=source).count() == kept
+    assert {(i.resource_type, i.message) for i in run.issues.all()} == reasons
+
+
+@pytest.mark.worker
+def test_unknown_type_in_a_page_does_not_stall_the_run(patient, worker):
+    luigi = [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
+    source = upload(patient, "foo.ndjson", [{"resourceType": "Foo", "id": "x"}, *luigi])
+
+    run = wait_for_end(source.runs.get())
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert set(stored(source)) == {(r["resourceType"], r["id"]) for r in luigi}
+    assert list(run.issues.values_list("resource_type", "code")) == [("Foo", "unknown_type")]
+
+
+REFUSE_RECORDS = """
+CREATE FUNCTION h1_refuse_records() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'records refused (test)'; END $$;
+CREATE TRIGGER h1_refuse_records BEFORE INSERT ON records_record
+FOR EACH ROW EXECUTE FUNCTION h1_refuse_records();
+"""
+
+
+@pytest.mark.worker
+def test_an_unexpected_error_fails_the_run_after_bounded_attempts(patient, worker, settings):
+    settings.PHR_SYNC_ATTEMPTS = 3
+    settings.PHR_SYNC_RETRY_DELAY = 0
+    # A fault no code path foresees: the database refuses every new record.
+    with connection.cursor() as cursor:
+        cursor.execute(REFUSE_RECORDS)
+    try:
+        source = domain.import_file(
+            patient=patient, filename=LUIGI.name, data=LUIGI.read_bytes(), identity_confirmed=True
+        )
+        run = wait_for_end(source.runs.get())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP FUNCTION h1_refuse_records() CASCADE")
+
+    assert run.status == RunStatus.FAILED
+    assert run.crashes == 3
+    assert run.error == (
+        "The sync stopped because of an unexpected error (RaiseException), 3 times in a row. "
+        "It has been logged for the operators; try again later."
+    )
+    assert run.finished_at is not None
+    assert not Record.objects.filter(source=source).exists()
+
+
+def test_a_run_whose_workers_keep_dying_fails_after_bounded_attempts(patient, settings):
+    settings.PHR_SYNC_ATTEMPTS = 2
+    source = domain.import_file(
+        patient=patient, filename=LUIGI.name, data=LUIGI.read_bytes(), identity_confirmed=True
+    )
+    run = source.runs.get()
+    for _ in range(2):  # a worker claims it, then dies: the lease lapses
+        sync.claim(run.pk)
+        SyncRun.objects.filter(pk=run.pk).update(lease_until=timezone.now())
+
+    assert sync.execute_run(run_id=run.pk) is None
+    run.refresh_from_db()
+    assert (run.status, run.crashes) == (RunStatus.FAILED, 2)
+    assert run.error == (
+        "The sync stopped because of an unexpected error (the worker stopped), 2 times in a "
+        "row. It has been logged for the operators; try again later."
+    )
 
 
 # --- A real worker -----------------------------------------------------------------------------
