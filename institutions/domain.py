@@ -3,6 +3,7 @@
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -249,12 +250,15 @@ def import_file(
             _("The file is %(size)d MB; the limit is %(limit)d MB.")
             % {"size": len(data) // 2**20, "limit": settings.PHR_UPLOAD_MAX_BYTES // 2**20}
         )
-    review = imports.review_import(patient=patient, data=data)
-    if (review.needs_decision and decision not in (imports.IMPORT_ANYWAY, imports.REPLACE)) or (
-        review.needs_identity_confirmation and not identity_confirmed
-    ):
-        raise ImportNeedsConfirmation(review)
     with transaction.atomic():
+        # Patient row lock: the review is a check-then-create, which two uploads of the same
+        # file at once (a double click, two tabs) would both pass, storing it twice.
+        get_user_model().objects.select_for_update().filter(pk=patient.pk).first()
+        review = imports.review_import(patient=patient, data=data)
+        if (review.needs_decision and decision not in (imports.IMPORT_ANYWAY, imports.REPLACE)) or (
+            review.needs_identity_confirmation and not identity_confirmed
+        ):
+            raise ImportNeedsConfirmation(review)
         replaced = (
             review.replaceable if review.needs_decision and decision == imports.REPLACE else []
         )

@@ -328,3 +328,37 @@ def test_migration_removes_duplicates_imported_before_the_review(luigi):
     assert second.file_hash == hashlib.sha256(LUIGI.read_bytes()).hexdigest()
     plan.refresh_from_db()
     assert plan.display == "Self care"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_same_file_sent_twice_at_once_makes_one_source(luigi):
+    """A double click (or two tabs): two uploads of the same file at the same moment, each on
+    its own database connection. One is imported; the other is told it is already there."""
+    import threading
+
+    from django.db import connection
+
+    from institutions import domain
+
+    data = LUIGI.read_bytes()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def upload():
+        try:
+            barrier.wait()
+            domain.import_file(patient=luigi, filename=LUIGI.name, data=data)
+            outcomes.append("imported")
+        except domain.ImportNeedsConfirmation as exc:
+            outcomes.append("already" if exc.review.same_file else "?")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["already", "imported"]
+    assert Source.objects.filter(patient=luigi).count() == 1
