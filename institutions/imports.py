@@ -119,15 +119,14 @@ def _identity(resources, profile) -> tuple[str, list[Person]]:
     patients = {
         str(r.get("id")): r for r in resources if r.get("resourceType") == "Patient"
     }.values()
-    people = list(
-        dict.fromkeys(
-            Person(
-                name=(_names(p) or ["?"])[0],
-                birth_date=p.get("birthDate") if isinstance(p.get("birthDate"), str) else "",
-            )
-            for p in patients
+    # One line per Patient resource (two people may share a name and a birth date).
+    people = [
+        Person(
+            name=(_names(p) or [""])[0],
+            birth_date=p.get("birthDate") if isinstance(p.get("birthDate"), str) else "",
         )
-    )
+        for p in patients
+    ]
     if not patients:
         return NOBODY, people
     if not profile.is_verified:

@@ -178,7 +178,7 @@ def test_import_of_someone_elses_file_shows_the_mismatch_and_stores_nothing(clie
 
     assert review.status_code == 200
     words = text(review)
-    assert "This file is about someone else" in words
+    assert "This file is about someone other than you." in words
     assert "In the file: Luigi Wiegand, born 2020-10-20" in words
     assert "Your verified identity: 김민준, born 1962-03-15" in words
     assert not Source.objects.exists()
@@ -362,3 +362,18 @@ def test_import_same_file_sent_twice_at_once_makes_one_source(luigi):
 
     assert sorted(outcomes) == ["already", "imported"]
     assert Source.objects.filter(patient=luigi).count() == 1
+
+
+def test_import_review_names_at_most_ten_people(client, patient):
+    """The HL7 spec's 22 example Patients in one NDJSON file: ten are named, the rest counted."""
+    examples = sorted((FIXTURES.parent / "hl7-r4-examples").glob("Patient-*.json"))
+    data = "\n".join(json.dumps(json.loads(p.read_text())) for p in examples).encode()
+    login(client, patient.email)
+
+    review = post_file(client, "patients.ndjson", data)
+
+    assert review.status_code == 200
+    people = len(re.findall(r"<li>In the file: ", review.content.decode()))
+    assert people == 10
+    assert f"and {len(examples) - 10} more people" in text(review)
+    assert not Source.objects.exists()
