@@ -7,12 +7,13 @@ from rest_framework import serializers
 from rest_framework.decorators import api_view, renderer_classes
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import BasePagination
-from rest_framework.renderers import JSONRenderer
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils import encoders
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from records import charts, export, queries
+from records import charts, export, fhirjson, queries
 from records.forms import RecordFilterForm
 from records.models import Category, Record
 
@@ -20,6 +21,18 @@ from records.models import Category, Record
 class FHIRJSONRenderer(JSONRenderer):
     media_type = "application/fhir+json"
     format = "fhir"
+
+
+class _DecimalEncoder(encoders.JSONEncoder):
+    """DRF's encoder, but a resource's decimals are written with their digits (DRF's makes
+    them floats: 125.00 would read 125.0)."""
+
+    def encode(self, o) -> str:
+        return fhirjson.dumps(o, fallback=self.default)
+
+
+class ResourceJSONRenderer(JSONRenderer):
+    encoder_class = _DecimalEncoder
 
 
 class RecordSerializer(serializers.ModelSerializer):
@@ -127,6 +140,8 @@ class RecordList(APIView):
 
 
 class RecordDetail(APIView):
+    renderer_classes = [ResourceJSONRenderer, BrowsableAPIRenderer]
+
     @extend_schema(responses=RecordDetailSerializer)
     def get(self, request, id):
         return Response(RecordDetailSerializer(queries.record_for_patient(request.user, id)).data)

@@ -349,6 +349,10 @@ def test_decimals_keep_their_digits_through_import_storage_export_and_shl(client
     ]
 
     client.force_login(patient)
+    api = client.get(f"/api/v1/records/{record.code}/")
+    assert (api.status_code, api.json()["value"]) == (200, 125.0)
+    assert b'"value":125.00}' in api.content
+    assert "&quot;value&quot;: 125.00" in client.get(f"/records/r/{record.code}/").content.decode()
     exported = b"".join(client.get("/records/export/fhir/").streaming_content)
     assert b'"value":125.00}' in exported
     assert b'"low":{"value":70.0}' in exported
