@@ -7,6 +7,7 @@ wrong shape is skipped, never an error page.
 
 import base64
 import binascii
+import codecs
 
 import nh3
 
@@ -50,12 +51,25 @@ def _media_type(content_type) -> str:
     return str(content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _decoded(data: str) -> str | None:
+def _charset(content_type) -> str:
+    """The charset parameter of a media type ("text/plain; charset=EUC-KR"), if Python knows it;
+    UTF-8 otherwise (FHIR's default)."""
+    for parameter in str(content_type or "").split(";")[1:]:
+        name, _sep, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            try:
+                return codecs.lookup(value.strip().strip('"')).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _decoded(data: str, content_type) -> str | None:
     try:
         raw = base64.b64decode(data, validate=False)
     except (binascii.Error, ValueError):
         return None
-    return raw.decode("utf-8", errors="replace")
+    return raw.decode(_charset(content_type), errors="replace")
 
 
 def sanitise_html(html: str) -> str:
@@ -82,7 +96,11 @@ def note_contents(resource: dict) -> list[dict]:
         media = _media_type(attachment.get("contentType"))
         title = attachment.get("title") or ""
         data = attachment.get("data")
-        text = _decoded(data) if isinstance(data, str) and data else None
+        text = (
+            _decoded(data, attachment.get("contentType"))
+            if isinstance(data, str) and data
+            else None
+        )
         if text is not None and media in ("text/plain", "text/html"):
             cut = len(text) > NOTE_MAX_CHARS
             text = text[:NOTE_MAX_CHARS]

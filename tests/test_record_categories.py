@@ -235,3 +235,26 @@ def test_clinical_note_html_is_sanitised_under_the_strict_csp(client, patient):
     csp = response["Content-Security-Policy"]
     assert "'unsafe-inline'" not in csp
     assert "script-src 'self'" in csp
+
+
+def test_clinical_note_in_a_korean_charset_is_decoded_with_it(client, patient):
+    """A Korean hospital's note in EUC-KR, as its contentType says."""
+    words = "당뇨병 추적 관찰: 당화혈색소 7.2%, 식이요법 유지."
+    note = {
+        **SYNTHEA_NOTE,
+        "id": "note-kr",
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=EUC-KR",
+                    "data": base64.b64encode(words.encode("euc-kr")).decode(),
+                }
+            }
+        ],
+    }
+    login(client, patient.email)
+    upload(client, "note.ndjson", ndjson(note))
+
+    assert f'<pre class="note-text">{words}</pre>' in detail(
+        client, patient, "DocumentReference", "note-kr"
+    )
