@@ -13,7 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from institutions import domain, imports, queries
-from institutions.models import Institution, Source, SyncRun
+from institutions.issues import CODES as ISSUE_CODES
+from institutions.models import Institution, Source, SyncIssue, SyncRun
 from records.fhirfile import NotFHIR
 
 
@@ -49,6 +50,29 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "error",
             "started_at",
             "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class SyncIssueSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(
+        read_only=True, help_text="The problem in words, in the request's language."
+    )
+    code = serializers.ChoiceField(choices=ISSUE_CODES, read_only=True)
+    params = serializers.JSONField(
+        read_only=True, help_text="What the message names: FHIR element and type names."
+    )
+
+    class Meta:
+        model = SyncIssue
+        fields = [
+            "resource_type",
+            "resource_id",
+            "display",
+            "effective",
+            "code",
+            "params",
+            "message",
         ]
         read_only_fields = fields
 
@@ -187,6 +211,14 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return SyncRun.objects.none()
         return queries.runs_for_patient(self.request.user)
+
+    @extend_schema(responses=SyncIssueSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def issues(self, request, *args, **kwargs):
+        """The resources the run could not keep, and why (in the request's language)."""
+        run = self.get_object()  # through runs_for_patient: another patient's run is a 404
+        page = self.paginate_queryset(run.issues.all())
+        return self.get_paginated_response(SyncIssueSerializer(page, many=True).data)
 
 
 class ImportRequestSerializer(serializers.Serializer):

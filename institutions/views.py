@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -56,15 +57,26 @@ def link(request, code):
     )
 
 
+ISSUES_PER_PAGE = 50
+
+
 def _source_context(request, source):
     runs = list(source.runs.all()[:5])
     latest = runs[0] if runs else None
-    issues = latest.issues.all()[:20] if latest else []
+    issues, issues_more = None, 0
+    if latest is not None and latest.invalid:
+        # Every resource the run could not keep, a page at a time (the run's own counter is
+        # the total, so the page costs one query, not a COUNT over thousands of issues).
+        paginator = Paginator(latest.issues.order_by("id"), ISSUES_PER_PAGE)
+        paginator.count = latest.invalid  # each invalid resource was counted with its issue
+        issues = paginator.get_page(request.GET.get("issues"))
+        issues_more = latest.invalid - issues.end_index()
     return {
         "source": source,
         "run": latest,
         "runs": runs,
         "issues": issues,
+        "issues_more": issues_more,
         "record_count": source.records.count(),
         "unlink_form": UnlinkForm(),
     }

@@ -175,6 +175,7 @@ PROBES = {
     ],
     "api-source-sync": lambda w: [("post", _api("api-source-sync", id=w.source.code))],
     "api-sync-run-detail": lambda w: [("get", _api("api-sync-run-detail", id=w.run.code))],
+    "api-sync-run-issues": lambda w: [("get", _api("api-sync-run-issues", id=w.run.code))],
     "api-share-detail": lambda w: [("get", _api("api-share-detail", id=w.share.code))],
     "api-share-accesses": lambda w: [("get", _api("api-share-accesses", id=w.share.code))],
     "api-share-reissue": lambda w: [("post", _api("api-share-reissue", id=w.share.code))],
@@ -249,7 +250,13 @@ def test_probes_do_reach_the_objects_for_their_owner(client, patient, world):
         (_method, url), *_ = PROBES[name](world)
         response = client.get(url)
         assert response.status_code == 200, (name, response.get("Location"))
-    for name in ("api-record", "api-lab-series", "api-source-detail", "api-share-detail"):
+    for name in (
+        "api-record",
+        "api-lab-series",
+        "api-source-detail",
+        "api-share-detail",
+        "api-sync-run-issues",
+    ):
         (_method, url), *_ = PROBES[name](world)
         assert client.get(url).status_code == 200, name
 

@@ -8,9 +8,12 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 from django.db import connection
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
+from django.utils.timezone import localtime
 
 from institutions import domain, fhir_client, sync
+from institutions import issues as issue_codes
 from institutions.models import Institution, RunStatus, RunTrigger, Source, SyncIssue, SyncRun
 from mockhospital import domain as mock
 from mockhospital import fhir as mock_fhir
@@ -777,6 +780,124 @@ def test_a_run_whose_workers_keep_dying_fails_after_bounded_attempts(patient, se
         "The sync stopped because of an unexpected error (the worker stopped), 2 times in a "
         "row. It has been logged for the operators; try again later."
     )
+
+
+# --- Rejected resources explained ------------------------------------------------------------
+
+
+def prefinal_with_copies(copies: int) -> list[dict]:
+    """The pre-final R4 Synthea file (19 of its 23 resources invalid as R4 4.0.1), its invalid
+    Observations repeated under new ids: a file with many rejected resources."""
+    resources = [e["resource"] for e in json.loads((OLDER / OLDER_PREFINAL).read_text())["entry"]]
+    observations = [r for r in resources if r["resourceType"] == "Observation" and "context" in r]
+    extra = [{**r, "id": f"{r['id']}-{n}"} for n in range(copies) for r in observations]
+    return resources + extra
+
+
+OLDER_PREFINAL = "pre-final-r4-Charis952_Blanda868.json"
+
+
+def test_rejected_resources_are_all_listed_paged_and_named(client, patient):
+    source = upload(patient, "old-export.ndjson", prefinal_with_copies(2))  # 19 + 32 rejected
+    run = run_to_end(source.runs.get())
+    assert (run.status, run.invalid) == (RunStatus.SUCCEEDED, 51)
+    client.force_login(patient)
+
+    first = client.get(f"/sources/{source.code}/").content.decode()
+    second = client.get(f"/sources/{source.code}/?issues=2").content.decode()
+
+    assert "51 records in your file do not follow FHIR R4" in first
+    assert "the institution" not in first
+    assert "1–50 of 51" in first
+    assert "and 1 more" in first
+    assert "51–51 of 51" in second
+    assert "and 1 more" not in second
+    rows = first.count("Not valid FHIR R4: ") + second.count("Not valid FHIR R4: ")
+    assert rows == 51
+    # Named by what it is and when.
+    observation = run.issues.filter(resource_type="Observation").first()
+    assert observation.display != ""
+    assert observation.effective is not None
+    assert (
+        f'<td>{observation.display} <span class="muted">(Observation)</span></td>'
+        f"<td>{date_filter(localtime(observation.effective), 'SHORT_DATE_FORMAT')}</td>"
+    ) in first
+
+
+def test_an_institutions_rejected_resources_say_the_institution_can_correct_them(
+    client, patient, institution, hospital, known_patient
+):
+    mock.set_faults(institution=hospital, settings={"invalid_rate": 0.1}, seed=5)
+    source, run = link_and_sync(patient, institution)
+    client.force_login(patient)
+
+    page = client.get(f"/sources/{source.code}/").content.decode()
+
+    assert f"{run.invalid} records the institution sent do not follow the standard" in page
+    assert "The institution can correct them" in page
+    assert "your file" not in page
+
+
+def test_issue_text_is_rendered_in_the_readers_language(client, patient):
+    source = upload(
+        patient, "two.ndjson", [{"resourceType": "Observation"}, *prefinal_with_copies(0)]
+    )
+    run = run_to_end(source.runs.get())
+    client.force_login(patient)
+
+    english = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    korean = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert run.issues.get(code="no_type_or_id").params == {}
+    assert "A resource without a type or an id." in english
+    assert "유형이나 ID가 없는 리소스." in korean
+    assert "A resource without a type or an id." not in korean
+
+
+def test_api_lists_a_runs_issues_paginated_in_the_readers_language(client, patient, password):
+    source = upload(patient, "old-export.ndjson", prefinal_with_copies(2))
+    run = run_to_end(source.runs.get())
+    client.force_login(patient)
+    url = f"/api/v1/sync-runs/{run.code}/issues/"
+
+    first = client.get(url, {"page_size": 50}, HTTP_ACCEPT_LANGUAGE="en").json()
+    rest = client.get(first["next"], HTTP_ACCEPT_LANGUAGE="en").json()
+
+    listed = first["results"] + rest["results"]
+    assert (len(first["results"]), len(rest["results"]), rest["next"]) == (50, 1, None)
+    assert len(listed) == 51
+    assert {(i["resource_type"], i["resource_id"]) for i in listed} == set(
+        run.issues.values_list("resource_type", "resource_id")
+    )
+    claim = next(i for i in listed if i["resource_type"] == "Claim")
+    assert claim["code"] == "invalid"
+    assert claim["params"]["problems"][0] == {"path": "insurance", "error": "missing"}
+    assert claim["message"].startswith("Not valid FHIR R4: insurance is required but missing; ")
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/sync-runs/{id}/issues/"]["get"]
+    reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert reference == "#/components/schemas/PaginatedSyncIssueList"
+
+
+def test_issue_messages_stored_as_text_are_read_back_into_codes():
+    assert issue_codes.from_text(
+        "올바른 FHIR R4가 아닙니다 (clinicalStatus: json_invalid; code: missing)."
+    ) == (
+        "invalid",
+        {
+            "problems": [
+                {"path": "clinicalStatus", "error": "json_invalid"},
+                {"path": "code", "error": "missing"},
+            ]
+        },
+    )
+    assert issue_codes.from_text("Unknown resource type Foo.") == ("unknown_type", {"type": "Foo"})
+    assert issue_codes.from_text("유형이나 ID가 없는 리소스.") == ("no_type_or_id", {})
+    assert issue_codes.from_text("Not valid FHIR R4 (ValueError).") == (
+        "unreadable",
+        {"error": "ValueError"},
+    )
+    assert issue_codes.from_text("뭔가 다른 문제") == ("legacy", {"text": "뭔가 다른 문제"})
 
 
 # --- A real worker -----------------------------------------------------------------------------
