@@ -66,10 +66,20 @@ class Linker:
                 base = source.institution.fhir_base_url.rstrip("/")
             self.bases[source.pk], self.codes[source.pk] = base, source.code
             self.patient_ids[source.pk] = {source.patient_ref} - {""}
-        for source_id, resource_id in Record.objects.filter(
-            source_id__in=source_ids, resource_type="Patient"
-        ).values_list("source_id", "resource_id"):
-            self.patient_ids[source_id].add(resource_id)
+        # The patient's Patient resources: those of a source are the patient for that source's
+        # references; one with a UUID id is the patient everywhere (an identical resource that
+        # two uploads brought is stored once, so the second upload's references reach it).
+        self.patient_uuids = set()
+        if patient is not None:
+            for source_id, resource_id in Record.objects.filter(
+                patient=patient, resource_type="Patient"
+            ).values_list("source_id", "resource_id"):
+                if source_id in self.patient_ids:
+                    self.patient_ids[source_id].add(resource_id)
+                if UUID.match(resource_id):
+                    self.patient_uuids.add(resource_id)
+        for ids in self.patient_ids.values():
+            ids |= self.patient_uuids
         self.urls: dict[tuple[int, str, str], str] = {}
         self.by_id: dict[tuple[int, str], str] = {}
         taken = set()
@@ -102,7 +112,7 @@ class Linker:
         (type or None, id), _PATIENT, or None (a contained, conditional or outside reference)."""
         if reference.startswith("#") or "?" in reference:
             return None
-        patient_ids = self.patient_ids.get(source_id, set())
+        patient_ids = self.patient_ids.get(source_id, self.patient_uuids)
         if reference.startswith("urn:uuid:"):
             resource_id = reference.removeprefix("urn:uuid:")
             return _PATIENT if resource_id in patient_ids else (None, resource_id)

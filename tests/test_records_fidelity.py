@@ -438,3 +438,115 @@ def test_sync_keeps_decimal_digits_from_the_hospital(live_server, hospital, pati
     record = Record.objects.get(source=source, resource_id="glucose-125")
     assert str(record.resource["valueQuantity"]["value"]) == "125.00"
     assert str(record.resource["referenceRange"][0]["high"]["value"]) == "99.50"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_synced_hospitals_export_and_shl_resolve_references_to_one_patient(
+    client, live_server, hospital, patient
+):
+    """Two hospitals over real HTTP, each with its own id for the patient: in the export every
+    reference that resolved in what the hospitals served still resolves, and every patient
+    reference, from either hospital, points at the one Patient entry; the SHL Bundle too."""
+    from mockhospital import domain as mock
+    from tests.factories import MockInstitutionFactory
+
+    clinic = MockInstitutionFactory(
+        slug="pureun", hira_number="31100002", seed=2, patient_size=80, default_page_size=50
+    )
+    received = {"resourceType": "Bundle", "entry": []}
+    for mock_hospital in (hospital, clinic):
+        known = mock.register_patient(
+            institution=mock_hospital, identifier=patient.profile.verified_identifier
+        )
+        institution = onboard(live_server, mock_hospital)
+        source = domain.link_institution(patient=patient, institution=institution)
+        assert run_to_end(source.runs.get()).status == "succeeded"
+        base = institution.fhir_base_url.rstrip("/")
+        received["entry"] += [  # as the hospital serves them: fullUrl = <base>/<type>/<id>
+            {"fullUrl": f"{base}/{rtype}/{rid}", "resource": resource}
+            for (rtype, rid), resource in mock.ground_truth(known).items()
+        ]
+    before = {key for key, url in resolution(received).items() if url}
+    assert len(before) > 500
+    client.force_login(patient)
+
+    bundle = json.loads(b"".join(client.get("/records/export/fhir/").streaming_content))
+    after = resolution(bundle)
+    dangling = sorted(key for key in before if not after.get(key))
+    assert (len(dangling), dangling[:3]) == (0, [])
+    ours = the_patient_entry(bundle, patient)
+    hospital_patients = [
+        e["fullUrl"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Patient" and e is not ours
+    ]
+    assert len(hospital_patients) == 2  # kept as received, linked from the one Patient
+    assert [link["other"]["reference"] for link in ours["resource"]["link"]] == hospital_patients
+    assert set(patient_references(after, bundle, patient).values()) == {ours["fullUrl"]}
+
+    share = create_shl(patient, ["lab", "medication"])
+    shared = json.loads(shl_plaintext(share))
+    shared_refs = resolution(shared)
+    ours = the_patient_entry(shared, patient)
+    subjects = {k: v for k, v in shared_refs.items() if k[2] == ".subject"}
+    assert len(subjects) == len(shared["entry"]) - 1
+    assert set(subjects.values()) == {ours["fullUrl"]}
+
+
+def _linked_bundle(value, conclusion) -> bytes:
+    ids = {
+        "patient": "0b6f1d3e-6a43-4a9e-9b1e-0c1f6a3d2e10",
+        "obs": "5c2d8e4f-1b7a-4c3d-8e9f-2a1b3c4d5e6f",
+        "report": "9e8d7c6b-5a4f-4e3d-9c2b-1a0f9e8d7c6b",
+    }
+    resources = [
+        {"resourceType": "Patient", "id": ids["patient"], "name": [{"text": "김민준"}]},
+        {
+            "resourceType": "Observation",
+            "id": ids["obs"],
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": f"urn:uuid:{ids['patient']}"},
+            "effectiveDateTime": "2025-01-02",
+            "valueQuantity": {"value": value, "unit": "mg/dL"},
+        },
+        {
+            "resourceType": "DiagnosticReport",
+            "id": ids["report"],
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+            "subject": {"reference": f"urn:uuid:{ids['patient']}"},
+            "effectiveDateTime": "2025-01-02",
+            "result": [{"reference": f"urn:uuid:{ids['obs']}"}],
+            "conclusion": conclusion,
+        },
+    ]
+    entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
+    return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode()
+
+
+def test_export_disambiguates_two_uploads_with_the_same_fullurls(client, patient):
+    """A corrected copy of a file (same ids, other values) imported beside the first: each
+    copy's links lead to its own resources, and no fullUrl appears twice."""
+    for name, value, conclusion in (("first.json", 105, "high"), ("second.json", 98, "normal")):
+        source = domain.import_file(
+            patient=patient,
+            filename=name,
+            data=_linked_bundle(value, conclusion),
+            identity_confirmed=True,
+            decision="import",
+        )
+        assert sync.execute_run(run_id=source.runs.get().pk) == "succeeded"
+    client.force_login(patient)
+
+    bundle = json.loads(b"".join(client.get("/records/export/fhir/").streaming_content))
+    urls = [e["fullUrl"] for e in bundle["entry"]]
+    assert len(set(urls)) == len(urls)
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    reports = [r for r in by_url.values() if r["resourceType"] == "DiagnosticReport"]
+    assert sorted(
+        (r["conclusion"], by_url[r["result"][0]["reference"]]["valueQuantity"]["value"])
+        for r in reports
+    ) == [("high", 105), ("normal", 98)]
+    ours = the_patient_entry(bundle, patient)
+    assert {r["subject"]["reference"] for r in reports} == {ours["fullUrl"]}
