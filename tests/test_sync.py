@@ -607,9 +607,11 @@ R4_EXAMPLES = FIXTURES / "hl7-r4-examples"
 OLDER = FIXTURES / "older-versions"
 
 
-def upload(patient, name: str, resources: list[dict]) -> Source:
+def upload(patient, name: str, resources: list[dict], **decisions) -> Source:
     data = "\n".join(json.dumps(r, ensure_ascii=False) for r in resources).encode()
-    return domain.import_file(patient=patient, filename=name, data=data, identity_confirmed=True)
+    return domain.import_file(
+        patient=patient, filename=name, data=data, identity_confirmed=True, **decisions
+    )
 
 
 def test_unknown_and_r4_only_types_are_judged_by_type(patient):
@@ -822,6 +824,22 @@ def test_rejected_resources_are_all_listed_paged_and_named(client, patient):
         f'<td>{observation.display} <span class="muted">(Observation)</span></td>'
         f"<td>{date_filter(localtime(observation.effective), 'SHORT_DATE_FORMAT')}</td>"
     ) in first
+
+
+def test_source_page_queries_do_not_grow_with_its_issues(
+    client, patient, django_assert_num_queries
+):
+    small = upload(patient, "small.ndjson", prefinal_with_copies(0))  # 19 rejected
+    large = upload(patient, "large.ndjson", prefinal_with_copies(5), decision="import")  # 99
+    assert [run_to_end(s.runs.get()).invalid for s in (small, large)] == [19, 99]
+    client.force_login(patient)
+    client.get(f"/sources/{small.code}/")  # the session's first request loads more
+
+    for source in (small, large):
+        # session, user, the source, its last runs, the record count, the page of issues
+        # (no COUNT of issues: the run's invalid counter is their number)
+        with django_assert_num_queries(6):
+            assert client.get(f"/sources/{source.code}/").status_code == 200
 
 
 def test_an_institutions_rejected_resources_say_the_institution_can_correct_them(
