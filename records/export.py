@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from accounts.models import PatientProfile, User
 from audit import domain as audit
 from audit.models import Action
 from records import fhirjson
@@ -45,8 +46,7 @@ def patient_resource(patient, profile) -> dict:
 
 
 def _profile(patient):
-    from accounts.models import PatientProfile
-
+    # A read only: a share's download must not create the patient's profile row.
     return PatientProfile.objects.filter(user=patient).first()
 
 
@@ -55,14 +55,16 @@ class Linker:
     entry order). Side effects: two queries (sources; the sources' Patient resource ids)."""
 
     def __init__(self, keys: list[tuple[int, str, str]], *, patient=None):
-        from institutions.models import Source, SourceKind
-
+        # The Source model through the foreign key: institutions stands above records and
+        # imports it, so records does not import institutions.
+        source_model = Record._meta.get_field("source").related_model
         self.patient_url = f"urn:uuid:{patient.code}" if patient is not None else None
         source_ids = {key[0] for key in keys}
         self.bases, self.codes, self.patient_ids = {}, {}, {}
-        for source in Source.objects.filter(pk__in=source_ids).select_related("institution"):
+        sources = source_model.objects.filter(pk__in=source_ids).select_related("institution")
+        for source in sources:
             base = ""
-            if source.kind == SourceKind.INSTITUTION and source.institution is not None:
+            if source.kind == "institution" and source.institution is not None:
                 base = source.institution.fhir_base_url.rstrip("/")
             self.bases[source.pk], self.codes[source.pk] = base, source.code
             self.patient_ids[source.pk] = {source.patient_ref} - {""}
@@ -180,10 +182,8 @@ def _as_written(reference: str, entry_url: str) -> str | None:
 
 
 def _patient_of(records):
-    from django.contrib.auth import get_user_model
-
     patient_id = records.values_list("patient_id", flat=True).first()
-    return get_user_model().objects.filter(pk=patient_id).first() if patient_id else None
+    return User.objects.filter(pk=patient_id).first() if patient_id else None
 
 
 def bundle_stream(records, *, patient=None):
