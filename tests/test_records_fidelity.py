@@ -18,6 +18,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from jwcrypto import jwe, jwk
 
 from institutions import domain, sync
+from institutions.models import RunTrigger
 from records.models import Record
 from sharing import domain as sharing_domain
 from tests.conftest import onboard, run_to_end
@@ -375,7 +376,6 @@ def test_unchanged_decimals_are_unchanged_on_reimport(patient):
     run = upload.runs.get()
     assert sync.execute_run(run_id=run.pk) == "succeeded"
     record = Record.objects.get(resource_id="glucose-125")
-    from institutions.models import RunTrigger
 
     again, _ = sync.request_sync(source=upload, trigger=RunTrigger.IMPORT)
     again = run_to_end(again)
@@ -438,6 +438,20 @@ def test_sync_keeps_decimal_digits_from_the_hospital(live_server, hospital, pati
     record = Record.objects.get(source=source, resource_id="glucose-125")
     assert str(record.resource["valueQuantity"]["value"]) == "125.00"
     assert str(record.resource["referenceRange"][0]["high"]["value"]) == "99.50"
+
+    # The hospital corrects the value: the re-sync's update keeps the new digits too.
+    hospital.clock += dt.timedelta(days=1)
+    hospital.save(update_fields=["clock"])
+    corrected = data.replace(b"125.00", b"126.50")
+    mock.load_file(
+        institution=hospital, data=corrected, identifier=patient.profile.verified_identifier
+    )
+    again, _ = sync.request_sync(source=source, trigger=RunTrigger.PATIENT)
+    again = run_to_end(again)
+    assert (again.status, again.updated) == ("succeeded", 1)
+    record.refresh_from_db()
+    assert str(record.resource["valueQuantity"]["value"]) == "126.50"
+    assert record.value_num == 126.5
 
 
 @pytest.mark.django_db(transaction=True)
