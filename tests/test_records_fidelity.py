@@ -289,6 +289,17 @@ def test_shl_bundle_names_the_patient_and_resolves_patient_references(patient):
     assert len(subjects) == len(bundle["entry"]) - 1  # every observation names its patient
     assert {resolved[k] for k in subjects} == {ours["fullUrl"]}
     assert [e["resource"]["resourceType"] for e in bundle["entry"]].count("Patient") == 1
+    # A link between two shared records (a lab report to its results) resolves; a link to a
+    # record outside the scope (the visit) cannot, the record not being shared.
+    received = resolution(json.loads(path.read_bytes()))
+    shared_ids = {e["resource"]["id"] for e in bundle["entry"]}
+    within = [
+        key
+        for key, url in received.items()
+        if key[1] in shared_ids and url and url.removeprefix("urn:uuid:") in shared_ids
+    ]
+    assert len(within) == 22  # DiagnosticReport.result links in Ossie Rodriguez's file
+    assert sorted(key for key in within if not resolved.get(key)) == []
 
 
 def test_export_gives_one_patient_entry_for_patient_references_from_every_source(client, patient):
