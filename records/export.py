@@ -13,6 +13,7 @@ import re
 import uuid
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
@@ -229,16 +230,15 @@ SECTIONS = [
 MAX_DEPTH = 3  # a Condition → its Encounter → the Encounter's Location: enough for a summary
 
 
-def _referenced(records, listed: list, *, linker_for) -> list:
+def _referenced(records, listed: list, *, patient) -> list:
     """The records that `listed` reference (and those reference, MAX_DEPTH levels), from the
     patient's `records`: a summary's entries link to visits, medications and results that must
-    be in the document for the links to resolve. One query per level."""
-    from django.db.models import Q
-
+    be in the document for the links to resolve. One query per level (a reference reaches
+    into its own source only, so the sources' facts are read once)."""
     seen = {(r.source_id, r.resource_type, r.resource_id) for r in listed}
+    linker = Linker(list(seen), patient=patient)
     found, frontier = [], listed
     for _depth in range(MAX_DEPTH):
-        linker = linker_for(list(seen))
         wanted = Q()
         for record in frontier:
             for reference in _references(record.resource):
@@ -280,11 +280,7 @@ def summary_document(*, patient, profile, sections: dict, records=None) -> dict:
     """A FHIR document Bundle: a Composition listing each section's records, the patient, the
     section records and (from `records`, the patient's) the records they reference."""
     listed = list({r.pk: r for rs in sections.values() for r in rs}.values())
-    included = (
-        _referenced(records, listed, linker_for=lambda keys: Linker(keys, patient=patient))
-        if records is not None
-        else []
-    )
+    included = _referenced(records, listed, patient=patient) if records is not None else []
     everything = listed + included
     linker = Linker(
         [(r.source_id, r.resource_type, r.resource_id) for r in everything], patient=patient
