@@ -1,5 +1,8 @@
 """A small FHIR client for tests of the mock hospitals: real HTTP, no product code."""
 
+import json
+from decimal import Decimal
+
 import httpx
 
 
@@ -33,7 +36,8 @@ class MockFHIR:
         response = self.get(path, **params)
         while True:
             response.raise_for_status()
-            bundle = response.json()
+            # Decimals as sent (FHIR: their precision is significant), as PHR reads them.
+            bundle = json.loads(response.content, parse_float=Decimal)
             pages += 1
             resources += [entry["resource"] for entry in bundle.get("entry", [])]
             next_url = next(

@@ -3,6 +3,7 @@ import datetime as dt
 import io
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -413,15 +414,16 @@ def test_loaded_files_are_served_unchanged(fhir_client, hospital, name):
 
 @transactional
 def test_ndjson_file_is_served_unchanged(fhir_client, hospital):
-    resources = [
-        json.loads((FIXTURES / "krcore" / f).read_text())
+    texts = [
+        (FIXTURES / "krcore" / f).read_text()
         for f in (
             "Patient-krcore-patient-example-01.json",
             "Condition-krcore-condition-encounter-diagnosis-example-01.json",
             "Observation-krcore-observation-laboratory-result-example-01.json",
         )
     ]
-    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in resources).encode()
+    data = "\n".join(json.dumps(json.loads(t), ensure_ascii=False) for t in texts).encode()
+    resources = [json.loads(t, parse_float=Decimal) for t in texts]  # decimals as sent
     patient = domain.load_file(institution=hospital, data=data)
     served, _ = fhir_client.walk(f"Patient/{patient.patient_id}/$everything")
     assert sorted(served, key=lambda r: r["id"]) == sorted(resources, key=lambda r: r["id"])
