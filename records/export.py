@@ -122,7 +122,10 @@ class Linker:
         match = RELATIVE.match(reference)
         if match is None:
             match = ABSOLUTE.match(reference)
-            if match is None or match["base"] != self.bases.get(source_id):
+            base = self.bases.get(source_id)
+            # A hospital's own URLs name its resources. An upload's file base is not kept (a
+            # file holds one resource per type and id): a RESTful URL names the file's one.
+            if match is None or (base and match["base"] != base):
                 return None
         if match["type"] == "Patient" and match["id"] in patient_ids:
             return _PATIENT

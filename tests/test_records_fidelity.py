@@ -575,3 +575,36 @@ def test_export_disambiguates_two_uploads_with_the_same_fullurls(client, patient
     ) == [("high", 105), ("normal", 98)]
     ours = the_patient_entry(bundle, patient)
     assert {r["subject"]["reference"] for r in reports} == {ours["fullUrl"]}
+
+
+HL7_BUNDLES = [
+    "Bundle-bundle-references",
+    "Bundle-101",
+    "Bundle-ghp",
+    "Bundle-micro",
+    "Bundle-report",
+]
+
+
+@pytest.mark.parametrize("name", HL7_BUNDLES)
+def test_export_resolves_the_hl7_example_bundles_references(client, patient, name):
+    """The specification's own examples, with RESTful fullUrls (`http://example.org/fhir/…`),
+    relative and absolute references: every reference that resolved in the file, between two
+    resources PHR stored (a resource without an id is not stored), resolves in the export."""
+    path = FIXTURES / "hl7-r4-examples" / f"{name}.json"
+    received = json.loads(path.read_bytes())
+    with_ids = {
+        e["fullUrl"]: (e["resource"]["resourceType"], e["resource"]["id"])
+        for e in received["entry"]
+        if e["resource"].get("id")
+    }
+    before = {
+        key for key, url in resolution(received).items() if url in with_ids and key[1] is not None
+    }
+    assert before
+    import_file(patient, path)
+    client.force_login(patient)
+
+    bundle = json.loads(b"".join(client.get("/records/export/fhir/").streaming_content))
+    after = resolution(bundle)
+    assert sorted(key for key in before if not after.get(key)) == []
