@@ -43,3 +43,9 @@ PHR_SYNC_PAGE_SIZE = 100
 # Threads serving requests (the live server, the in-thread Celery worker) close their database
 # connections after each request or task, so none is open when the test database is dropped.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# No pool in the test process: tests run many threads that each hold a connection while they
+# wait for one another (a barrier before a burst of parallel requests), which a bounded pool
+# would starve. Each thread's connection closes after its request or task, as above, so the
+# suite stays bounded by its threads. The servers' pool is tested in tests/test_db_connections.py
+# (runserver and gunicorn under phr.settings).
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)

@@ -175,3 +175,31 @@ def test_gunicorn_database_connections_stay_bounded_under_parallel_requests():
     assert statuses == [200] * (WAVES * PER_WAVE)
     assert 1 <= peak <= workers * POOL_MAX, peak
     print(f"gunicorn: {WAVES}x{PER_WAVE} requests, peak {peak} connections")
+
+
+def test_runserver_replaces_connections_the_database_dropped():
+    # CONN_HEALTH_CHECKS: the pool checks a connection before handing it out, so connections
+    # PostgreSQL closed (a restart, an idle timeout, an operator) are replaced, never used.
+    port, name = _free_port(), f"phr-conn-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    url = f"http://127.0.0.1:{port}/healthz"
+    process = _serve(command, name, port)
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            before = list(pool.map(_one_request, [url] * 20))
+            db = connection.settings_dict
+            with psycopg.connect(
+                host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"]
+            ) as admin:
+                dropped = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    [name],
+                ).fetchone()[0]
+            after = list(pool.map(_one_request, [url] * 40))
+    finally:
+        _stop(process)
+
+    assert before == [200] * 20
+    assert dropped >= 1  # the pool's idle connections were there, and were cut
+    assert after == [200] * 40
