@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.admin import AuditedReadsAdmin
 from institutions import domain
 from institutions.directory_csv import import_directory
+from institutions.messages import render as render_message
 from institutions.models import Institution, InstitutionStatus, RunStatus, RunTrigger, SyncRun
 
 HEALTH_WINDOW = dt.timedelta(days=7)
@@ -111,6 +112,7 @@ class InstitutionAdmin(admin.ModelAdmin):
                     ),
                 ),
                 _last_error=Subquery(last_failure.values("error")[:1]),
+                _last_error_message=Subquery(last_failure.values("error_message")[:1]),
             )
         )
 
@@ -132,7 +134,8 @@ class InstitutionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last error"))
     def last_error(self, obj):
-        return obj._last_error or "—"
+        # In the operator's language (stored as msgid + parameters), the text of older rows.
+        return render_message(obj._last_error_message, obj._last_error) or "—"
 
     @admin.action(description=_("Test the connection"))
     def test_connections(self, request, queryset):
@@ -239,7 +242,7 @@ class SyncRunAdmin(AuditedReadsAdmin):
         "created",
         "institution",
         "status",
-        "error",  # next to the status: why a run failed is what an operator looks for
+        "reason",  # next to the status: why a run failed is what an operator looks for
         "trigger",
         "fetched",
         "created_count",
@@ -257,6 +260,10 @@ class SyncRunAdmin(AuditedReadsAdmin):
     @admin.display(description=_("institution"))
     def institution(self, obj):
         return obj.source.display_name
+
+    @admin.display(description=_("error"))
+    def reason(self, obj):
+        return obj.reason
 
     def has_add_permission(self, request):
         return False

@@ -32,6 +32,9 @@ class SyncRunSerializer(serializers.ModelSerializer):
     source = serializers.UUIDField(source="source.code", read_only=True)
     progress = serializers.IntegerField(read_only=True)
     created = serializers.IntegerField(source="created_count", read_only=True)
+    error = serializers.CharField(
+        source="reason", read_only=True, help_text="Why the run failed, in the request's language."
+    )
 
     class Meta:
         model = SyncRun

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
 
+# Messages stay msgid + parameters, so a run stores them as such and each reader sees them in
+# their own language (institutions.messages); they read like gettext calls for makemessages.
+from institutions.messages import message as _
 from records import fhirjson
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from institutions import issues
+from institutions import issues, messages
 from phr.fields import EncryptedTextField
 
 # HIRA institution types (종별코드) — KR Core's hira-healthcare-organization-types.
@@ -200,6 +200,9 @@ class SyncRun(models.Model):
     # the lease): bounded by PHR_SYNC_ATTEMPTS, after which the run fails with a reason.
     crashes = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)  # for a person to read; never clinical content
+    # The same error as msgid + parameters (institutions.messages), put into words in the
+    # reader's language; `error` keeps the words of the worker's language (logs, older rows).
+    error_message = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -237,6 +240,11 @@ class SyncRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_RUN_STATES
+
+    @property
+    def reason(self) -> str:
+        """Why the run failed, in the active language."""
+        return messages.render(self.error_message, self.error)
 
 
 class SyncIssue(models.Model):

@@ -19,11 +19,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from institutions import fhir_client, issues, r4
+from institutions.messages import Message, message
 from institutions.models import (
     ACTIVE_RUN_STATES,
     Institution,
@@ -115,8 +116,18 @@ def claim(run_id: int) -> SyncRun | None:
             run.crashes += 1
             if run.crashes >= settings.PHR_SYNC_ATTEMPTS:
                 run.status, run.finished_at, run.lease_until = RunStatus.FAILED, now, None
-                run.error = _crash_reason(_("the worker stopped"), run.crashes)
-                run.save(update_fields=["status", "finished_at", "lease_until", "error", "crashes"])
+                reason = _crash_reason(message(gettext_noop("the worker stopped")), run.crashes)
+                run.error, run.error_message = str(reason), reason.to_json()
+                run.save(
+                    update_fields=[
+                        "status",
+                        "finished_at",
+                        "lease_until",
+                        "error",
+                        "error_message",
+                        "crashes",
+                    ]
+                )
                 return None
         institution = run.source.institution
         if institution is not None:
@@ -158,7 +169,7 @@ def execute_run(*, run_id: int) -> str | None:
         enqueue(run)
         return RunStatus.QUEUED
     except fhir_client.FHIRError as exc:
-        _fail(run, str(exc.message), detail=exc.detail)
+        _fail(run, exc.message, detail=exc.detail)
         return RunStatus.FAILED
     except _Stopped:
         return RunStatus.FAILED
@@ -170,10 +181,12 @@ def execute_run(*, run_id: int) -> str | None:
     return RunStatus.SUCCEEDED
 
 
-def _crash_reason(error: str, attempts: int) -> str:
-    return _(
-        "The sync stopped because of an unexpected error (%(error)s), %(attempts)d times in a "
-        "row. It has been logged for the operators; try again later."
+def _crash_reason(error, attempts: int) -> Message:
+    return message(
+        gettext_noop(
+            "The sync stopped because of an unexpected error (%(error)s), %(attempts)d times "
+            "in a row. It has been logged for the operators; try again later."
+        )
     ) % {"error": error, "attempts": attempts}
 
 
@@ -195,10 +208,12 @@ def _crashed(run: SyncRun, exc: Exception) -> str:
             )
             crashes += 1
             if crashes >= settings.PHR_SYNC_ATTEMPTS:
+                reason = _crash_reason(type(exc).__name__, crashes)
                 SyncRun.objects.filter(pk=run.pk).update(
                     status=RunStatus.FAILED,
                     crashes=crashes,
-                    error=_crash_reason(type(exc).__name__, crashes),
+                    error=str(reason),
+                    error_message=reason.to_json(),
                     finished_at=timezone.now(),
                     lease_until=None,
                 )
@@ -228,10 +243,14 @@ class _Stopped(Exception):
     """The source was unlinked while its run was going on."""
 
 
-def _fail(run: SyncRun, message: str, *, detail: str = "") -> None:
-    logger.warning("sync failed run=%s source=%s: %s", run.pk, run.source_id, detail or message)
+def _fail(run: SyncRun, reason: Message | str, *, detail: str = "") -> None:
+    logger.warning("sync failed run=%s source=%s: %s", run.pk, run.source_id, detail or reason)
     SyncRun.objects.filter(pk=run.pk).update(
-        status=RunStatus.FAILED, error=message, finished_at=timezone.now(), lease_until=None
+        status=RunStatus.FAILED,
+        error=str(reason),
+        error_message=reason.to_json() if isinstance(reason, Message) else {},
+        finished_at=timezone.now(),
+        lease_until=None,
     )
 
 
@@ -239,7 +258,11 @@ def _succeed(run: SyncRun) -> None:
     now = timezone.now()
     with transaction.atomic():
         SyncRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.SUCCEEDED, finished_at=now, lease_until=None, error=""
+            status=RunStatus.SUCCEEDED,
+            finished_at=now,
+            lease_until=None,
+            error="",
+            error_message={},
         )
         updates = {"last_synced_at": now}
         if run.server_time:
@@ -444,11 +467,13 @@ def _commit_page(run: SyncRun, resources: list, cursor: dict, **extra) -> None:
     """Store a page and move the cursor in one transaction: a crash replays at most this page."""
     with transaction.atomic():
         if not Source.objects.filter(pk=run.source_id, status=SourceStatus.ACTIVE).exists():
+            stopped = message(gettext_noop("Stopped: the source was unlinked."))
             SyncRun.objects.filter(pk=run.pk).update(
                 status=RunStatus.FAILED,
                 finished_at=timezone.now(),
                 lease_until=None,
-                error=_("Stopped: the source was unlinked."),
+                error=str(stopped),
+                error_message=stopped.to_json(),
             )
             raise _Stopped
         counts = store_page(run, resources)
@@ -505,7 +530,7 @@ def patient_searches(statement: dict) -> list[list[str]]:
     return [*plan, ["Patient", "_id"]]
 
 
-def _restart(run: SyncRun, reason: str) -> None:
+def _restart(run: SyncRun, reason: Message | str) -> None:
     if run.restarts >= settings.PHR_SYNC_RESTARTS:
         raise fhir_client.TransientError(reason)
     logger.info("sync restart run=%s: %s", run.pk, reason)
@@ -546,10 +571,12 @@ def _pull_pages(run: SyncRun, client) -> bool:
                 path, params = _first_request(run, cursor["index"])
                 bundle = client.get_json(path, params)
         except fhir_client.PageExpired as exc:
-            _restart(run, str(exc.message))
+            _restart(run, exc.message)
             return False
         if bundle.get("resourceType") != "Bundle":
-            raise fhir_client.TransientError(_("The hospital answered a search without a Bundle."))
+            raise fhir_client.TransientError(
+                message(gettext_noop("The hospital answered a search without a Bundle."))
+            )
         extra = {}
         if not cursor["url"]:  # the first page of a search: what the server says it holds
             total = bundle.get("total")
@@ -579,7 +606,11 @@ def _pull_pages(run: SyncRun, client) -> bool:
     if run.total is not None and cursor["received"] < run.total:
         _restart(
             run,
-            _("The hospital sent fewer resources than it announced (%(got)d of %(total)d).")
+            message(
+                gettext_noop(
+                    "The hospital sent fewer resources than it announced (%(got)d of %(total)d)."
+                )
+            )
             % {"got": cursor["received"], "total": run.total},
         )
         return False

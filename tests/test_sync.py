@@ -9,7 +9,8 @@ from celery.contrib.testing.worker import start_worker
 from django.core.cache import cache
 from django.db import connection
 from django.template.defaultfilters import date as date_filter
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.timezone import localtime
 
 from institutions import domain, fhir_client, sync
@@ -516,6 +517,35 @@ def test_exhausted_retries_fail_with_a_reason(patient, institution, hospital, kn
     assert run.error.startswith(
         "The hospital kept failing after several attempts: The hospital's server had an error"
     )
+
+
+def test_a_failed_runs_reason_is_shown_in_the_readers_language(
+    client, patient, institution, hospital, known_patient
+):
+    source = domain.link_institution(patient=patient, institution=institution)
+    mock.set_faults(institution=hospital, settings={"error_rate": 1})
+    with translation.override("ko"):  # the worker's language is nobody's in particular
+        run = run_to_end(source.runs.get())
+    client.force_login(patient)
+
+    english = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    korean = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    api = client.get(f"/api/v1/sync-runs/{run.code}/", HTTP_ACCEPT_LANGUAGE="en").json()
+
+    assert run.status == RunStatus.FAILED
+    assert (
+        run.error_message["msgid"] == "The hospital kept failing after several attempts: %(reason)s"
+    )
+    assert run.error_message["params"]["reason"]["msgid"].startswith("The hospital's server had")
+    english_reason = (
+        "The hospital kept failing after several attempts: The hospital's server had an error "
+        f"(HTTP {run.error_message['params']['reason']['params']['status']})."
+    )
+    assert escape(english_reason) in english
+    assert api["error"] == english_reason
+    assert escape(english_reason) not in korean
+    assert escape(run.error) in korean  # the words of the worker's language, Korean here
+    assert run.error != english_reason
 
 
 # --- Unlinking ---------------------------------------------------------------------------------
