@@ -103,3 +103,14 @@ def test_oversized_api_body_is_json_413(client, patient, settings):
 
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is too large."}
+
+
+def test_headless_password_reset_with_an_empty_user_part_is_400(client):
+    # Found by tests/test_input_sweep.py: allauth took "-x" apart into an empty user id and
+    # then failed on it (TypeError, a 500).
+    response = client.post(
+        "/_allauth/app/v1/auth/password/reset",
+        {"key": "-x", "password": "a-long-pass-phrase-9"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
