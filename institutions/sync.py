@@ -20,10 +20,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
 
-from institutions import fhir_client, issues, r4
+from institutions import checks, fhir_client, issues
 from institutions.messages import Message, message
 from institutions.models import (
     ACTIVE_RUN_STATES,
@@ -270,42 +268,6 @@ def _succeed(run: SyncRun) -> None:
         Source.objects.filter(pk=run.source_id).update(**updates)
 
 
-def validate(resource: dict) -> tuple[str, dict] | None:
-    """None if the resource is valid FHIR R4, else why not: (issue code, parameters).
-
-    fhir.resources ships R4B models: an R4 type that R4B dropped (EffectEvidenceSynthesis,
-    MedicinalProduct…) is valid FHIR R4 that it cannot check, so it is accepted by its type;
-    a name R4 does not define is refused as such (DSTU2/STU3 names said so).
-    """
-    resource_type = resource["resourceType"]
-    if resource_type not in r4.R4_RESOURCE_TYPES:
-        if resource_type in r4.OLDER_VERSION_TYPES:
-            return issues.OLDER_VERSION, {"type": resource_type[:40]}
-        return issues.UNKNOWN_TYPE, {"type": str(resource_type)[:40]}
-    try:
-        model = get_fhir_model_class(resource_type)
-    except (KeyError, ValueError):  # R4-only: no R4B model to check it with
-        return None
-    try:
-        model.model_validate(resource)
-    except ValidationError as exc:
-        # Only where and what kind of problem: pydantic's messages can quote the offending
-        # value, which may be clinical content.
-        errors = exc.errors()
-        return issues.INVALID, {
-            "problems": [
-                issues.problem(item.get("loc", ()), item.get("type", "invalid"))
-                for item in errors[:5]
-            ],
-            "more": max(0, len(errors) - 5),
-        }
-    except Exception as exc:
-        # The validator is a library: whatever it raises on one resource (RecursionError,
-        # TypeError…) makes that resource unreadable, not the run.
-        return issues.UNREADABLE, {"error": type(exc).__name__}
-    return None
-
-
 def _held_by_other_uploads(source: Source, page: dict) -> dict[tuple[str, str], set[str]]:
     """{(type, id): content hashes} of this page's resources that the patient's other uploaded
     files already brought in: the same resource (same type, id and content) from two files is
@@ -325,34 +287,6 @@ def _held_by_other_uploads(source: Source, page: dict) -> dict[tuple[str, str], 
     ):
         held.setdefault((resource_type, resource_id), set()).add(digest)
     return held
-
-
-def _reference_names_other(reference, owner: str) -> bool:
-    """Whether a Reference names a patient other than `owner` (by a Patient/<id> URL, relative
-    or absolute, with or without _history, or by an urn:uuid the owner's id is not)."""
-    if not isinstance(reference, dict):
-        return False
-    target = reference.get("reference")
-    if not isinstance(target, str) or not target or target.startswith("#"):
-        return False  # a contained resource, or a logical reference (identifier) only
-    if target.startswith(("urn:uuid:", "urn:oid:")):
-        return target.split(":", 2)[2] != owner
-    path = target.split("/_history/")[0].rstrip("/").split("/")
-    if len(path) >= 2 and path[-2] == "Patient":
-        return path[-1] != owner
-    if reference.get("type") == "Patient" and len(path) == 1:
-        return path[0] != owner
-    return False  # Group/…, Device/…: not a patient
-
-
-def _names_other_patient(resource: dict, owner: str) -> str | None:
-    """The element by which a resource belongs to another patient than `owner`, or None."""
-    if resource["resourceType"] == "Patient":
-        return None if str(resource["id"]) == owner else "Patient.id"
-    for element in ("subject", "patient", "beneficiary"):
-        if _reference_names_other(resource.get(element), owner):
-            return f"{resource['resourceType']}.{element}"
-    return None
 
 
 def _issue(run: SyncRun, resource: dict, code: str, params: dict | None = None) -> SyncIssue:
@@ -386,8 +320,10 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
         counts["fetched"] += 1
         if (
             not isinstance(resource, dict)
-            or not resource.get("resourceType")
-            or not resource.get("id")
+            or not isinstance(resource.get("resourceType"), str)
+            or not resource["resourceType"]
+            or not isinstance(resource.get("id"), str | int)
+            or resource["id"] in ("", True, False)
         ):
             counts["invalid"] += 1
             kind = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
@@ -422,7 +358,7 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
     for (resource_type, source_id), resource in page.items():
         digest = content_hash(resource)
         known = existing.get((resource_type, source_id))
-        element = _names_other_patient(resource, owner) if owner else None
+        element = checks.names_other_patient(resource, owner) if owner else None
         if element:
             counts["invalid"] += 1
             refused.append(_issue(run, resource, issues.OTHER_PATIENT, {"element": element}))
@@ -435,7 +371,7 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
         if not known and digest in elsewhere.get((resource_type, source_id), ()):
             counts["unchanged"] += 1  # already in PHR from another file: not stored twice
             continue
-        problem = validate(resource)
+        problem = checks.validate(resource)
         if problem:
             counts["invalid"] += 1
             refused.append(_issue(run, resource, *problem))
@@ -503,33 +439,6 @@ def _first_request(run: SyncRun, index: int) -> tuple[str, dict]:
     return resource_type, {**params, param: f"Patient/{source.patient_ref}"}
 
 
-def patient_searches(statement: dict) -> list[list[str]]:
-    """[type, search parameter] for each type the CapabilityStatement lists that can be searched
-    by patient, its Patient last (read by _id).
-
-    The parameter is the first of r4.PATIENT_LINK_PARAMS the server lists for the type; a type
-    listed without any search parameters gets R4's own. Types that link to no patient
-    (Organization, Practitioner, Medication…) are not asked for: $everything brings them along,
-    a per-type search cannot.
-    """
-    plan = []
-    for rest in statement.get("rest", []) if isinstance(statement, dict) else []:
-        for entry in rest.get("resource", []) if isinstance(rest, dict) else []:
-            resource_type = entry.get("type") if isinstance(entry, dict) else None
-            if not isinstance(resource_type, str) or resource_type == "Patient":
-                continue
-            listed = entry.get("searchParam")
-            names = (
-                {p.get("name") for p in listed if isinstance(p, dict)}
-                if isinstance(listed, list) and listed
-                else set(r4.R4_PATIENT_SEARCH.get(resource_type, ()))
-            )
-            param = next((p for p in r4.PATIENT_LINK_PARAMS if p in names), None)
-            if param and [resource_type, param] not in plan:
-                plan.append([resource_type, param])
-    return [*plan, ["Patient", "_id"]]
-
-
 def _restart(run: SyncRun, reason: Message | str) -> None:
     if run.restarts >= settings.PHR_SYNC_RESTARTS:
         raise fhir_client.TransientError(reason)
@@ -552,7 +461,7 @@ def _pull(run: SyncRun) -> None:
                 if mode == "types":
                     # What the server says it can search by patient now; kept in the cursor so
                     # that a resumed run asks for the same types.
-                    run.cursor["plan"] = patient_searches(client.capability())
+                    run.cursor["plan"] = checks.patient_searches(client.capability())
                 run.total = None
                 run.save(update_fields=["since", "cursor", "total"])
             if _pull_pages(run, client):
@@ -590,9 +499,15 @@ def _pull_pages(run: SyncRun, client) -> bool:
             (link.get("url") for link in bundle.get("link", []) if link.get("relation") == "next"),
             None,
         )
+        # Distinct resources, and whatever else an entry held (a page's count includes it);
+        # str(): a hostile page's type or id can be a list, which a set cannot hold.
         cursor["received"] += len(
-            {(r.get("resourceType"), r.get("id")) for r in resources if isinstance(r, dict)}
-        )
+            {
+                (str(r.get("resourceType")), str(r.get("id")))
+                for r in resources
+                if isinstance(r, dict)
+            }
+        ) + sum(1 for r in resources if not isinstance(r, dict))
         if next_url:
             cursor["url"] = next_url
         elif cursor["mode"] == "types" and cursor["index"] + 1 < len(types):

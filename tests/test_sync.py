@@ -22,6 +22,7 @@ from phr.celery import app
 from records.models import Record
 from records.projection import PROJECTED_FIELDS, content_hash, project
 from tests.conftest import onboard, run_to_end
+from tests.factories import MockResourceFactory
 from tests.records_data import stored
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
@@ -884,6 +885,26 @@ def test_an_institutions_rejected_resources_say_the_institution_can_correct_them
     assert f"{run.invalid} records the institution sent do not follow the standard" in page
     assert "The institution can correct them" in page
     assert "your file" not in page
+
+
+def test_resources_without_a_usable_type_or_id_are_issues(patient, institution, known_patient):
+    truth = mock.ground_truth(known_patient)
+    odd = [
+        {"resourceType": ["Observation"], "id": "list-type"},
+        {"resourceType": "Observation", "id": {"value": "x"}},
+        {"resourceType": "", "id": "empty-type"},
+        {"id": "no-type"},
+        ["not", "a", "resource"],
+    ]
+    for n, body in enumerate(odd):  # served as the hospital holds them
+        MockResourceFactory(patient=known_patient, resource_id=f"odd-{n}", body=json.dumps(body))
+
+    source, run = link_and_sync(patient, institution)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert stored(source) == truth
+    assert (run.fetched, run.invalid) == (len(truth) + 5, 5)
+    assert set(run.issues.values_list("code", flat=True)) == {"no_type_or_id"}
 
 
 def test_issue_text_is_rendered_in_the_readers_language(client, patient):
