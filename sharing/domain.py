@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from audit import domain as audit
 from audit.models import Action, ActorKind
+from phr import mail
 from sharing import shl
 from sharing.models import AccessAction, Share, ShareAccess, ShareState, ShlFileLocation
 
@@ -211,15 +212,19 @@ def record_access(*, share: Share, action: str, request, name: str = "", what: s
         extra={"what": what} if what else None,
     )
     if action == AccessAction.OPENED and share.notify_on_open:
-        send_mail(
-            _("Your shared records were opened"),
-            _(
-                "%(name)s opened the records you shared with “%(label)s”. You can see every "
-                "access, or revoke the share, in PHR."
+        # Sent by the worker after commit: the recipient's page must not wait on, or fail with,
+        # the SMTP server.
+        mail.send_after_commit(
+            EmailMessage(
+                _("Your shared records were opened"),
+                _(
+                    "%(name)s opened the records you shared with “%(label)s”. You can see every "
+                    "access, or revoke the share, in PHR."
+                )
+                % {"name": name, "label": share.label},
+                settings.DEFAULT_FROM_EMAIL,
+                [share.patient.email],
             )
-            % {"name": name, "label": share.label},
-            settings.DEFAULT_FROM_EMAIL,
-            [share.patient.email],
         )
 
 

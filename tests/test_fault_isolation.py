@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from accounts.models import User
 from institutions.models import Institution, Source, SourceKind
 from tests.conftest import login
+from tests.factories import make_share
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +163,16 @@ def test_signup_mail_arrives_at_a_real_smtp_server(client, smtp_settings, smtp_s
     body = message.get_payload(decode=True) if not message.is_multipart() else None
     text = body.decode() if body else message.get_payload(0).get_payload(decode=True).decode()
     assert "/accounts/confirm-email/" in text
+
+
+def test_share_opened_notice_does_not_break_the_recipients_page(
+    client, smtp_settings, patient, django_capture_on_commit_callbacks
+):
+    smtp_settings.EMAIL_PORT = _dead_port()
+    _share, token = make_share(patient, notify_on_open=True)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(f"/s/{token}/", {"name": "Dr. Kim"})
+
+    assert (response.status_code, response["Location"]) == (302, f"/s/{token}/")
+    assert len(callbacks) == 1  # the notice, queued for the worker
