@@ -19,11 +19,12 @@ WITH_SERVICES := $(PY) -m tests.services --
 PHR_PORT ?= 8000
 export PHR_PORT
 
-.PHONY: help install setup run demo worker test smoke lint security format bench chaos clean
+.PHONY: help install setup run demo worker test screenshots smoke lint security format bench chaos clean
 
 help:
 	@echo "make run    - set up (venv, dependencies, migrations, demo data) and serve on http://127.0.0.1:$(PHR_PORT)"
 	@echo "make test   - set up and run the whole test suite (PostgreSQL + Redis, started if absent)"
+	@echo "make screenshots - run the browser tests and retake the images in docs/screenshots/"
 	@echo "make smoke  - make run and make test as a newcomer runs them, in fresh clones"
 	@echo "make lint   - ruff check and format check"
 	@echo "make security - bandit, semgrep (local rules) and detect-secrets, all offline"
@@ -73,6 +74,11 @@ worker: install
 
 test: install $(NODE_DEPS)
 	$(WITH_SERVICES) $(PY) -m pytest -m "not chaos and not smoke" $(TESTS)
+
+# The browser tests photograph every step into var/screenshots/ (git-ignored) so a test run
+# leaves the tree clean; this target retakes the images the docs show, in docs/screenshots/.
+screenshots: install $(NODE_DEPS)
+	PHR_SCREENSHOTS_DIR=docs/screenshots $(WITH_SERVICES) $(PY) -m pytest -m browser tests/browser
 
 # The README's commands as a newcomer runs them: `make run` in fresh clones (PostgreSQL + Redis,
 # and the embedded default) until /healthz answers and a sync completes, and `make test` with no
