@@ -8,6 +8,7 @@ Bad values stop the process at start-up (see phr/env.py).
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -291,6 +292,9 @@ ACCOUNT_RATE_LIMITS = {"login_failed": False, "login": False}
 PHR_LOGIN_RATE_ACCOUNT_ADDRESS = env("PHR_LOGIN_RATE_ACCOUNT_ADDRESS") or "5/5m"
 PHR_LOGIN_RATE_ADDRESS = env("PHR_LOGIN_RATE_ADDRESS") or "30/1m"
 PHR_LOGIN_RATE_ACCOUNT = env("PHR_LOGIN_RATE_ACCOUNT") or "100/1h"
+for _name in ("PHR_LOGIN_RATE_ACCOUNT_ADDRESS", "PHR_LOGIN_RATE_ADDRESS", "PHR_LOGIN_RATE_ACCOUNT"):
+    if not re.fullmatch(r"[1-9]\d*/(?:[1-9]\d*)?[smh]", globals()[_name]):
+        raise ImproperlyConfigured(f"{_name} must look like 5/5m (attempts per s, m or h).")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = "PHR"
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
