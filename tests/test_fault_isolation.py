@@ -29,7 +29,7 @@ def linked_with_secret(kr_sources):
         hira_number="11100077",
         type_code="01",
         client_id="hanbit",
-        client_secret="hospital-secret-77",
+        client_secret="hospital-secret-77",  # pragma: allowlist secret (test value)
     )
     Source.objects.filter(pk=kr_sources["hanbit"].pk).update(
         institution=institution, kind=SourceKind.INSTITUTION
@@ -93,8 +93,8 @@ def _wait_for(predicate, seconds=20.0):
 
 SIGNUP = {
     "email": "new@example.org",
-    "password1": "a-long-pass-phrase-9",
-    "password2": "a-long-pass-phrase-9",
+    "password1": "a-long-pass-phrase-9",  # pragma: allowlist secret (test value)
+    "password2": "a-long-pass-phrase-9",  # pragma: allowlist secret (test value)
 }
 
 

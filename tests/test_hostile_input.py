@@ -110,7 +110,7 @@ def test_headless_password_reset_with_an_empty_user_part_is_400(client):
     # then failed on it (TypeError, a 500).
     response = client.post(
         "/_allauth/app/v1/auth/password/reset",
-        {"key": "-x", "password": "a-long-pass-phrase-9"},
+        {"key": "-x", "password": "a-long-pass-phrase-9"},  # pragma: allowlist secret
         content_type="application/json",
     )
     assert response.status_code == 400

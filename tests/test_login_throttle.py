@@ -106,7 +106,7 @@ def test_browser_form_answers_429_with_retry_after(client, patient):
     for _ in range(5):
         response = client.post(
             "/accounts/login/",
-            {"login": patient.email, "password": "wrong"},
+            {"login": patient.email, "password": "wrong"},  # pragma: allowlist secret
             REMOTE_ADDR="10.0.0.7",
         )
         assert response.status_code == 200
