@@ -80,6 +80,11 @@ class SyncIssueSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UnlinkQuerySerializer(serializers.Serializer):
+    purge = serializers.BooleanField(default=False)
+    confirm = serializers.IntegerField(required=False, min_value=0, max_value=2**31)
+
+
 class SourceSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="code", read_only=True)
     institution = serializers.SlugRelatedField(
@@ -186,12 +191,39 @@ class SourceViewSet(
         return Response(self.get_serializer(source).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("purge", bool, description="also delete its records")]
+        parameters=[
+            OpenApiParameter("purge", bool, description="also delete its records"),
+            OpenApiParameter(
+                "confirm",
+                int,
+                description="with purge: the number of records it deletes, as the 409 answer "
+                "gave it (nothing is deleted unless it matches)",
+            ),
+        ],
+        responses={
+            204: None,
+            409: inline_serializer(
+                "PurgeNotConfirmed",
+                {"detail": serializers.CharField(), "records": serializers.IntegerField()},
+            ),
+        },
     )
     def destroy(self, request, *args, **kwargs):
         source = self.get_object()
-        purge = request.query_params.get("purge", "false").lower() in ("1", "true", "yes")
+        params = UnlinkQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        purge = params.validated_data["purge"]
         if source.status == "active":
+            count = source.records.count() if purge else 0
+            if count and params.validated_data.get("confirm") != count:
+                # One request used to delete every record: the first answers with the count,
+                # and only a request that repeats it deletes them.
+                detail = domain.purge_warning(source=source, count=count)
+                repeat = _("Repeat the request with confirm=%(count)s.") % {"count": count}
+                return Response(
+                    {"detail": f"{detail} {repeat}", "records": count},
+                    status=status.HTTP_409_CONFLICT,
+                )
             domain.unlink_source(source=source, purge=purge, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

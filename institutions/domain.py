@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.domain import profile_for
 from audit import domain as audit
@@ -182,6 +183,15 @@ def trigger_sync(
         extra={"new_run": created},
     )
     return run, created
+
+
+def purge_warning(*, source: Source, count: int) -> str:
+    """What unlinking with `purge` deletes, said before it is done (the page and the API)."""
+    return ngettext(
+        "This deletes %(count)s record from %(name)s.",
+        "This deletes %(count)s records from %(name)s.",
+        count,
+    ) % {"count": count, "name": source.display_name}
 
 
 def unlink_source(*, source: Source, purge: bool, request=None) -> None:

@@ -32,6 +32,13 @@ class UnlinkForm(forms.Form):
         widget=forms.RadioSelect,
         initial="false",
     )
+    # Deleting asks first: the confirmation page echoes the number of records it deletes,
+    # and only that number deletes them (a sync may have brought more in the meantime).
+    confirm = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+    def purge_confirmed(self, count: int) -> bool:
+        """Whether the records may go now: nothing to delete, or this count was confirmed."""
+        return count == 0 or self.cleaned_data.get("confirm") == count
 
 
 class ImportForm(forms.Form):

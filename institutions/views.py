@@ -126,6 +126,18 @@ def source_unlink(request, code):
             "institutions/source_detail.html",
             {**_source_context(request, source), "unlink_form": form},
         )
+    if form.cleaned_data["purge"]:
+        count = source.records.count()
+        if not form.purge_confirmed(count):
+            return render(
+                request,
+                "institutions/unlink_confirm.html",
+                {
+                    "source": source,
+                    "count": count,
+                    "deletes": domain.purge_warning(source=source, count=count),
+                },
+            )
     domain.unlink_source(source=source, purge=form.cleaned_data["purge"], request=request)
     if form.cleaned_data["purge"]:
         messages.success(

@@ -168,7 +168,7 @@ def _share_created(ctx):
 
 def _source_unlinked(ctx, *, purge=False):
     source = ctx.import_upload()
-    data = {"purge": "true" if purge else "false"}
+    data = {"purge": "true" if purge else "false", "confirm": source.records.count()}
     ctx.logged_in().post(f"/sources/{source.code}/unlink/", data)
 
 

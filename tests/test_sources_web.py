@@ -103,11 +103,50 @@ def test_failed_sync_explains_itself_and_offers_a_retry(
 
 def test_unlink_and_delete_through_the_page(client, patient, linked):
     login(client, patient.email)
-    response = client.post(f"/sources/{linked.code}/unlink/", {"purge": "true"})
+    count = Record.objects.filter(source=linked).count()
+    response = client.post(f"/sources/{linked.code}/unlink/", {"purge": "true", "confirm": count})
     assert response["Location"] == "/dashboard/"
     linked.refresh_from_db()
     assert linked.status == "unlinked"
     assert not Record.objects.filter(source=linked).exists()
+
+
+def test_unlink_and_delete_asks_first_with_the_count(client, patient, linked):
+    # "Unlink and delete" erased 330 records in one click: the click now shows what it deletes.
+    login(client, patient.email)
+    count = Record.objects.filter(source=linked).count()
+    assert count > 1
+    response = client.post(f"/sources/{linked.code}/unlink/", {"purge": "true"})
+    assert response.status_code == 200
+    assert response.templates[0].name == "institutions/unlink_confirm.html"
+    page = response.content.decode()
+    assert f"This deletes {count} records from {linked.institution.name}." in page
+    assert f'<input type="hidden" name="confirm" value="{count}">' in page
+    assert f'href="/sources/{linked.code}/"' in page  # cancel goes back, deleting nothing
+    linked.refresh_from_db()
+    assert linked.status == "active"
+    assert Record.objects.filter(source=linked).count() == count
+    assert not AuditEvent.objects.filter(action=Action.SOURCE_UNLINKED).exists()
+
+
+def test_unlink_and_delete_with_a_stale_count_asks_again(client, patient, linked):
+    # The count confirmed must be the count deleted (a sync may have brought more since).
+    login(client, patient.email)
+    count = Record.objects.filter(source=linked).count()
+    response = client.post(
+        f"/sources/{linked.code}/unlink/", {"purge": "true", "confirm": count - 1}
+    )
+    assert response.status_code == 200
+    assert f"This deletes {count} records" in response.content.decode()
+    assert Record.objects.filter(source=linked).count() == count
+
+
+def test_unlink_keeping_the_records_needs_no_confirmation(client, patient, linked):
+    login(client, patient.email)
+    count = Record.objects.filter(source=linked).count()
+    response = client.post(f"/sources/{linked.code}/unlink/", {"purge": "false"})
+    assert response["Location"] == "/dashboard/"
+    assert Record.objects.filter(source=linked).count() == count
 
 
 def test_import_through_the_page(client, patient):
@@ -187,7 +226,21 @@ def test_api_link_sync_and_read_runs(client, patient, password, institution, kno
     same = client.post(f"/api/v1/sources/{source.code}/sync/", headers=headers)
     assert same.json()["id"] == again.json()["id"]  # a second trigger is the same run
 
-    deleted = client.delete(f"/api/v1/sources/{source.code}/?purge=true", headers=headers)
+    count = Record.objects.filter(source=source).count()
+    unconfirmed = client.delete(f"/api/v1/sources/{source.code}/?purge=true", headers=headers)
+    assert unconfirmed.status_code == 409
+    assert unconfirmed.json() == {
+        "detail": f"This deletes {count} records from {institution.name}. "
+        f"Repeat the request with confirm={count}.",
+        "records": count,
+    }
+    assert Record.objects.filter(source=source).count() == count
+    source.refresh_from_db()
+    assert source.status == "active"
+    stale = f"/api/v1/sources/{source.code}/?purge=true&confirm={count + 1}"
+    assert client.delete(stale, headers=headers).status_code == 409
+    confirmed = f"/api/v1/sources/{source.code}/?purge=true&confirm={count}"
+    deleted = client.delete(confirmed, headers=headers)
     assert deleted.status_code == 204
     assert not Record.objects.filter(source=source).exists()
 
