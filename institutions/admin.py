@@ -2,7 +2,9 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.contrib.admin.utils import unquote
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -90,12 +92,22 @@ class InstitutionAdmin(admin.ModelAdmin):
     ]
     actions = ["test_connections", "activate", "suspend", "retry_failed_syncs"]
     change_list_template = "admin/institutions/institution/change_list.html"
+    change_form_template = "admin/institutions/institution/change_form.html"
 
     def get_queryset(self, request):
         since = timezone.now() - HEALTH_WINDOW
-        last_failure = SyncRun.objects.filter(
-            source__institution=OuterRef("pk"), status=RunStatus.FAILED
-        ).order_by("-finished_at")
+        # The last error is the latest failure no later run of its source has made good: after
+        # a successful retry the old error no longer shows (it still counts in the week's rate).
+        made_good = SyncRun.objects.filter(
+            source=OuterRef("source"),
+            status=RunStatus.SUCCEEDED,
+            finished_at__gt=OuterRef("finished_at"),
+        )
+        last_failure = (
+            SyncRun.objects.filter(source__institution=OuterRef("pk"), status=RunStatus.FAILED)
+            .exclude(Exists(made_good))
+            .order_by("-finished_at")
+        )
         return (
             super()
             .get_queryset(request)
@@ -140,12 +152,25 @@ class InstitutionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Test the connection"))
     def test_connections(self, request, queryset):
         for institution in queryset:
-            ok = domain.test_connection(institution=institution)
-            self.message_user(
-                request,
-                f"{institution.name}: {institution.test_message}",
-                messages.SUCCESS if ok else messages.ERROR,
-            )
+            self._test_connection(request, institution)
+
+    def _test_connection(self, request, institution):
+        ok = domain.test_connection(institution=institution, request=request)
+        self.message_user(
+            request,
+            f"{institution.name}: {institution.test_message}",
+            messages.SUCCESS if ok else messages.ERROR,
+        )
+
+    def test_connection_view(self, request, object_id):
+        """The change page's "Test the connection" button: the bulk action, for this one."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        institution = self.get_object(request, unquote(object_id))
+        if institution is None or not self.has_change_permission(request, institution):
+            raise Http404
+        self._test_connection(request, institution)
+        return redirect("admin:institutions_institution_change", institution.pk)
 
     @admin.action(description=_("Activate (after a successful test)"))
     def activate(self, request, queryset):
@@ -188,6 +213,11 @@ class InstitutionAdmin(admin.ModelAdmin):
                 "import-csv/",
                 self.admin_site.admin_view(self.import_csv),
                 name="institutions_import_csv",
+            ),
+            path(
+                "<path:object_id>/test-connection/",
+                self.admin_site.admin_view(self.test_connection_view),
+                name="institutions_institution_test_connection",
             ),
             *super().get_urls(),
         ]

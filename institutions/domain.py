@@ -43,10 +43,11 @@ class PatientNotFound(LinkError):
 # --- Operators ---------------------------------------------------------------------------
 
 
-def test_connection(*, institution: Institution) -> bool:
+def test_connection(*, institution: Institution, request=None) -> bool:  # noqa: PT028
     """Get a token, read /metadata, check FHIR 4.0.x; record the result in words.
 
-    Side effect: updates the institution's capability facts and test result.
+    Side effects: updates the institution's capability facts and test result; an audit event
+    when an operator asked for it (`request`: the bulk action and the institution's page).
     """
     try:
         with fhir_client.FHIRClient(institution) as client:
@@ -93,6 +94,13 @@ def test_connection(*, institution: Institution) -> bool:
     institution.test_ok, institution.test_message = ok, message
     institution.tested_at = timezone.now()
     institution.save()
+    if request is not None:
+        audit.record(
+            action=Action.INSTITUTION_CHANGED,
+            request=request,
+            obj=institution,
+            extra={"connection_test": "ok" if ok else "failed"},
+        )
     return ok
 
 
