@@ -286,7 +286,15 @@ class ImportView(APIView):
         request={"multipart/form-data": ImportRequestSerializer},
         responses={
             202: SourceSerializer,
-            400: inline_serializer("ImportProblem", {"file": serializers.ListField()}),
+            # `file` for a file that cannot be read; `detail` when the request itself is refused
+            # before the view (NUL bytes or invalid UTF-8: phr.middleware.HostileInputMiddleware).
+            400: inline_serializer(
+                "ImportProblem",
+                {
+                    "file": serializers.ListField(required=False),
+                    "detail": serializers.CharField(required=False),
+                },
+            ),
             409: inline_serializer(
                 "ImportNeedsConfirmation",
                 {

@@ -4,6 +4,7 @@ Real Chromium, the app on a live server on PostgreSQL, a real Celery worker (thr
 and mock hospitals reached over HTTP. Screenshots of each step go to docs/screenshots/.
 """
 
+import json
 import re
 
 import pytest
@@ -160,7 +161,11 @@ def test_patient_and_clinician_journeys(
     bundle = download_info.value
     assert bundle.suggested_filename.startswith("phr-records-")
     with open(bundle.path(), encoding="utf-8") as downloaded:
-        assert '"resourceType": "Bundle"' in downloaded.read(200)
+        exported = json.load(downloaded)
+    assert exported["resourceType"] == "Bundle"
+    # The first entry is the patient as verified; every other entry is one of their records.
+    assert exported["entry"][0]["resource"]["resourceType"] == "Patient"
+    assert len(exported["entry"]) > 1
 
     # 6. A share with a passcode; the QR code on the page carries the link.
     page.goto("/shares/new/")
