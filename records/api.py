@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from records import charts, export, fhirjson, queries
 from records.forms import RecordFilterForm
 from records.models import Category, Record
+from records.units import display_unit
 
 
 class FHIRJSONRenderer(JSONRenderer):
@@ -42,6 +43,9 @@ class RecordSerializer(serializers.ModelSerializer):
     value2 = serializers.FloatField(source="value_num2", read_only=True, allow_null=True)
     source = serializers.UUIDField(source="source.code", read_only=True)
     institution = serializers.CharField(source="source.display_name", read_only=True)
+    # `unit` is what the hospital sent (a UCUM code such as "mm[Hg]"); this is how a person
+    # writes it ("mmHg"), for clients that show the value.
+    unit_display = serializers.SerializerMethodField()
 
     class Meta:
         model = Record
@@ -58,10 +62,14 @@ class RecordSerializer(serializers.ModelSerializer):
             "value",
             "value2",
             "unit",
+            "unit_display",
             "source",
             "institution",
         ]
         read_only_fields = fields
+
+    def get_unit_display(self, record: Record) -> str:
+        return display_unit(record.unit)
 
 
 class RecordDetailSerializer(RecordSerializer):

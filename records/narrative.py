@@ -11,6 +11,8 @@ import codecs
 
 import nh3
 
+from records.units import unit_suffix
+
 # A note larger than this is cut (with a notice): a page must stay a page.
 NOTE_MAX_CHARS = 200_000
 # HTML notes are sanitised with nh3 (ammonia): the allow-list approach, maintained, and fast.
@@ -43,8 +45,8 @@ def _reference(value) -> str:
 def _quantity(value) -> str:
     if not isinstance(value, dict) or value.get("value") is None:
         return ""
-    unit = value.get("unit") or value.get("code") or ""
-    return f"{value.get('comparator', '')}{value['value']} {unit}".strip()
+    unit = unit_suffix(value.get("unit") or value.get("code") or "")
+    return f"{value.get('comparator', '')}{value['value']}{unit}".strip()
 
 
 def _media_type(content_type) -> str:

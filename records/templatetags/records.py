@@ -1,8 +1,10 @@
 from django import template
 from django.utils.safestring import mark_safe
 
+from records import units
 from records.codes import status_label
 from records.narrative import sanitise_html
+from records.units import display_unit
 
 register = template.Library()
 
@@ -34,4 +36,16 @@ def reference_range(resource: dict) -> str:
 def sanitised_html(html: str) -> str:
     """A note's HTML after nh3's allow-list (no script, event handler, style or image)."""
     # Safe because nh3 has just removed everything outside its allow-list.
-    return mark_safe(sanitise_html(html or ""))  # nosemgrep: mark-safe-on-non-literal  # noqa: S308
+    return mark_safe(sanitise_html(html or ""))  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703
+
+
+@register.filter
+def unit(code: str) -> str:
+    """A stored unit (UCUM code or a hospital's text) as people write it: "mm[Hg]" → "mmHg"."""
+    return display_unit(code)
+
+
+@register.filter
+def unit_suffix(code: str) -> str:
+    """What follows a number for this unit: " mmHg", "%" (no space) or ""."""
+    return units.unit_suffix(code)
