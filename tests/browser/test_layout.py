@@ -150,6 +150,10 @@ def test_phone_delete_confirmation_names_the_count(browser, live_server, patient
     assert page.locator(".confirm-count").inner_text() == (
         f"This deletes {count} records from 서울한빛대학교병원."
     )
+    # The button that deletes is drawn as dangerous (it was the brand's green).
+    delete = page.locator("main form button[type=submit]")
+    assert delete.inner_text() == f"Delete {count} records"
+    assert delete.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(179, 38, 30)"
     assert horizontal_overflow(page) == 0
     shoot(page, "phone-en-unlink-confirm")
     page.locator("main form button[type=submit]").click()
@@ -227,4 +231,26 @@ def test_admin_sync_health_columns_are_not_clipped(
     shoot(page, f"operator-sync-health-{width}")
     assert page.evaluate(CLIPPED_CELLS) == []
     assert horizontal_overflow(page) == 0
+    context.close()
+
+
+def test_admin_institution_page_tests_its_connection(
+    browser, live_server, admin_user, institution, settings
+):
+    settings.PHR_STAFF_MFA_REQUIRED = False
+    Institution.objects.filter(pk=institution.pk).update(test_ok=None, test_message="")
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-US", viewport={"width": 1366, "height": 900}
+    )
+    page = context.new_page()
+    _log_in(page, admin_user)
+    page.goto(f"/admin/institutions/institution/{institution.pk}/change/")
+    page.get_by_role("button", name="Test the connection").click()
+    page.wait_for_url(f"**/institution/{institution.pk}/change/")
+    institution.refresh_from_db()
+    message = page.locator(".messagelist").inner_text()
+    assert message == f"{institution.name}: {institution.test_message}"
+    assert institution.test_message.startswith("Connected. FHIR 4.0.1")
+    assert institution.test_message in page.locator(".field-test_message").inner_text()
+    shoot(page, "operator-05-connection-tested")
     context.close()
