@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from audit.admin import AuditedReadsAdmin
 from institutions import domain
@@ -215,9 +216,7 @@ class InstitutionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Retry the failed syncs"))
     def retry_failed_syncs(self, request, queryset):
         count = _retry_failed(SyncRun.objects.filter(source__institution__in=queryset), request)
-        self.message_user(
-            request, _("%(count)d syncs queued again.") % {"count": count}, messages.SUCCESS
-        )
+        self.message_user(request, _queued_again(count), messages.SUCCESS)
 
     def get_urls(self):
         return [
@@ -259,6 +258,12 @@ class InstitutionAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/institutions/institution/import_csv.html", context)
+
+
+def _queued_again(count: int) -> str:
+    return ngettext("%(count)d sync queued again.", "%(count)d syncs queued again.", count) % {
+        "count": count
+    }
 
 
 def _retry_failed(runs, request) -> int:
@@ -319,6 +324,4 @@ class SyncRunAdmin(AuditedReadsAdmin):
     @admin.action(description=_("Retry (a new run for each failed source)"))
     def retry(self, request, queryset):
         count = _retry_failed(queryset, request)
-        self.message_user(
-            request, _("%(count)d syncs queued again.") % {"count": count}, messages.SUCCESS
-        )
+        self.message_user(request, _queued_again(count), messages.SUCCESS)

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -249,7 +250,11 @@ def share_entry(request, token):
                 return not_available(request)
             form.add_error(
                 "passcode",
-                _("Wrong passcode. %(left)d attempts left before the link locks.")
+                ngettext(
+                    "Wrong passcode. %(left)d attempt left before the link locks.",
+                    "Wrong passcode. %(left)d attempts left before the link locks.",
+                    attempt.remaining,
+                )
                 % {"left": attempt.remaining},
             )
         return render(request, "sharing/recipient/passcode.html", {"form": form, "share": share})

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import formats, translation
 
-NOV_3 = dt.datetime(2026, 11, 3, 9, 5)
+NOV_3 = dt.datetime(2026, 11, 3, 9, 5, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
