@@ -58,7 +58,7 @@ def dashboard(request):
     return render(request, "records/dashboard.html", context)
 
 
-def _list_page(request, queryset, template, extra):
+def _list_page(request, queryset, template, extra, *, filters=None):
     records, next_cursor = queries.page(queryset, after=request.GET.get("after", ""))
     context = {
         **extra,
@@ -66,6 +66,13 @@ def _list_page(request, queryset, template, extra):
         "next_cursor": next_cursor,
         "query": request.GET.copy(),
     }
+    if not records:
+        # An empty page explains itself: the filters matched nothing (offer to clear them), or
+        # this kind of record is missing, or there are no records yet (link a hospital).
+        context["filtered"] = filters is not None and filters != queries.Filters()
+        context["has_records"] = context["filtered"] or (
+            queries.records_for_patient(request.user).exists()
+        )
     if request.headers.get("HX-Request") and request.GET.get("after"):
         return render(request, "records/_rows.html", context)  # the next page, appended by htmx
     return render(request, template, context)
@@ -75,9 +82,14 @@ def _list_page(request, queryset, template, extra):
 @require_GET
 def timeline(request):
     form = RecordFilterForm(request.GET or None, patient=request.user)
-    queryset = queries.filtered(queries.records_for_patient(request.user), form.filters())
+    filters = form.filters()
+    queryset = queries.filtered(queries.records_for_patient(request.user), filters)
     return _list_page(
-        request, queryset, "records/timeline.html", {"form": form, "title": _("Timeline")}
+        request,
+        queryset,
+        "records/timeline.html",
+        {"form": form, "title": _("Timeline")},
+        filters=filters,
     )
 
 
@@ -106,6 +118,7 @@ def search(request):
             queries.filtered(queries.records_for_patient(request.user), filters),
             "records/search.html",
             {"form": form, "title": _("Search"), "searched": True},
+            filters=filters,
         )
     return render(request, "records/search.html", {"form": form, "title": _("Search")})
 

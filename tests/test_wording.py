@@ -9,6 +9,9 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from institutions.admin import _queued_again
+from records.models import Category, Record
+from tests.conftest import login
+from tests.records_data import generated, import_resources
 
 
 def _run(*, fetched, total):
@@ -45,3 +48,50 @@ def test_progress_with_total_says_of():
 def test_admin_retry_message_plural(count, english):
     with translation.override("en"):
         assert _queued_again(count) == english
+
+
+# --- Empty pages say why -----------------------------------------------------------------------
+
+NOTHING_YET = "Nothing here yet. Records appear after your hospitals are linked"
+
+
+@pytest.fixture
+def with_records(patient):
+    import_resources(patient, "hanbit.ndjson", generated(patient, size=60))
+    return patient
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "clear"),
+    [
+        ("/records/search/?q=zzzzqqq", 'href="/records/search/"'),
+        ("/records/timeline/?date_from=2099-01-01", 'href="/records/timeline/"'),
+    ],
+)
+def test_no_match_says_so_and_offers_to_clear(client, with_records, url, clear):
+    login(client, with_records.email)
+
+    page = " ".join(client.get(url).content.decode().split())
+
+    assert NOTHING_YET not in page
+    assert f"No records match your search or filters. <a {clear}>Clear the filters</a>" in page
+
+
+@pytest.mark.django_db
+def test_empty_category_of_patient_with_records_says_none_recorded(client, with_records):
+    held = set(Record.objects.filter(patient=with_records).values_list("category", flat=True))
+    empty = next(c for c in Category.values if c not in held and c != Category.MEDICATION)
+    login(client, with_records.email)
+
+    page = client.get(f"/records/c/{empty}/").content.decode()
+
+    assert NOTHING_YET not in page
+    assert '<p class="empty-state">None recorded.</p>' in page
+
+
+@pytest.mark.django_db
+def test_empty_timeline_without_records_says_link_a_hospital(client, patient):
+    login(client, patient.email)
+
+    assert NOTHING_YET in client.get("/records/timeline/").content.decode()
