@@ -1,10 +1,12 @@
 from http import HTTPStatus
+from types import SimpleNamespace
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.headless.base.response import RateLimitResponse
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
+from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -39,9 +41,15 @@ class AccountAdapter(DefaultAccountAdapter):
         # Rendered here (the request's language, its site, its links), delivered by the worker
         # after commit: an SMTP server that is down must not turn sign-up or a reset into a 500.
         request = allauth_context.request
-        ctx = {"request": request, "email": email, "current_site": get_current_site(request)}
+        ctx = {"request": request, "email": email, "current_site": _product_site(request)}
         ctx.update(context)
         mail.send_after_commit(self.render_mail(template_prefix, email, ctx))
+
+
+def _product_site(request) -> SimpleNamespace:
+    """The site as allauth's e-mails name it ("Hello from PHR!"): the product's name, the
+    request's domain. Without django.contrib.sites, allauth would name the host (127.0.0.1:8102)."""
+    return SimpleNamespace(name=settings.PHR_PRODUCT_NAME, domain=get_current_site(request).domain)
 
 
 def _too_many_attempts(request, retry_after: int) -> HttpResponse:

@@ -40,6 +40,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("staff"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    # The language PHR writes to them in when someone else's request triggers a mail (a share
+    # opened by a clinician): the one active at their last login. Blank: settings.LANGUAGE_CODE.
+    language = models.CharField(_("language"), max_length=10, blank=True)
 
     objects = UserManager()
 

@@ -21,6 +21,10 @@ from phr.middleware import start_session_clock
 def on_logged_in(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
         start_session_clock(request.session)
+    language = getattr(request, "LANGUAGE_CODE", "")
+    if language and language != user.language:
+        user.language = language
+        User.objects.filter(pk=user.pk).update(language=language)
     audit.record(action=Action.LOGIN, request=request, actor=user, patient=user)
 
 

@@ -282,7 +282,9 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_REAUTHENTICATION_REQUIRED = True  # before changing e-mail addresses
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
 ACCOUNT_PREVENT_ENUMERATION = True
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[PHR] "
+# The product's name in e-mails ("Hello from PHR!": allauth would name the host without it).
+PHR_PRODUCT_NAME = "PHR"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{PHR_PRODUCT_NAME}] "
 # Failed logins (accounts/throttle.py, replacing allauth's per-e-mail limit and its per-IP
 # "login" limit): a tight cap per (account, client address), so a stranger cannot lock a patient
 # out; a cap per address (any accounts); a much higher ceiling per account against distributed

@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit import domain as audit
@@ -214,8 +214,9 @@ def record_access(*, share: Share, action: str, request, name: str = "", what: s
     if action == AccessAction.OPENED and share.notify_on_open:
         # Sent by the worker after commit: the recipient's page must not wait on, or fail with,
         # the SMTP server.
-        mail.send_after_commit(
-            EmailMessage(
+        # In the patient's language, not the clinician's (whose request this is).
+        with translation.override(share.patient.language or settings.LANGUAGE_CODE):
+            message = EmailMessage(
                 _("Your shared records were opened"),
                 _(
                     "%(name)s opened the records you shared with “%(label)s”. You can see every "
@@ -225,7 +226,7 @@ def record_access(*, share: Share, action: str, request, name: str = "", what: s
                 settings.DEFAULT_FROM_EMAIL,
                 [share.patient.email],
             )
-        )
+        mail.send_after_commit(message)
 
 
 @dataclass(frozen=True)
