@@ -141,9 +141,14 @@ class InstitutionAdmin(admin.ModelAdmin):
         if obj.test_ok:
             # The list keeps it short (the whole result is on the institution's page).
             return format_html(
-                '<span title="{}">✓ FHIR {}</span>', obj.test_message, obj.fhir_version
+                '<span title="{}">✓ FHIR {}</span>', obj.test_summary, obj.fhir_version
             )
-        return obj.test_message
+        return obj.test_summary
+
+    @admin.display(description=_("test message"))
+    def test_message(self, obj):
+        # The stored result in the reader's language (the field holds the tester's words).
+        return obj.test_summary
 
     @admin.display(description=_("last successful sync"), ordering="_last_success")
     def last_success(self, obj):
@@ -171,7 +176,7 @@ class InstitutionAdmin(admin.ModelAdmin):
         ok = domain.test_connection(institution=institution, request=request)
         self.message_user(
             request,
-            f"{institution.name}: {institution.test_message}",
+            f"{institution.name}: {institution.test_summary}",
             messages.SUCCESS if ok else messages.ERROR,
         )
 

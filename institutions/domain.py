@@ -7,12 +7,14 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_noop, ngettext
 
 from accounts.domain import profile_for
 from audit import domain as audit
 from audit.models import Action
 from institutions import fhir_client, imports, sync
+from institutions.messages import Message
+from institutions.messages import message as stored
 from institutions.models import (
     Institution,
     InstitutionStatus,
@@ -53,7 +55,7 @@ def test_connection(*, institution: Institution, request=None) -> bool:  # noqa:
         with fhir_client.FHIRClient(institution) as client:
             statement = client.capability()
     except fhir_client.FHIRError as exc:
-        ok, message = False, str(exc.message)
+        ok, message = False, exc.message
     else:
         version = str(statement.get("fhirVersion", ""))
         resources = [
@@ -73,25 +75,35 @@ def test_connection(*, institution: Institution, request=None) -> bool:  # noqa:
         institution.resource_types = resources
         institution.supports_everything = everything
         if statement.get("resourceType") != "CapabilityStatement":
-            ok, message = False, _("The /metadata address did not return a CapabilityStatement.")
+            ok, message = (
+                False,
+                stored(gettext_noop("The /metadata address did not return a CapabilityStatement.")),
+            )
         elif not version.startswith("4.0"):
             ok, message = (
                 False,
-                _("The server speaks FHIR %(version)s; PHR needs FHIR R4 (4.0.x).")
+                stored(
+                    gettext_noop("The server speaks FHIR %(version)s; PHR needs FHIR R4 (4.0.x).")
+                )
                 % {"version": version or "?"},
             )
         else:
             ok = True
-            message = _(
-                "Connected. FHIR %(version)s, %(count)d resource types, %(everything)s."
+            message = stored(
+                gettext_noop(
+                    "Connected. FHIR %(version)s, %(count)d resource types, %(everything)s."
+                )
             ) % {
                 "version": version,
                 "count": len(resources),
-                "everything": _("Patient/$everything supported")
+                "everything": stored(gettext_noop("Patient/$everything supported"))
                 if everything
-                else _("no $everything: per-type search will be used"),
+                else stored(gettext_noop("no $everything: per-type search will be used")),
             }
-    institution.test_ok, institution.test_message = ok, message
+    if not isinstance(message, Message):  # a FHIRError's message given as text
+        message = Message(str(message))
+    institution.test_ok, institution.test_message = ok, str(message)
+    institution.test_result = message.to_json()
     institution.tested_at = timezone.now()
     institution.save()
     if request is not None:

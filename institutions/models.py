@@ -61,7 +61,10 @@ class Institution(models.Model):
     supports_everything = models.BooleanField(default=False)
     tested_at = models.DateTimeField(null=True, blank=True)
     test_ok = models.BooleanField(null=True)
-    test_message = models.TextField(blank=True)
+    test_message = models.TextField(blank=True)  # in the tester's language (logs, older rows)
+    # The same result as msgid + parameters (institutions.messages): shown in the reader's
+    # language in the admin.
+    test_result = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -76,6 +79,11 @@ class Institution(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def test_summary(self) -> str:
+        """What the last connection test found, in the active language."""
+        return messages.render(self.test_result, self.test_message)
 
     @property
     def is_active(self) -> bool:

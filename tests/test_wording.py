@@ -8,7 +8,9 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from institutions import domain
 from institutions.admin import _queued_again
+from institutions.models import Institution
 from records.models import Category, Record
 from tests.conftest import login
 from tests.records_data import generated, import_resources
@@ -95,3 +97,45 @@ def test_empty_timeline_without_records_says_link_a_hospital(client, patient):
     login(client, patient.email)
 
     assert NOTHING_YET in client.get("/records/timeline/").content.decode()
+
+
+# --- Connection test result in the reader's language ----------------------------------------
+
+
+@pytest.mark.django_db
+def test_connection_test_result_rendered_in_readers_language(live_server, hospital):
+    from tests.conftest import onboard
+
+    with translation.override("en"):
+        institution = onboard(live_server, hospital)
+
+    with translation.override("ko"):
+        korean = Institution.objects.get(pk=institution.pk).test_summary
+    with translation.override("en"):
+        english = Institution.objects.get(pk=institution.pk).test_summary
+
+    assert english.startswith("Connected. FHIR 4.0.1, ")
+    assert korean.startswith("연결 성공. FHIR 4.0.1, 리소스 유형 ")
+    assert institution.test_result["msgid"] == (
+        "Connected. FHIR %(version)s, %(count)d resource types, %(everything)s."
+    )
+
+
+@pytest.mark.django_db
+def test_connection_test_failure_rendered_in_readers_language(live_server, hospital):
+    institution = Institution.objects.create(
+        name="x",
+        hira_number="1",
+        type_code="31",
+        fhir_base_url="http://127.0.0.1:9/fhir",
+        token_url="",
+        client_id=hospital.client_id,
+        client_secret="wrong",
+    )
+    with translation.override("en"):
+        domain.test_connection(institution=institution)
+
+    with translation.override("ko"):
+        korean = Institution.objects.get(pk=institution.pk).test_summary
+
+    assert korean.startswith("여러 번 시도했지만 병원 서버가 계속 실패했습니다: ")
