@@ -71,3 +71,29 @@ STATUS_LABELS = {
 
 def status_label(code: str) -> str:
     return STATUS_LABELS.get(code, code)
+
+
+# Vital signs by LOINC code, named in the reader's language: hospitals send the names in their
+# own (a Korean hospital's 체온 would stay Korean on an English page).
+VITAL_NAMES = {
+    "8302-2": _("Height"),
+    "29463-7": _("Weight"),
+    "39156-5": _("BMI"),
+    "8310-5": _("Body temperature"),
+    "8867-4": _("Heart rate"),
+    "9279-1": _("Respiratory rate"),
+    "59408-5": _("Oxygen saturation"),
+    "2708-6": _("Oxygen saturation"),
+    "85354-9": _("Blood pressure"),
+    "55284-4": _("Blood pressure"),
+    "8480-6": _("Systolic blood pressure"),
+    "8462-4": _("Diastolic blood pressure"),
+}
+
+
+def record_name(record) -> str:
+    """What a record is called on a page: a vital sign's name in the reader's language, else the
+    name the source gave it (or its resource type)."""
+    if record.category == "vital" and record.code_value in VITAL_NAMES:
+        return str(VITAL_NAMES[record.code_value])
+    return record.display or record.resource_type

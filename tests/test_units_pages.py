@@ -60,3 +60,29 @@ def test_api_record_unit_display_beside_raw_code(client, synced):
     body = client.get(f"/api/v1/records/{record.code}/").json()
 
     assert (body["unit"], body["unit_display"]) == ("mm[Hg]", "mmHg")
+
+
+# --- Vital-sign names in the reader's language ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "loinc", "korean", "name"),
+    [
+        ("en", "8310-5", "체온", "Body temperature"),
+        ("en", "29463-7", "체중", "Weight"),
+        ("ko", "29463-7", "체중", "체중"),
+    ],
+)
+def test_vital_sign_named_in_readers_language(client, synced, language, loinc, korean, name):
+    record = Record.objects.filter(patient=synced, code_value=loinc).first()
+    assert record.display == korean  # as the Korean hospital sent it
+    client.post("/i18n/setlang/", {"language": language})
+    login(client, synced.email)
+
+    detail = client.get(f"/records/r/{record.code}/").content.decode()
+    timeline = client.get("/records/c/vital/").content.decode()
+
+    assert f"<h1>{name}</h1>" in detail
+    assert f'<span class="record-title">{name}</span>' in timeline
+    if language == "en":
+        assert f'<span class="record-title">{korean}</span>' not in timeline

@@ -2,7 +2,7 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from records import units
-from records.codes import status_label
+from records.codes import record_name, status_label
 from records.narrative import sanitise_html
 from records.units import display_unit
 
@@ -49,3 +49,9 @@ def unit(code: str) -> str:
 def unit_suffix(code: str) -> str:
     """What follows a number for this unit: " mmHg", "%" (no space) or ""."""
     return units.unit_suffix(code)
+
+
+@register.filter
+def name(record) -> str:
+    """A record's name: a vital sign's in the reader's language, else the source's."""
+    return record_name(record)
