@@ -8,16 +8,23 @@ every label is auto-escaped.
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.utils import formats
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from records import queries
 from records.models import Category
+from records.units import display_unit, unit_suffix
 
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 52, 16, 16, 36
-PALETTE = ["#0b6e6e", "#b3541e", "#5b4bb7", "#1e7a3c", "#a4266b", "#62708a"]
-SHAPES = ["circle", "square", "diamond"]
+LEFT, RIGHT, TOP, BOTTOM = 52, 16, 28, 36
+# Okabe–Ito's colour-blind-safe colours (ochre for their yellow), each at least 3:1 against
+# the white plot; every colour comes with its own marker shape, so colour is never alone.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#000000", "#997700"]
+SHAPES = ["circle", "square", "triangle", "diamond", "triangle-down", "cross"]
+MARKER = 4.5  # a point's radius
+# A second component (diastolic) is drawn dashed: the two lines differ without colour.
+DASH = "6 4"
 
 
 @dataclass
@@ -33,6 +40,8 @@ class Chart:
     x_ticks: list = field(default_factory=list)
     legend: list = field(default_factory=list)
     plot: dict = field(default_factory=dict)
+    unit: str = ""  # as people write it, shown on the value axis
+    series: list = field(default_factory=list)  # the named lines (systolic, diastolic)
 
 
 def _reference_range(record) -> tuple[float | None, float | None]:
@@ -48,9 +57,74 @@ def _reference_range(record) -> tuple[float | None, float | None]:
     )
 
 
-def trend(records, *, second: bool = False) -> Chart:
-    """A chart of one test across institutions: points by institution, the reference range as
-    a band, and (for blood pressure) a second line for the second component."""
+def source_styles(records) -> dict[int, dict]:
+    """A colour and marker shape per source, the same on every chart drawn from `records` (a
+    scoped queryset: the patient's records, or a share's): sources in the order they were
+    linked or uploaded. One query (the distinct sources of `records`)."""
+    ids = sorted(set(records.order_by().values_list("source_id", flat=True).distinct()))
+    return {
+        source_id: {"color": PALETTE[i % len(PALETTE)], "shape": SHAPES[i % len(SHAPES)]}
+        for i, source_id in enumerate(ids)
+    }
+
+
+def marker(shape: str, x: float, y: float, r: float = MARKER) -> str:
+    """The SVG path of a marker of `shape` centred on (x, y)."""
+    if shape == "square":
+        s = r * 0.9
+        return f"M{x - s:.1f},{y - s:.1f}h{2 * s:.1f}v{2 * s:.1f}h{-2 * s:.1f}Z"
+    if shape == "triangle":
+        return f"M{x:.1f},{y - r * 1.2:.1f}L{x + r * 1.1:.1f},{y + r * 0.8:.1f}H{x - r * 1.1:.1f}Z"
+    if shape == "triangle-down":
+        return f"M{x:.1f},{y + r * 1.2:.1f}L{x + r * 1.1:.1f},{y - r * 0.8:.1f}H{x - r * 1.1:.1f}Z"
+    if shape == "diamond":
+        d = r * 1.25
+        return f"M{x:.1f},{y - d:.1f}L{x + d:.1f},{y:.1f}L{x:.1f},{y + d:.1f}L{x - d:.1f},{y:.1f}Z"
+    if shape == "cross":
+        a, b = r * 1.1, r * 0.4
+        return (
+            f"M{x - b:.1f},{y - a:.1f}h{2 * b:.1f}v{a - b:.1f}h{a - b:.1f}v{2 * b:.1f}"
+            f"h{b - a:.1f}v{a - b:.1f}h{-2 * b:.1f}v{b - a:.1f}h{b - a:.1f}v{-2 * b:.1f}"
+            f"h{a - b:.1f}Z"
+        )
+    return f"M{x - r:.1f},{y:.1f}a{r},{r} 0 1,0 {2 * r},0a{r},{r} 0 1,0 {-2 * r},0Z"
+
+
+def _number(value) -> str:
+    # A range keeps the digits the hospital sent (4.0 stays 4.0): Decimal is the resource's own.
+    # A value column is a float: up to two decimals, without trailing zeros (7.6, 131).
+    if isinstance(value, Decimal):
+        return str(value)
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _date(record) -> str:
+    # In the reader's time zone, as the values table shows it: a date-only result stored as
+    # local midnight is the previous day in UTC.
+    return formats.date_format(timezone.localtime(record.effective), "SHORT_DATE_FORMAT")
+
+
+def _band_label(record, unit_code: str) -> str:
+    ranges = (record.resource or {}).get("referenceRange") or []
+    low = (ranges[0].get("low") or {}).get("value") if ranges else None
+    high = (ranges[0].get("high") or {}).get("value") if ranges else None
+    unit = unit_suffix(unit_code)
+    if low is not None and high is not None:
+        return gettext("Reference %(low)s–%(high)s%(unit)s") % {
+            "low": _number(low),
+            "high": _number(high),
+            "unit": unit,
+        }
+    if low is not None:
+        return gettext("Reference ≥ %(low)s%(unit)s") % {"low": _number(low), "unit": unit}
+    return gettext("Reference ≤ %(high)s%(unit)s") % {"high": _number(high), "unit": unit}
+
+
+def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
+    """A chart of one test across institutions: points by institution (in `styles`, from
+    source_styles, so that an institution looks the same on every chart), the reference range
+    as a labelled band, the unit on the value axis, and (for blood pressure) a second, dashed
+    line for the second component, both named in the legend."""
     chart = Chart()
     dated = [r for r in records if r.effective and r.value_num is not None]
     if not dated:
@@ -79,29 +153,40 @@ def trend(records, *, second: bool = False) -> Chart:
     def y(value):
         return round(TOP + (y_max - value) / (y_max - y_min) * plot_h, 1)
 
-    institutions = []
+    unit_code = dated[-1].unit
+    chart.unit = display_unit(unit_code)
+    suffix = unit_suffix(unit_code)
+    fallback = {"color": PALETTE[-1], "shape": SHAPES[-1]}
+    seen = []
     for record in dated:
-        name = record.source.display_name
-        if name not in institutions:
-            institutions.append(name)
-    style = {
-        name: (PALETTE[i % len(PALETTE)], SHAPES[i % len(SHAPES)])
-        for i, name in enumerate(institutions)
-    }
-    chart.legend = [{"name": n, "color": style[n][0], "shape": style[n][1]} for n in institutions]
+        if record.source_id not in seen:
+            seen.append(record.source_id)
+    # The legend in the sources' fixed order, as every other chart of the patient lists them.
+    seen.sort(key=lambda source_id: list(styles).index(source_id) if source_id in styles else 0)
+    names = {record.source_id: record.source.display_name for record in dated}
+    for source_id in seen:
+        style = styles.get(source_id, fallback)
+        chart.legend.append(
+            {"name": names[source_id], **style, "marker": marker(style["shape"], 6, 6, 5)}
+        )
+    components = [(gettext("Systolic"), "systolic"), (gettext("Diastolic"), "diastolic")]
     for record in dated:
-        color, shape = style[record.source.display_name]
-        for value in [record.value_num] + (
+        style = styles.get(record.source_id, fallback)
+        values = [record.value_num] + (
             [record.value_num2] if second and record.value_num2 is not None else []
-        ):
+        )
+        for index, value in enumerate(values):
+            label = f"{components[index][0]} " if second else ""
             chart.points.append(
                 {
                     "x": x(record),
                     "y": y(value),
-                    "color": color,
-                    "shape": shape,
+                    "color": style["color"],
+                    "shape": style["shape"],
+                    "marker": marker(style["shape"], x(record), y(value)),
                     "value": value,
-                    "date": formats.date_format(record.effective, "SHORT_DATE_FORMAT"),
+                    "text": f"{label}{_number(value)}{suffix}",
+                    "date": _date(record),
                     "institution": record.source.display_name,
                 }
             )
@@ -110,6 +195,10 @@ def trend(records, *, second: bool = False) -> Chart:
         chart.lines.append(
             " ".join(f"{x(r)},{y(r.value_num2)}" for r in dated if r.value_num2 is not None)
         )
+        chart.series = [
+            {"name": components[0][0], "kind": components[0][1], "dash": ""},
+            {"name": components[1][0], "kind": components[1][1], "dash": DASH},
+        ]
     if low is not None or high is not None:
         top = y(high) if high is not None else TOP
         bottom = y(low) if low is not None else TOP + plot_h
@@ -118,13 +207,18 @@ def trend(records, *, second: bool = False) -> Chart:
             "height": max(min(bottom, TOP + plot_h) - max(top, TOP), 0),
             "low": low,
             "high": high,
+            "label": _band_label(dated[-1], unit_code),
+            # The label sits inside the band's top edge, or above the plot when the band is thin.
+            "label_y": max(top, TOP) + 13 if bottom - top > 18 else TOP - 8,
         }
     for i in range(5):
         value = y_min + (y_max - y_min) * i / 4
         chart.y_ticks.append(
             {"y": y(value), "label": f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"}
         )
-    ticks = (dated[0], dated[len(dated) // 2], dated[-1]) if len(dated) > 2 else dated[:1]
+    ticks = (dated[0], dated[len(dated) // 2], dated[-1]) if len(dated) > 2 else list(dated)
+    if len(ticks) == 2 and ticks[0].effective == ticks[1].effective:
+        ticks = ticks[:1]
     for index, record in enumerate(ticks):
         anchor = (
             "start"
@@ -137,7 +231,7 @@ def trend(records, *, second: bool = False) -> Chart:
             {
                 "x": x(record),
                 "anchor": anchor,
-                "label": formats.date_format(record.effective, "SHORT_DATE_FORMAT"),
+                "label": _date(record),
             }
         )
     return chart
@@ -182,8 +276,10 @@ VITAL_CHARTS = [
 
 
 def vital_panels(records) -> list[dict]:
-    """Charts of blood pressure, weight, BMI, heart rate and glucose over `records`."""
+    """Charts of blood pressure, weight, BMI, heart rate and glucose over `records` (a scoped
+    queryset), an institution in one colour on all of them."""
     panels = []
+    styles = source_styles(records)
     for loincs, title, second, category in VITAL_CHARTS:
         points = queries.series(records, loincs[0], category, also=loincs[1:])
         if points:
@@ -191,7 +287,7 @@ def vital_panels(records) -> list[dict]:
                 {
                     "title": title,
                     "points": points,
-                    "chart": trend(points, second=second),
+                    "chart": trend(points, styles=styles, second=second),
                     "second": second,
                     "latest": points[-1],
                 }

@@ -153,7 +153,8 @@ def labs(request):
 @login_required
 @require_GET
 def lab_detail(request, code):
-    points = queries.series(queries.records_for_patient(request.user), code, Category.LAB)
+    records = queries.records_for_patient(request.user)
+    points = queries.series(records, code, Category.LAB)
     if not points:
         raise Http404
     for point in points:
@@ -164,7 +165,7 @@ def lab_detail(request, code):
         {
             "points": points,
             "latest": points[-1],
-            "chart": charts.trend(points),
+            "chart": charts.trend(points, styles=charts.source_styles(records)),
             "code": code,
         },
     )

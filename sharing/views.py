@@ -367,7 +367,8 @@ def share_lab(request, token, code):
         return not_available(request)
     if state is None:
         return redirect("share_entry", token=token)
-    points = record_queries.series(queries.records_for_share(share), code, Category.LAB)
+    scoped = queries.records_for_share(share)
+    points = record_queries.series(scoped, code, Category.LAB)
     if not points:
         return not_available(request)
     domain.record_access(
@@ -388,7 +389,8 @@ def share_lab(request, token, code):
             "points": points,
             "latest": points[-1],
             "code": code,
-            "chart": charts.trend(points),
+            # Colours by the share's sources, as on its vital signs charts.
+            "chart": charts.trend(points, styles=charts.source_styles(scoped)),
             "share_mode": True,
         },
     )

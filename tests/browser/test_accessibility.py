@@ -180,7 +180,7 @@ def test_charts_have_a_table_with_every_value(browser, live_server, patient, dat
     _log_in(page, patient)
     lab_page = next(path for name, path in data["patient_pages"] if name == "lab-trend")
     page.goto(lab_page)
-    points = page.locator("figure.chart svg circle, figure.chart svg rect[width='8']").count()
+    points = page.locator("figure.chart svg .chart-point").count()
     rows = page.locator("main table tbody tr").count()
     assert points > 0
     assert rows == points

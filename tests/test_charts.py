@@ -1,0 +1,167 @@
+"""Charts read as a whole: each institution keeps its colour and marker across every chart of a
+patient (and of a share), the legend names institutions and the two blood-pressure lines, the
+axis carries its unit as people write it, and the reference band says its range.
+
+The charts are parsed as XML (the figure: the SVG and its legend), not matched as text."""
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.conftest import login
+from tests.factories import make_share
+from tests.records_data import import_resources
+from tests.test_records import hba1c
+
+pytestmark = pytest.mark.django_db
+LOINC = "http://loinc.org"
+
+
+def blood_pressure(rid, systolic, diastolic, date):
+    def component(code, value):
+        return {
+            "code": {"coding": [{"system": LOINC, "code": code}]},
+            "valueQuantity": {
+                "value": value,
+                "unit": "mm[Hg]",
+                "system": "http://unitsofmeasure.org",
+                "code": "mm[Hg]",
+            },
+        }
+
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": "85354-9"}], "text": "혈압"},
+        "subject": {"reference": "Patient/p"},
+        "effectiveDateTime": date,
+        "component": [component("8480-6", systolic), component("8462-4", diastolic)],
+    }
+
+
+@pytest.fixture
+def two_sources(patient):
+    """A병원 (linked first) measured blood pressure only; B의원 measured both, and is the only
+    one on the HbA1c chart: a colour picked per chart would give B의원 A병원's colour there."""
+    import_resources(
+        patient,
+        "A병원",
+        [blood_pressure("a1", 131, 84, "2024-02-01"), blood_pressure("a2", 127, 80, "2024-08-01")],
+    )
+    import_resources(
+        patient,
+        "B의원",
+        [
+            hba1c("b1", 7.6, "2024-04-10"),
+            hba1c("b2", 6.9, "2024-10-10"),
+            blood_pressure("b3", 138, 88, "2024-05-01"),
+        ],
+    )
+    return patient
+
+
+def figures(page: str) -> list[ET.Element]:
+    found = re.findall(r'<figure class="chart">.*?</figure>', page, flags=re.S)
+    assert found, "no chart on the page"
+    # Our own page, rendered by the test client: no untrusted XML.
+    return [ET.fromstring(figure) for figure in found]  # noqa: S314
+
+
+def svg_texts(figure, cls: str) -> list[str]:
+    return [
+        "".join(node.itertext()).strip()
+        for node in figure.iter("{http://www.w3.org/2000/svg}text")
+        if cls in node.get("class", "").split()
+    ]
+
+
+def legend(figure) -> dict[str, dict]:
+    """{item text: its marker's attributes} of the figure's legend."""
+    items = {}
+    for item in figure.iter("li"):
+        marker = next(
+            node
+            for node in item.iter()
+            if node.tag.split("}")[-1] in ("path", "line", "rect") and node.get("class")
+        )
+        items["".join(item.itertext()).strip()] = dict(marker.attrib)
+    return items
+
+
+def points(figure) -> list[dict]:
+    return [
+        {**node.attrib, "title": "".join(node.itertext())}
+        for node in figure.iter("{http://www.w3.org/2000/svg}path")
+        if "chart-point" in node.get("class", "").split()
+    ]
+
+
+def test_an_institution_keeps_its_colour_and_marker_on_every_chart(client, two_sources):
+    login(client, two_sources.email)
+    (lab,) = figures(client.get("/records/labs/4548-4/").content.decode())
+    bp = figures(client.get("/records/vitals/").content.decode())[0]
+
+    lab_legend, bp_legend = legend(lab), legend(bp)
+    assert [name for name in lab_legend if "병원" in name or "의원" in name] == ["B의원"]
+    assert [name for name in bp_legend if "병원" in name or "의원" in name] == ["A병원", "B의원"]
+    assert lab_legend["B의원"]["fill"] == bp_legend["B의원"]["fill"] == "#D55E00"
+    assert lab_legend["B의원"]["class"] == bp_legend["B의원"]["class"] == "marker marker-square"
+    assert bp_legend["A병원"]["fill"] == "#0072B2"
+    assert bp_legend["A병원"]["class"] == "marker marker-circle"
+    # Every point wears its institution's colour and shape (not colour alone).
+    for figure, names in ((lab, lab_legend), (bp, bp_legend)):
+        for point in points(figure):
+            institution = point["title"].rsplit(" · ", 1)[1]
+            assert point["fill"] == names[institution]["fill"], point
+            assert point["class"].split()[1] == names[institution]["class"].split()[1]
+
+
+def test_blood_pressure_lines_are_named_and_the_axis_carries_the_unit(client, two_sources):
+    login(client, two_sources.email)
+    bp = figures(client.get("/records/vitals/").content.decode())[0]
+
+    items = legend(bp)
+    assert items["Systolic"]["class"] == "line line-systolic"
+    assert items["Diastolic"]["class"] == "line line-diastolic"
+    assert items["Diastolic"]["stroke-dasharray"] == "6 4"  # told apart without colour
+    assert svg_texts(bp, "chart-unit") == ["mmHg"]
+    titles = [point["title"] for point in points(bp)]
+    assert "Feb 1, 2024 · Systolic 131 mmHg · A병원" in titles
+    assert "Feb 1, 2024 · Diastolic 84 mmHg · A병원" in titles
+
+
+def test_reference_band_is_labelled_with_its_range(client, two_sources):
+    login(client, two_sources.email)
+    (lab,) = figures(client.get("/records/labs/4548-4/").content.decode())
+
+    assert svg_texts(lab, "chart-unit") == ["%"]
+    assert svg_texts(lab, "chart-band-label") == ["Reference 4.0–6.0%"]
+    assert "Reference 4.0–6.0%" in legend(lab)
+    assert [point["title"] for point in points(lab)] == [
+        "Apr 10, 2024 · 7.6% · B의원",
+        "Oct 10, 2024 · 6.9% · B의원",
+    ]
+
+
+def test_share_charts_keep_one_colour_per_institution(client, two_sources):
+    _share, token = make_share(two_sources, categories=["lab", "vital"])
+    client.post(f"/s/{token}/", {"name": "Dr. Lee"})
+
+    (lab,) = figures(client.get(f"/s/{token}/labs/4548-4/").content.decode())
+    bp = figures(client.get(f"/s/{token}/c/vital/").content.decode())[0]
+
+    assert legend(lab)["B의원"]["fill"] == legend(bp)["B의원"]["fill"] == "#D55E00"
+    assert legend(bp)["A병원"]["fill"] == "#0072B2"
+    assert svg_texts(bp, "chart-unit") == ["mmHg"]
