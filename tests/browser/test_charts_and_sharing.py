@@ -7,7 +7,15 @@ import re
 
 import pytest
 
-from tests.browser.helpers import DESKTOP, PHONE, decode_qr, horizontal_overflow, shoot
+from tests.browser.helpers import (
+    DESKTOP,
+    PHONE,
+    axe_violations,
+    console_errors,
+    decode_qr,
+    horizontal_overflow,
+    shoot,
+)
 from tests.factories import PASSWORD
 from tests.test_charts import two_sources  # noqa: F401 - the fixture, shared with the unit tests
 
@@ -79,6 +87,7 @@ def _new_share(page):
 
 def test_share_link_copy_and_full_screen_qr(browser, live_server, patient):
     context, page = _page(browser, live_server, permissions=["clipboard-read", "clipboard-write"])
+    errors = console_errors(page)  # the page's own CSP holds: no inline script or style
     _log_in(page, patient)
     _new_share(page)
     link = page.get_by_role("textbox", name="The link").input_value()
@@ -113,11 +122,12 @@ def test_share_link_copy_and_full_screen_qr(browser, live_server, patient):
     page.keyboard.press("Enter")  # the focused Close button
     assert not dialog.is_visible()
     assert page.evaluate("document.activeElement.dataset.qrOpen") == "qr-full-link"
+    assert errors == []
     context.close()
 
 
 def test_share_link_field_is_whole_at_375_px(browser, live_server, patient):
-    context, page = _page(browser, live_server, viewport=PHONE)
+    context, page = _page(browser, live_server, viewport=PHONE, bypass_csp=True)  # for axe
     _log_in(page, patient)
     _new_share(page)
 
@@ -130,7 +140,14 @@ def test_share_link_field_is_whole_at_375_px(browser, live_server, patient):
         assert field.bounding_box()["x"] + field.bounding_box()["width"] <= PHONE["width"]
     assert horizontal_overflow(page) == 0
     assert page.get_by_role("button", name="Copy the link").is_visible()
+    assert axe_violations(page) == []
     shoot(page, "phone-share-created")
+    page.get_by_role("button", name="Show the QR code full screen").first.click()
+    assert axe_violations(page) == []
+    box = page.get_by_role("dialog").locator("img").bounding_box()
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= PHONE["width"]
+    shoot(page, "phone-share-qr-full-screen")
     context.close()
 
 
@@ -172,4 +189,16 @@ def test_failed_submit_puts_the_focus_on_the_first_error(browser, live_server, p
         == "id_categories_error"
     )
     shoot(page, "share-form-error-focus")
+    context.close()
+
+
+def test_failed_login_puts_the_focus_on_its_message(browser, live_server, patient):
+    context, page = _page(browser, live_server)
+    page.goto("/accounts/login/")
+    page.locator("#id_login").fill(patient.email)
+    page.locator("#id_password").fill("not the password")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert "not correct" in focused, focused
     context.close()
