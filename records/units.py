@@ -27,7 +27,6 @@ _WHOLE = {
     "[in_i]": "in",
     "[ft_i]": "ft",
     "[lb_av]": "lb",
-    "lbs": "lb",
     "[oz_av]": "oz",
     "[IU]": "IU",
     "[iU]": "IU",
