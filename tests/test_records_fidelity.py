@@ -96,19 +96,19 @@ def test_blood_pressure_is_systolic_over_diastolic_by_code(client, patient, path
         .first()
     )
     systolic, diastolic = expected[latest.resource_id]
-    shown = f"{floatformat(systolic, '-1')}/{floatformat(diastolic, '-1')} mm[Hg]"
+    shown = f"{floatformat(systolic, '-1')}/{floatformat(diastolic, '-1')} mmHg"
     assert shown in client.get("/dashboard/").content.decode()
 
     vitals = client.get("/records/vitals/").content.decode()
     for systolic, diastolic in expected.values():
-        assert f"{floatformat(systolic, '-2')}/{floatformat(diastolic, '-2')} mm[Hg]" in vitals
+        assert f"{floatformat(systolic, '-2')}/{floatformat(diastolic, '-2')} mmHg" in vitals
 
     _share, token = make_share(patient, categories=["vital"])
     recipient = client.__class__()
     assert recipient.post(f"/s/{token}/", {"name": "Dr. Kim"}).status_code == 302
     shared = recipient.get(f"/s/{token}/c/vital/").content.decode()
     for systolic, diastolic in expected.values():
-        assert f"{floatformat(systolic, '-2')}/{floatformat(diastolic, '-2')} mm[Hg]" in shared
+        assert f"{floatformat(systolic, '-2')}/{floatformat(diastolic, '-2')} mmHg" in shared
 
 
 def make_share(patient, **fields):
