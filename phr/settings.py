@@ -481,6 +481,11 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL") or "INFO"},
     "loggers": {
+        # Django's default configuration gives "django" a console handler of its own (active
+        # with DEBUG) that knows nothing of the mask: it printed "Not Found: /s/<token>/" a
+        # second time, unmasked. Django's lines go through ours alone (mail_admins would send
+        # the same paths by e-mail).
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # "Not Found: /s/<token>/" and the like: shown, with the secrets masked.
         "django.request": {"level": "WARNING"},
         # runserver's request lines: through the masking handler instead of Django's own.
