@@ -5,6 +5,8 @@ resource belongs to the source's patient, and the per-type search plan read from
 CapabilityStatement. The sync engine (institutions.sync) applies them page by page.
 """
 
+from collections.abc import Collection
+
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
@@ -47,28 +49,37 @@ def validate(resource: dict) -> tuple[str, dict] | None:
     return None
 
 
-def _names_other(reference, owner: str) -> bool:
+def _owners(owner: str | Collection[str]) -> Collection[str]:
+    return {owner} if isinstance(owner, str) else owner
+
+
+def _names_other(reference, owner: str | Collection[str]) -> bool:
     """Whether a Reference names a patient other than `owner` (by a Patient/<id> URL, relative
-    or absolute, with or without _history, or by an urn:uuid the owner's id is not)."""
+    or absolute, with or without _history, or by an urn:uuid the owner's id is not). `owner`
+    is one id, or a set of ids and fullUrls (an uploaded file's Patients)."""
     if not isinstance(reference, dict):
         return False
+    owners = _owners(owner)
     target = reference.get("reference")
     if not isinstance(target, str) or not target or target.startswith("#"):
         return False  # a contained resource, or a logical reference (identifier) only
+    if target in owners:
+        return False
     if target.startswith(("urn:uuid:", "urn:oid:")):
-        return target.split(":", 2)[2] != owner
+        return target.split(":", 2)[2] not in owners
     path = target.split("/_history/")[0].rstrip("/").split("/")
     if len(path) >= 2 and path[-2] == "Patient":
-        return path[-1] != owner
+        return path[-1] not in owners
     if reference.get("type") == "Patient" and len(path) == 1:
-        return path[0] != owner
+        return path[0] not in owners
     return False  # Group/…, Device/…: not a patient
 
 
-def names_other_patient(resource: dict, owner: str) -> str | None:
-    """The element by which a resource belongs to another patient than `owner`, or None."""
+def names_other_patient(resource: dict, owner: str | Collection[str]) -> str | None:
+    """The element by which a resource belongs to another patient than `owner` (an id, or the
+    ids and fullUrls of an uploaded file's Patients), or None."""
     if resource["resourceType"] == "Patient":
-        return None if str(resource["id"]) == owner else "Patient.id"
+        return None if str(resource["id"]) in _owners(owner) else "Patient.id"
     for element in ("subject", "patient", "beneficiary"):
         if _names_other(resource.get(element), owner):
             return f"{resource['resourceType']}.{element}"

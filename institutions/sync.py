@@ -35,7 +35,7 @@ from institutions.models import (
     SyncRun,
 )
 from records.bulk import insert_records, update_records
-from records.fhirfile import parse_fhir_file
+from records.fhirfile import parse_fhir_entries
 from records.models import Record
 from records.projection import content_hash, parse_fhir_datetime, project
 
@@ -306,8 +306,10 @@ def _issue(run: SyncRun, resource: dict, code: str, params: dict | None = None) 
     )
 
 
-def store_page(run: SyncRun, resources: Iterable) -> dict:
+def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = frozenset()) -> dict:
     """Validate, project and upsert one page of resources for the run's source.
+
+    `owners`: for an upload, the ids and fullUrls of the file's Patients (from the whole file).
 
     Returns the page's counts. Unchanged resources (same content hash) cost one lookup.
     Side effects: Record inserts/updates and SyncIssue rows — within the caller's transaction.
@@ -351,9 +353,10 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
         }
     elsewhere = _held_by_other_uploads(source, page) if source.kind == SourceKind.UPLOAD else {}
     # Whose records these are: an institution's resources must all be its patient's (a lenient
-    # server that ignored a search parameter answers with everyone's). An upload has no id to
-    # hold it to; whose file it is, is asked when it is imported.
-    owner = source.patient_ref if source.kind == SourceKind.INSTITUTION else ""
+    # server that ignored a search parameter answers with everyone's); an upload's, the file's
+    # Patients' (whose file it is, is asked when it is imported). A file naming no Patient has
+    # nobody to hold it to: the import asked the patient to confirm it.
+    owner = source.patient_ref if source.kind == SourceKind.INSTITUTION else owners
     creates, updates, foreign = [], [], []
     for (resource_type, source_id), resource in page.items():
         digest = content_hash(resource)
@@ -399,7 +402,9 @@ def store_page(run: SyncRun, resources: Iterable) -> dict:
     return counts
 
 
-def _commit_page(run: SyncRun, resources: list, cursor: dict, **extra) -> None:
+def _commit_page(
+    run: SyncRun, resources: list, cursor: dict, *, owners: frozenset[str] = frozenset(), **extra
+) -> None:
     """Store a page and move the cursor in one transaction: a crash replays at most this page."""
     with transaction.atomic():
         if not Source.objects.filter(pk=run.source_id, status=SourceStatus.ACTIVE).exists():
@@ -412,7 +417,7 @@ def _commit_page(run: SyncRun, resources: list, cursor: dict, **extra) -> None:
                 error_message=stopped.to_json(),
             )
             raise _Stopped
-        counts = store_page(run, resources)
+        counts = store_page(run, resources, owners=owners)
         for field, value in counts.items():
             setattr(run, field, getattr(run, field) + value)
         run.cursor = cursor
@@ -532,15 +537,31 @@ def _pull_pages(run: SyncRun, client) -> bool:
     return True
 
 
+def upload_owners(entries: list[tuple[dict, str]]) -> frozenset[str]:
+    """Whose an uploaded file is: the ids of its Patients and their fullUrls (Synthea writes
+    `urn:uuid:<id>`). Computed from the whole file, as its pages are stored one by one."""
+    owners = set()
+    for resource, full_url in entries:
+        if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str | int):
+            owners.add(str(resource["id"]))
+            if full_url:
+                owners.add(full_url)
+    return frozenset(owners - {""})
+
+
 def _import_upload(run: SyncRun) -> None:
-    resources = parse_fhir_file(bytes(run.source.upload.data))
+    entries = parse_fhir_entries(bytes(run.source.upload.data))  # parsed once per task
+    owners = upload_owners(entries)
+    resources = [resource for resource, _full_url in entries]
     start = run.cursor.get("offset", 0)
     size = settings.PHR_SYNC_PAGE_SIZE
     if run.total is None:
         run.total = len(resources)
         run.save(update_fields=["total"])
     for offset in range(start, len(resources), size):
-        _commit_page(run, resources[offset : offset + size], {"offset": offset + size})
+        _commit_page(
+            run, resources[offset : offset + size], {"offset": offset + size}, owners=owners
+        )
 
 
 # --- Periodic work -----------------------------------------------------------------------

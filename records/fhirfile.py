@@ -13,6 +13,12 @@ class NotFHIR(ValueError):
 
 def parse_fhir_file(data: bytes) -> list[dict]:
     """The resources in the file, in order. Raises NotFHIR with a message for people."""
+    return [resource for resource, _full_url in parse_fhir_entries(data)]
+
+
+def parse_fhir_entries(data: bytes) -> list[tuple[dict, str]]:
+    """(resource, fullUrl) for each resource in the file, in order ("" where the file gives no
+    fullUrl: NDJSON, a single resource). Raises NotFHIR with a message for people."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -25,7 +31,7 @@ def parse_fhir_file(data: bytes) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                resources.append(fhirjson.loads(line))
+                resources.append((fhirjson.loads(line), ""))
             except json.JSONDecodeError:
                 raise NotFHIR(
                     _("Neither JSON nor NDJSON (line %(line)d cannot be read).") % {"line": number}
@@ -35,14 +41,14 @@ def parse_fhir_file(data: bytes) -> list[dict]:
             raise NotFHIR(_("The JSON has no resourceType: it is not FHIR."))
         if document["resourceType"] == "Bundle":
             resources = [
-                e["resource"]
+                (e["resource"], e["fullUrl"] if isinstance(e.get("fullUrl"), str) else "")
                 for e in document.get("entry", [])
                 if isinstance(e, dict) and "resource" in e
             ]
         else:
-            resources = [document]
+            resources = [(document, "")]
     if not resources:
         raise NotFHIR(_("The file holds no FHIR resources."))
-    if not all(isinstance(r, dict) and r.get("resourceType") for r in resources):
+    if not all(isinstance(r, dict) and r.get("resourceType") for r, _full_url in resources):
         raise NotFHIR(_("Every line or entry must be a FHIR resource with a resourceType."))
     return resources

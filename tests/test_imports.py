@@ -120,7 +120,7 @@ def test_import_resources_already_imported_from_another_file_are_not_stored_twic
         "id": "new-weight",
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Weight"},
-        "subject": {"reference": "urn:uuid:e27d88b0-c5e5-4042-ad49-184f6a900ee3"},
+        "subject": {"reference": "urn:uuid:1ae0605d-e5b8-4d6d-a96d-c93dcbd57e06"},
         "effectiveDateTime": "2021-01-05T10:00:00+00:00",
         "valueQuantity": {"value": 9.5, "unit": "kg"},
     }
@@ -377,3 +377,61 @@ def test_import_review_names_at_most_ten_people(client, patient):
     assert people == 10
     assert f"and {len(examples) - 10} more people" in text(review)
     assert not Source.objects.exists()
+
+
+# --- An uploaded resource about another patient (H11) -------------------------------------
+
+LUIGI_ID = "1ae0605d-e5b8-4d6d-a96d-c93dcbd57e06"
+
+
+def _stranger_observation(reference: str) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": "someone-elses-weight",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Weight"},
+        "subject": {"reference": reference},
+        "effectiveDateTime": "2021-01-05T10:00:00+00:00",
+        "valueQuantity": {"value": 70.5, "unit": "kg"},
+    }
+
+
+@pytest.mark.parametrize("reference", ["Patient/SOMEONE-ELSE", "urn:uuid:SOMEONE-ELSE"])
+def test_import_refuses_a_resource_about_another_patient_than_the_files(
+    client, luigi, password, reference
+):
+    """The file's Patient is the account's (no review), but one Observation names someone else:
+    it is refused as an other_patient issue of the run and stored nowhere."""
+    bundle = json.loads(LUIGI.read_text())
+    bundle["entry"].append({"resource": _stranger_observation(reference)})
+    login(client, luigi.email)
+
+    source = imported(post_file(client, "luigi-plus.json", json.dumps(bundle).encode()))
+
+    run = source.runs.get()
+    assert not Record.objects.filter(resource_id="someone-elses-weight").exists()
+    issue = run.issues.get(resource_id="someone-elses-weight")
+    assert (issue.code, issue.params) == ("other_patient", {"element": "Observation.subject"})
+    assert Record.objects.filter(source=source).count() == 61 - (run.invalid - 1)
+    headers = api_token(client, luigi, password)
+    listed = client.get("/api/v1/records/?page_size=200", headers=headers)
+    assert listed.status_code == 200
+    assert "someone-elses-weight" not in listed.content.decode()
+    assert ("Observation", "someone-elses-weight") not in export_keys(client)
+
+
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_import_of_a_synthea_file_keeps_every_resource_of_its_patient(client, luigi, ndjson):
+    """The owner set is the file's Patient and its urn:uuid fullUrl: every Synthea resource
+    (subject/patient = urn:uuid:<id>) is stored, nothing is refused as another patient's."""
+    data = LUIGI.read_bytes()
+    if ndjson:
+        data = "\n".join(json.dumps(r) for r in luigi_resources()).encode()
+    login(client, luigi.email)
+
+    source = imported(post_file(client, "luigi.ndjson" if ndjson else LUIGI.name, data))
+
+    run = source.runs.get()
+    assert not run.issues.filter(code="other_patient").exists()
+    assert (run.fetched, run.created_count, run.invalid) == (61, 61, 0)
+    assert Record.objects.filter(source=source).count() == 61
