@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from accounts.models import PatientProfile, User
 from audit import domain as audit
@@ -32,6 +33,8 @@ ABSOLUTE = re.compile(
 # Disambiguated fullUrls: uuid5 of the source and the fullUrl it would have had.
 COLLISION_NAMESPACE = uuid.UUID("6f1b4a0e-5b7c-4d37-9a52-3a4f2e8c1d90")
 _PATIENT = object()  # the target of every reference to the patient
+# The display of a reference withheld from a share's Bundle (the text the recipient reads).
+WITHHELD = gettext_lazy("Not included in this share")
 
 
 def patient_resource(patient, profile) -> dict:
@@ -55,7 +58,10 @@ class Linker:
     """fullUrls and reference rewriting for one Bundle of `keys` ((source id, type, id), in
     entry order). Side effects: two queries (sources; the sources' Patient resource ids)."""
 
-    def __init__(self, keys: list[tuple[int, str, str]], *, patient=None):
+    def __init__(self, keys: list[tuple[int, str, str]], *, patient=None, withhold=False):
+        # A share's Bundle holds only its scope: a reference to a record outside it is withheld
+        # (see link()) rather than left pointing at nothing.
+        self.withhold = withhold
         # The Source model through the foreign key: institutions stands above records and
         # imports it, so records does not import institutions.
         source_model = Record._meta.get_field("source").related_model
@@ -156,6 +162,11 @@ class Linker:
             wanted = self.resolve(source_id, reference)
             if wanted is not None and _as_written(reference, entry_url) != wanted:
                 node["reference"] = wanted
+            elif wanted is None and self.withhold and self.target(source_id, reference):
+                # Outside the share's scope: a viewer could not follow it, and its id is the
+                # patient's, not the recipient's. What the reference said in words is kept.
+                del node["reference"]
+                node.setdefault("display", str(WITHHELD))
         for value in node.values():
             if isinstance(value, dict | list):
                 self.link(source_id, entry_url, value)
@@ -190,18 +201,19 @@ def _patient_of(records):
     return User.objects.filter(pk=patient_id).first() if patient_id else None
 
 
-def bundle_stream(records, *, patient=None):
+def bundle_stream(records, *, patient=None, scoped=False):
     """A FHIR `collection` Bundle of the records' resources, streamed (flat memory): the
     patient's Patient entry first, then the records, their links kept (see Linker).
 
-    `patient` defaults to the records' patient. Queries: the keys, sources, Patient ids, then
-    the resources in chunks.
+    `patient` defaults to the records' patient. `scoped` (a share's records): references to
+    records outside them are withheld, so every reference in the Bundle resolves in it.
+    Queries: the keys, sources, Patient ids, then the resources in chunks.
     """
     records = records.order_by("id")
     if patient is None:
         patient = _patient_of(records)
     keys = list(records.values_list("source_id", "resource_type", "resource_id"))
-    linker = Linker(keys, patient=patient)
+    linker = Linker(keys, patient=patient, withhold=scoped)
     head = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -344,9 +356,11 @@ def summary_document(*, patient, profile, sections: dict, records=None) -> dict:
     }
 
 
-def bundle_response(records, *, prefix: str) -> StreamingHttpResponse:
+def bundle_response(records, *, prefix: str, scoped=False) -> StreamingHttpResponse:
     """A download of `records` as a FHIR Bundle (streamed), named `<prefix>-<date>.json`."""
-    response = StreamingHttpResponse(bundle_stream(records), content_type="application/fhir+json")
+    response = StreamingHttpResponse(
+        bundle_stream(records, scoped=scoped), content_type="application/fhir+json"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename(prefix)}"'
     return response
 

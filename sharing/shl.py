@@ -40,7 +40,9 @@ def create_link(share, *, base_url: str) -> tuple[str, str]:
     """Encrypt the share's scope and return (manifest id, shlink URI). Neither is stored."""
     manifest_id = secrets.token_urlsafe(32)
     key = os.urandom(32)
-    bundle = "".join(export.bundle_stream(records_for_share(share), patient=share.patient)).encode()
+    bundle = "".join(
+        export.bundle_stream(records_for_share(share), patient=share.patient, scoped=True)
+    ).encode()
     share.shl_file = encrypt(bundle, key)
     payload = {
         "url": f"{base_url.rstrip('/')}/shl/{manifest_id}",

@@ -407,7 +407,9 @@ def share_download(request, token):
     domain.record_access(
         share=share, action=AccessAction.DOWNLOADED, request=request, name=state["name"]
     )
-    return export.bundle_response(queries.records_for_share(share), prefix="shared-records")
+    return export.bundle_response(
+        queries.records_for_share(share), prefix="shared-records", scoped=True
+    )
 
 
 # --- SMART Health Links --------------------------------------------------------------------

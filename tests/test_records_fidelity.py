@@ -302,6 +302,41 @@ def test_shl_bundle_names_the_patient_and_resolves_patient_references(patient):
     assert sorted(key for key in within if not resolved.get(key)) == []
 
 
+def test_shared_bundles_hold_no_reference_to_what_was_not_shared(client, patient):
+    """A share of labs and vitals: the visits its results were taken at are outside the scope.
+    In the SMART Health Link's file and the recipient's download every reference resolves in
+    the Bundle; the ones to unshared records are withheld, keeping their words."""
+    from tests.factories import make_share
+
+    path = FIXTURES / "synthea" / "Ossie_Rodriguez_d7ec3d8f-7be8-4a94-a20c-e694f7bfdb80.json"
+    import_file(patient, path)
+    shl = create_shl(patient, ["lab", "vital"])
+    _share, token = make_share(patient, categories=["lab", "vital"], allow_download=True)
+    client.post(f"/s/{token}/", {"name": "Dr. Kim"})
+    download = client.get(f"/s/{token}/download/")
+    assert download.status_code == 200
+
+    for bundle in (
+        json.loads(shl_plaintext(shl)),
+        json.loads(b"".join(download.streaming_content)),
+    ):
+        resolved = resolution(bundle)
+        assert sorted(key for key, url in resolved.items() if url is None) == []
+        withheld = [
+            node
+            for entry in bundle["entry"]
+            for node in [entry["resource"].get("encounter")]
+            if isinstance(node, dict)
+        ]
+        observations = [
+            e for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+        ]
+        # Every Synthea observation (and lab report) names its visit; no visit was shared.
+        assert len(withheld) >= len(observations) > 0
+        assert {tuple(node) for node in withheld} == {("display",)}
+        assert {node["display"] for node in withheld} == {"Not included in this share"}
+
+
 def test_export_gives_one_patient_entry_for_patient_references_from_every_source(client, patient):
     for path in SYNTHEA[:2]:
         import_file(patient, path)
