@@ -309,3 +309,16 @@ def test_dashboard_polls_while_a_sync_runs(client, patient, institution, known_p
     fragment = client.get("/dashboard/sources/").content.decode()
     assert "Completed" in fragment
     assert "hx-trigger" not in fragment
+
+
+def test_hidden_fields_have_no_label_in_either_language(client, patient, linked):
+    """The unlink form's hidden count is no field a person fills in: no "Confirm:" label (it
+    showed, untranslated, in the Korean page)."""
+    client.force_login(patient)
+    for language in ("en", "ko"):
+        page = client.get(f"/sources/{linked.code}/", HTTP_ACCEPT_LANGUAGE=language)
+        html = page.content.decode()
+        assert page.status_code == 200
+        assert 'name="confirm"' in html
+        assert 'for="id_confirm"' not in html
+        assert "Confirm:" not in html
