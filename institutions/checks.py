@@ -5,7 +5,8 @@ resource belongs to the source's patient, and the per-type search plan read from
 CapabilityStatement. The sync engine (institutions.sync) applies them page by page.
 """
 
-from collections.abc import Collection
+import re
+from collections.abc import Collection, Iterable
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
@@ -111,3 +112,58 @@ def patient_searches(statement: dict) -> list[list[str]]:
             if param and [resource_type, param] not in plan:
                 plan.append([resource_type, param])
     return [*plan, ["Patient", "_id"]]
+
+
+def referenced_types(statement: dict) -> list[str]:
+    """The types the CapabilityStatement lists as searchable that link to no patient in R4
+    (Organization, Practitioner, PractitionerRole, Location, Medication…): a per-type sync reads
+    the ones the patient's records reference by `_id`, as $everything would have brought them."""
+    types = []
+    for rest in statement.get("rest", []) if isinstance(statement, dict) else []:
+        for entry in rest.get("resource", []) if isinstance(rest, dict) else []:
+            resource_type = entry.get("type") if isinstance(entry, dict) else None
+            if (
+                not isinstance(resource_type, str)
+                or resource_type == "Patient"
+                or resource_type in r4.R4_PATIENT_SEARCH
+                or resource_type not in r4.R4_RESOURCE_TYPES
+                or resource_type in types
+            ):
+                continue
+            interactions = entry.get("interaction")
+            codes = (
+                {i.get("code") for i in interactions if isinstance(i, dict)}
+                if isinstance(interactions, list) and interactions
+                else {"search-type"}
+            )
+            if "search-type" in codes:
+                types.append(resource_type)
+    return types
+
+
+# An R4 id: what may go into a comma-separated `_id=` (a comma in an id would split it).
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def references_to(resources: Iterable, types: Collection[str], base_url: str = "") -> set:
+    """{(type, id)} of the literal references to `types` in the resources: `Type/id`, with or
+    without _history, or absolute on the institution's own base URL. A reference to another
+    server, a conditional one (`Organization?identifier=…`), an urn: or a contained `#` is not
+    something to read here."""
+    base = base_url.rstrip("/") + "/" if base_url else ""
+    found = set()
+    stack = list(resources)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            target = node.get("reference")
+            if isinstance(target, str):
+                if base and target.startswith(base):
+                    target = target[len(base) :]
+                parts = target.split("/_history/")[0].split("/")
+                if len(parts) == 2 and parts[0] in types and _FHIR_ID.fullmatch(parts[1]):
+                    found.add((parts[0], parts[1]))
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return found

@@ -12,6 +12,7 @@ import time
 from urllib.parse import urlencode
 
 from django.core import signing
+from django.db.models import Min
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils.dateparse import parse_datetime
 from django.utils.http import http_date
@@ -425,4 +426,13 @@ def type_search(request, institution, decision, resource_type):
         # Patient/<id>, an absolute URL ending so, or a bare id.
         patient_id = request.GET[link].rstrip("/").rpartition("Patient/")[2]
         queryset = queryset.filter(patient=_patient(institution, patient_id))
+    if resource_type in fhir.NOT_PATIENT_TYPES:
+        # The hospital's own directory (its Organization, staff, wards): held once per patient
+        # here, served once by id (`_id=a,b,c` finds each of them once).
+        queryset = queryset.filter(
+            id__in=queryset.order_by()
+            .values("resource_id")
+            .annotate(first=Min("id"))
+            .values("first")
+        )
     return _page(request, institution, decision, _by_id(request, queryset))

@@ -330,6 +330,10 @@ PHR_FHIR_ALLOW_PRIVATE = env_bool("PHR_FHIR_ALLOW_PRIVATE", False)
 PHR_SYNC_PAGE_SIZE = env_int("PHR_SYNC_PAGE_SIZE", 1000, minimum=1)  # hospitals may cap it lower
 PHR_SYNC_LEASE_SECONDS = env_int("PHR_SYNC_LEASE_SECONDS", 300, minimum=10)
 PHR_SYNC_RESTARTS = env_int("PHR_SYNC_RESTARTS", 3, minimum=0)  # fresh starts after broken paging
+# Without $everything: the Organizations, Practitioners, Locations… the patient's records
+# reference are read by `_id=a,b,c` searches, this many ids a request, at most this many a run.
+PHR_SYNC_REFERENCE_BATCH = env_int("PHR_SYNC_REFERENCE_BATCH", 50, minimum=1)
+PHR_SYNC_REFERENCE_CAP = env_int("PHR_SYNC_REFERENCE_CAP", 2000, minimum=0)
 # Attempts of a run that end abnormally (an unexpected error, a worker that died) before it
 # fails with a reason; re-tried after PHR_SYNC_RETRY_DELAY seconds, doubling each time.
 PHR_SYNC_ATTEMPTS = env_int("PHR_SYNC_ATTEMPTS", 5, minimum=1)

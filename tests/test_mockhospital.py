@@ -19,7 +19,7 @@ from mockhospital.admin import MockInstitutionForm
 from mockhospital.generator import KST, InstitutionSpec, PatientSpec, generate, person
 from mockhospital.models import MockInstitution, MockPatient
 from records.fhirfile import NotFHIR, parse_fhir_file
-from tests.factories import MockInstitutionFactory, MockPatientFactory
+from tests.factories import MockInstitutionFactory, MockPatientFactory, MockResourceFactory
 from tests.helpers import PRODUCTION_ENV, manage, project_env
 from tests.mock_fhir import MockFHIR
 
@@ -300,7 +300,9 @@ def test_unknown_search_parameters_are_ignored_when_lenient_refused_when_strict(
         [mine, ("Patient", other.patient_id)]
     )
     organizations, _ = fhir_client.walk("Organization", patient=mock_patient.patient_id)
-    assert len(organizations) == 2  # the hospital's Organization, as each person's data has it
+    # The whole directory (`patient` ignored), the hospital's one Organization served once
+    # although each person's data holds it.
+    assert keys(organizations) == [("Organization", f"org-{hospital.hira_number}")]
     # Strict on request (Prefer: handling=strict), or as the server's mode.
     asked = fhir_client.http.get(
         f"{fhir_client.base}/Patient",
@@ -682,3 +684,21 @@ def test_admin_shows_and_validates_faults(client, admin_user, hospital, settings
     )
     assert not form.is_valid()
     assert form.errors["faults"] == ["error_rate must be between 0 and 1, not 7.0."]
+
+
+def test_directory_types_are_found_by_several_ids_each_once(fhir_client, hospital, mock_patient):
+    """`_id=a,b,c` on a type no patient owns (Organization, Practitioner…): each named one,
+    once, whatever number of patients' data hold it; nothing else."""
+    other = MockPatientFactory(institution=hospital, size=40)
+    domain.ensure_materialized(mock_patient)
+    domain.ensure_materialized(other)
+    for rid in ("prac-1", "prac-2", "prac-3"):
+        MockResourceFactory(patient=mock_patient, resource_type="Practitioner", resource_id=rid)
+    MockResourceFactory(patient=other, resource_type="Practitioner", resource_id="prac-1")
+    org = f"org-{hospital.hira_number}"
+
+    practitioners, _ = fhir_client.walk("Practitioner", _id="prac-1,prac-3,prac-unknown")
+    organizations, _ = fhir_client.walk("Organization", _id=f"{org},org-unknown")
+
+    assert sorted(keys(practitioners)) == [("Practitioner", "prac-1"), ("Practitioner", "prac-3")]
+    assert keys(organizations) == [("Organization", org)]

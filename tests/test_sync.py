@@ -134,15 +134,16 @@ def test_per_type_search_when_everything_is_not_supported(
     source, run = link_and_sync(patient, institution)
     assert run.status == RunStatus.SUCCEEDED, run.error
     truth = mock.ground_truth(known_patient)
-    # The hospital's Organization links to no patient: only $everything brings it.
-    assert stored(source) == {k: v for k, v in truth.items() if k[0] not in NOT_PATIENT_SEARCHABLE}
+    # The hospital's Organization links to no patient: read by _id as the records reference it.
+    assert stored(source) == truth
 
 
 SYNTHEA = FIXTURES / "synthea"
 LUIGI = SYNTHEA / "Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json"
 OSSIE = SYNTHEA / "Ossie_Rodriguez_d7ec3d8f-7be8-4a94-a20c-e694f7bfdb80.json"
 # R4 links these types to no patient (no patient/subject/beneficiary search parameter): a
-# per-type sync cannot ask for them; $everything brings them.
+# per-type sync reads the ones the records reference as `Type/id` by _id; Synthea's `urn:uuid:`
+# references name no id on the server, so only $everything brings those.
 NOT_PATIENT_SEARCHABLE = {"Organization", "Practitioner"}
 
 
@@ -173,7 +174,7 @@ def test_per_type_sync_stores_only_this_patients_records(
     truth = mock.ground_truth(known_patient)
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert {t for t, _ in truth} & NOT_PATIENT_SEARCHABLE == {"Organization"}
-    assert stored(source) == {k: v for k, v in truth.items() if k[0] not in NOT_PATIENT_SEARCHABLE}
+    assert stored(source) == truth  # its Organization read by _id, the others' never
     assert list(
         Record.objects.filter(resource_type="Patient").values_list("resource_id", flat=True)
     ) == [known_patient.patient_id]
@@ -207,6 +208,92 @@ def test_per_type_sync_asks_for_every_type_the_server_lists(
         t for t, _ in expected
     }
     assert run.fetched == len(expected)
+
+
+REFERENCED_TYPES = {"Organization", "Practitioner", "PractitionerRole", "Location", "Medication"}
+
+
+def references_of(resources) -> set[tuple[str, str]]:
+    """Every relative reference to a type that belongs to no patient, by an independent walk."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            target = node.get("reference")
+            if isinstance(target, str) and target.count("/") == 1:
+                kind, _, rid = target.partition("/")
+                if kind in REFERENCED_TYPES:
+                    found.add((kind, rid))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(list(resources))
+    return found
+
+
+@pytest.mark.parametrize("handling", ["lenient", "strict"])
+def test_per_type_sync_reads_the_resources_its_records_reference(
+    live_server, hospital, patient, known_patient, handling, settings
+):
+    """Without $everything, the Organization, Practitioners and Location the patient's records
+    point at are read by _id (two ids a request here), and only those: not the directory."""
+    settings.PHR_SYNC_REFERENCE_BATCH = 2
+    hospital.supports_everything = False
+    hospital.search_handling = handling
+    hospital.save()
+    others_known_to(hospital, count=2)  # their rows hold the same Organization too
+    mock.ensure_materialized(known_patient)
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "enc-with-staff",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{known_patient.patient_id}"},
+        "participant": [
+            {"individual": {"reference": "Practitioner/prac-1"}},
+            {"individual": {"reference": "Practitioner/prac-2"}},
+        ],
+        "location": [{"location": {"reference": "Location/loc-1"}}],
+    }
+    MockResourceFactory(
+        patient=known_patient,
+        resource_type="Encounter",
+        resource_id="enc-with-staff",
+        body=json.dumps(encounter),
+    )
+    for kind, rid in [
+        ("Practitioner", "prac-1"),
+        ("Practitioner", "prac-2"),
+        ("Location", "loc-1"),
+        ("Practitioner", "prac-nobody-names"),
+        ("Organization", "org-nobody-names"),
+    ]:
+        MockResourceFactory(patient=known_patient, resource_type=kind, resource_id=rid)
+    institution = onboard(live_server, hospital)
+
+    source, run = link_and_sync(patient, institution)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    truth = mock.ground_truth(known_patient)
+    unnamed = {("Practitioner", "prac-nobody-names"), ("Organization", "org-nobody-names")}
+    assert stored(source) == {k: v for k, v in truth.items() if k not in unnamed}
+    held = stored(source)
+    wanted = references_of(held.values())
+    assert {("Practitioner", "prac-1"), ("Location", "loc-1")} < wanted
+    assert any(kind == "Organization" for kind, _ in wanted)
+    assert wanted <= set(held)
+    assert (run.invalid, run.fetched) == (0, len(held))
+
+    again, _created = sync.request_sync(source=source, trigger=RunTrigger.PATIENT)
+    again = run_to_end(again)
+
+    assert again.status == RunStatus.SUCCEEDED, again.error
+    assert again.created_count == 0
+    assert stored(source) == held
+    assert Record.objects.filter(source=source).count() == len(held)
 
 
 def test_resources_naming_another_patient_are_refused_never_stored(live_server, hospital, patient):
