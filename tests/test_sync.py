@@ -296,6 +296,65 @@ def test_per_type_sync_reads_the_resources_its_records_reference(
     assert Record.objects.filter(source=source).count() == len(held)
 
 
+def test_a_resumed_per_type_sync_neither_redoes_nor_loses_the_referenced_reads(
+    live_server, hospital, patient, known_patient, settings, monkeypatch
+):
+    """The reads by _id are planned in the cursor: a run stopped after two of them continues
+    with the others, and asks for none twice."""
+    settings.PHR_SYNC_REFERENCE_BATCH = 1
+    hospital.supports_everything = False
+    hospital.save()
+    mock.ensure_materialized(known_patient)
+    for rid in ("prac-1", "prac-2", "prac-3"):
+        MockResourceFactory(patient=known_patient, resource_type="Practitioner", resource_id=rid)
+    encounter = {
+        "resourceType": "Encounter",
+        "id": "enc-with-staff",
+        "status": "finished",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{known_patient.patient_id}"},
+        "participant": [{"individual": {"reference": f"Practitioner/prac-{n}"}} for n in (1, 2, 3)],
+    }
+    MockResourceFactory(
+        patient=known_patient,
+        resource_type="Encounter",
+        resource_id="enc-with-staff",
+        body=json.dumps(encounter),
+    )
+    institution = onboard(live_server, hospital)
+    asked, stopped = [], []
+    first_request, commit_page = sync._first_request, sync._commit_page
+
+    def recording(run, index):
+        path, params = first_request(run, index)
+        if "_id" in params and path != "Patient":
+            asked.append((path, params["_id"]))
+        return path, params
+
+    def stopping(run, resources, cursor, **kwargs):
+        commit_page(run, resources, cursor, **kwargs)
+        if len(asked) == 2 and not stopped:  # the second read by id is committed: stop
+            stopped.append(True)
+            raise sync.SoftTimeLimitExceeded
+
+    monkeypatch.setattr(sync, "_first_request", recording)
+    monkeypatch.setattr(sync, "_commit_page", stopping)
+    monkeypatch.setattr(sync, "enqueue", lambda run: None)
+    source = domain.link_institution(patient=patient, institution=institution)
+    run = source.runs.get()
+
+    assert sync.execute_run(run_id=run.pk) == RunStatus.QUEUED
+    assert len(asked) == 2
+    run = run_to_end(run)
+
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    org = f"org-{hospital.hira_number}"
+    assert sorted(asked) == sorted(
+        [("Organization", org)] + [("Practitioner", f"prac-{n}") for n in (1, 2, 3)]
+    )
+    assert stored(source) == mock.ground_truth(known_patient)
+
+
 def test_resources_naming_another_patient_are_refused_never_stored(live_server, hospital, patient):
     luigi = [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
     ossie = [e["resource"] for e in json.loads(OSSIE.read_text())["entry"]]
