@@ -716,6 +716,24 @@ def test_recipient_lab_overview_shows_flags_and_reference_ranges(client, patient
         assert (f">{flag}</span>" in row) == bool(flag), test["code"]
 
 
+def test_recipient_summary_flags_recent_results_out_of_range(client, patient, records):
+    """The overview's "Recent results" carries the same H/L as the labs page: a clinician
+    reading the summary alone sees which results lie outside their range."""
+    _share, token = make_share(patient, categories=["lab"])
+    open_as_recipient(client, token)
+    labs = record_queries.summary_sections(Record.objects.filter(patient=patient))["lab"]
+    expected = [charts.flag(record) for record in labs]
+    assert {"H", ""} <= set(expected) or {"L", ""} <= set(expected)
+
+    page = client.get(f"/s/{token}/").content.decode()
+
+    section = page.split("Recent results", 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", section, flags=re.S)
+    assert len(rows) == len(labs)
+    shown = [m.group(1) if (m := re.search(r">([HL])</span>", row)) else "" for row in rows]
+    assert shown == expected
+
+
 def test_recipient_opens_a_record_within_the_scope(client, patient, records):
     observation = json.loads((FHIR / "hl7-r4-examples" / "Observation-f001.json").read_text())
     import_resources(patient, "HL7 example", [observation])

@@ -1,7 +1,7 @@
 from django import template
 from django.utils.safestring import mark_safe
 
-from records import units
+from records import charts, units
 from records.codes import record_name, status_label
 from records.narrative import sanitise_html
 from records.units import display_unit
@@ -55,3 +55,9 @@ def unit_suffix(code: str) -> str:
 def name(record) -> str:
     """A record's name: a vital sign's in the reader's language, else the source's."""
     return record_name(record)
+
+
+@register.filter
+def result_flag(record) -> str:
+    """H, L or '' for a result against its reference range (the resource must be loaded)."""
+    return charts.flag(record)
