@@ -323,12 +323,13 @@ def test_page_query_counts_do_not_grow_with_data(client, patient, other_patient)
     """Each page runs the same number of queries for ~60 and ~1,500 records."""
     counts = collections.defaultdict(list)
     for user, size in ((patient, 60), (other_patient, 1500)):
-        resources = [
-            *generated(user, size=size, seed=7),
-            hba1c("h1", 7.1, "2024-01-02"),
-            hba1c("h2", 6.8, "2024-05-02"),
-        ]
-        import_resources(user, "서울한빛대학교병원", resources)
+        records = generated(user, size=size, seed=7)
+        # The file's own Patient: a resource naming anyone else would be refused.
+        owner = next(r["id"] for r in records if r["resourceType"] == "Patient")
+        extra = [hba1c("h1", 7.1, "2024-01-02"), hba1c("h2", 6.8, "2024-05-02")]
+        for resource in extra:
+            resource["subject"] = {"reference": f"Patient/{owner}"}
+        import_resources(user, "서울한빛대학교병원", [*records, *extra])
         client.force_login(user)
         lab = "4548-4"
         for url in LIST_PAGES:
