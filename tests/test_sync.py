@@ -296,6 +296,37 @@ def test_per_type_sync_reads_the_resources_its_records_reference(
     assert Record.objects.filter(source=source).count() == len(held)
 
 
+def test_referenced_reads_are_the_capability_statements_no_patient_types_named_by_id():
+    from institutions import checks
+
+    statement = {
+        "rest": [
+            {
+                "resource": [
+                    {"type": t, "interaction": [{"code": "read"}, {"code": "search-type"}]}
+                    for t in mock_fhir.RESOURCE_TYPES
+                ]
+                + [{"type": "Endpoint", "interaction": [{"code": "read"}]}]  # not searchable
+            }
+        ]
+    }
+    assert checks.referenced_types(statement) == list(mock_fhir.NOT_PATIENT_TYPES)
+    resource = {
+        "a": {"reference": "https://h.example/fhir/Organization/o1/_history/2"},
+        "b": [
+            {"reference": "Organization?identifier=x|1"},  # conditional: nothing to read
+            {"reference": "urn:uuid:abc"},
+            {"reference": "https://other.example/fhir/Location/l1"},  # another server
+            {"reference": "Location/l,2"},  # not an id: would split an _id list
+            {"reference": "Location/l3"},
+            {"reference": "Condition/c1"},  # a patient's: searched by patient
+        ],
+    }
+    assert checks.references_to(
+        [resource], {"Organization", "Location"}, "https://h.example/fhir"
+    ) == {("Organization", "o1"), ("Location", "l3")}
+
+
 def test_a_resumed_per_type_sync_neither_redoes_nor_loses_the_referenced_reads(
     live_server, hospital, patient, known_patient, settings, monkeypatch
 ):
