@@ -1028,9 +1028,10 @@ def test_rejected_resources_are_all_listed_paged_and_named(client, patient):
     observation = run.issues.filter(resource_type="Observation").first()
     assert observation.display != ""
     assert observation.effective is not None
+    when = date_filter(localtime(observation.effective), "SHORT_DATE_FORMAT")
     assert (
         f'<td>{observation.display} <span class="muted">(Observation)</span></td>'
-        f"<td>{date_filter(localtime(observation.effective), 'SHORT_DATE_FORMAT')}</td>"
+        f'<td class="date">{when}</td>'
     ) in first
 
 
