@@ -130,7 +130,7 @@ def test_connection_test_failure_rendered_in_readers_language(live_server, hospi
         fhir_base_url="http://127.0.0.1:9/fhir",
         token_url="",
         client_id=hospital.client_id,
-        client_secret="wrong",
+        client_secret="wrong",  # pragma: allowlist secret (a test value)
     )
     with translation.override("en"):
         domain.test_connection(institution=institution)
