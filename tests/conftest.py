@@ -9,6 +9,7 @@ Later features add `clinician` (a share recipient with a share of `patient`'s da
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.servers import basehttp
 
@@ -23,6 +24,17 @@ from tests.factories import PASSWORD, MockInstitutionFactory, UserFactory
 # overflowed it and the kernel reset connections (ListenOverflows, TCPAbortOnData). Set before
 # the session's live server starts; production runs gunicorn, whose backlog is 2048.
 basehttp.WSGIServer.request_queue_size = 128
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    # Django's LocaleMiddleware leaves the language of the last request active in the thread
+    # (the test client runs requests in it): a test that ends on a Korean page must not make
+    # the next test's messages Korean.
+    yield
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
