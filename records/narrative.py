@@ -11,6 +11,8 @@ import codecs
 
 import nh3
 
+from records import charts, fhirjson
+from records.codes import codings
 from records.units import unit_suffix
 
 # A note larger than this is cut (with a notice): a page must stay a page.
@@ -204,3 +206,15 @@ def facts_for(resource: dict) -> dict:
     if kind == "Goal":
         return {"goal": goal_facts(resource)}
     return {}
+
+
+def detail_context(record) -> dict:
+    """The template context of a record's detail article, the same for the patient's page and
+    a share recipient's (templates/records/_record_detail.html)."""
+    return {
+        "record": record,
+        "codings": codings(record.resource),
+        "flag": charts.flag(record),
+        "raw": fhirjson.dumps(record.resource, indent=True),  # decimals keep their digits
+        **facts_for(record.resource),
+    }

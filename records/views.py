@@ -9,7 +9,6 @@ from audit import domain as audit
 from audit.models import Action
 from institutions import queries as source_queries
 from records import charts, export, fhirjson, narrative, queries
-from records.codes import codings
 from records.forms import RecordFilterForm
 from records.models import Category
 
@@ -127,17 +126,7 @@ def search(request):
 @require_GET
 def record_detail(request, code):
     record = queries.record_for_patient(request.user, code)
-    return render(
-        request,
-        "records/detail.html",
-        {
-            "record": record,
-            "codings": codings(record.resource),
-            "flag": charts.flag(record),
-            "raw": fhirjson.dumps(record.resource, indent=True),
-            **narrative.facts_for(record.resource),
-        },
-    )
+    return render(request, "records/detail.html", narrative.detail_context(record))
 
 
 @login_required

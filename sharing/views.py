@@ -15,9 +15,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.domain import profile_for
-from records import charts, export, fhirjson, narrative
+from records import charts, export, narrative
 from records import queries as record_queries
-from records.codes import codings
 from records.models import Category
 from sharing import domain, queries, shl
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
@@ -345,16 +344,7 @@ def share_record(request, token, code):
     return render(
         request,
         "sharing/recipient/record.html",
-        {
-            "share": share,
-            "token": token,
-            "record": record,
-            "share_mode": True,
-            "codings": codings(record.resource),
-            "flag": charts.flag(record),
-            "raw": fhirjson.dumps(record.resource, indent=True),  # decimals keep their digits
-            **narrative.facts_for(record.resource),
-        },
+        {"share": share, "token": token, "share_mode": True, **narrative.detail_context(record)},
     )
 
 
