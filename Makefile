@@ -26,7 +26,7 @@ help:
 	@echo "make test   - set up and run the whole test suite (PostgreSQL + Redis, started if absent)"
 	@echo "make screenshots - run the browser tests and retake the images in docs/screenshots/"
 	@echo "make smoke  - make run and make test as a newcomer runs them, in fresh clones"
-	@echo "make lint   - ruff check and format check"
+	@echo "make lint   - ruff check, format check and the import layers (import-linter)"
 	@echo "make security - bandit, semgrep (local rules) and detect-secrets, all offline"
 	@echo "make worker - run one Celery worker in the foreground"
 	@echo "make demo   - create or reset the demo data"
@@ -95,10 +95,11 @@ chaos: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Security tools (offline): bandit (medium and high findings fail), the project's semgrep rules,
 # and detect-secrets against the reviewed baseline. See docs/security.md.
-CODE := accounts audit institutions records sharing phr mockhospital
+CODE := core accounts audit institutions records sharing pages phr mockhospital
 SECRETS_EXCLUDE := (^|/)(\.venv|node_modules|staticfiles|var|locale)/|package-lock\.json$$|\.mo$$
 security: install
 	$(VENV)/bin/bandit --quiet --recursive $(CODE) --exclude '*/migrations/*' --severity-level medium

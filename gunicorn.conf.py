@@ -2,7 +2,7 @@
 both start `gunicorn phr.wsgi:application --config gunicorn.conf.py`, so they serve alike.
 
 The access log stays on (stdout), but its lines, like gunicorn's own error lines, go through
-phr.log_masking: a share token, SMART Health Link manifest id or file location in a request
+core.log_masking: a share token, SMART Health Link manifest id or file location in a request
 line or a Referer is masked before it is written.
 """
 
@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from gunicorn.glogging import Logger
 
-from phr.log_masking import MaskSecretPaths
+from core.log_masking import MaskSecretPaths
 
 bind = os.environ.get("PHR_BIND") or "0.0.0.0:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 3)

@@ -15,7 +15,7 @@ from accounts import throttle
 from accounts.signals import record_rate_limited_login
 from audit import domain as audit
 from audit.models import Action
-from phr import mail
+from core import mail
 
 
 class AccountAdapter(DefaultAccountAdapter):

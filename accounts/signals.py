@@ -11,10 +11,10 @@ from django.contrib.auth import signals as auth_signals
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from accounts.middleware import start_session_clock
 from accounts.models import User
 from audit import domain as audit
 from audit.models import Action
-from phr.middleware import start_session_clock
 
 
 @receiver(auth_signals.user_logged_in)

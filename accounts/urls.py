@@ -6,7 +6,5 @@ from audit import views as audit_views
 urlpatterns = [
     path("", views.account_home, name="account_home"),
     path("identity/", views.verify_identity, name="verify_identity"),
-    path("download/", views.download_all, name="download_all"),
-    path("delete/", views.delete_account, name="delete_account"),
     path("activity/", audit_views.activity, name="activity"),
 ]

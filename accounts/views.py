@@ -1,14 +1,12 @@
-from allauth.account.decorators import reauthentication_required
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
-from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import domain, export
-from accounts.forms import DeleteAccountForm, IdentityVerificationForm
+from accounts import domain
+from accounts.forms import IdentityVerificationForm
 
 
 @login_required
@@ -57,25 +55,3 @@ def account_home(request):
         "accounts/account_home.html",
         {"profile": domain.profile_for(request.user), "mfa_enabled": is_mfa_enabled(request.user)},
     )
-
-
-@login_required
-@require_POST
-def download_all(request):
-    """ "Download all my data": a ZIP of records, account facts and activity (POST: it is an
-    audited action, not something a prefetching browser should trigger)."""
-    return export.download_response(request)
-
-
-@login_required
-@reauthentication_required(allow_get=True)
-@require_http_methods(["GET", "POST"])
-def delete_account(request):
-    """Erase the account after a fresh password (or second factor) check and an explicit yes."""
-    form = DeleteAccountForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        domain.delete_account(user=request.user, request=request)
-        logout(request)
-        messages.success(request, _("Your account and all your records have been deleted."))
-        return redirect("landing")
-    return render(request, "accounts/delete_account.html", {"form": form})

@@ -7,7 +7,7 @@ from rest_framework.exceptions import ValidationError
 from audit import domain
 from audit.forms import ActivityFilterForm
 from audit.models import Action, ActorKind, AuditEvent
-from phr.pagination import DefaultCursorPagination
+from core.pagination import DefaultCursorPagination
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

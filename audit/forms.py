@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import Action, ActorKind
-from records.forms import check_date_range
+from core.forms import check_date_range
 
 
 class ActivityFilterForm(forms.Form):

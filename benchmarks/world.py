@@ -106,7 +106,7 @@ def mock_hospital(slug: str, *, seed: int, size: int, hira: str, page_size: int 
 
 
 def onboard(server: Server, hospital, *, cap: int = 4):
-    from institutions.demo import onboard_mock_hospital
+    from mockhospital.onboarding import onboard_mock_hospital
 
     return onboard_mock_hospital(hospital, base_url=server.url, max_concurrent_syncs=cap)
 

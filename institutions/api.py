@@ -287,7 +287,7 @@ class ImportView(APIView):
         responses={
             202: SourceSerializer,
             # `file` for a file that cannot be read; `detail` when the request itself is refused
-            # before the view (NUL bytes or invalid UTF-8: phr.middleware.HostileInputMiddleware).
+            # before the view (NUL bytes or invalid UTF-8: core.middleware.HostileInputMiddleware).
             400: inline_serializer(
                 "ImportProblem",
                 {

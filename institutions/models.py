@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import EncryptedTextField
 from institutions import issues, messages
-from phr.fields import EncryptedTextField
 
 # HIRA institution types (종별코드) — KR Core's hira-healthcare-organization-types.
 INSTITUTION_TYPES = [

@@ -16,7 +16,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from phr.env import env, env_bool, env_int, env_list, env_secret
+from core.env import env, env_bool, env_int, env_list, env_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env("PHR_VAR_DIR") or BASE_DIR / "var").resolve()
@@ -74,7 +74,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
-    "template_partials",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -84,13 +83,14 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.headless",
     "allauth.usersessions",
+    "core",
     "phr",
     "accounts",
     "audit",
     "institutions",
     "records",
     "sharing",
-    "mockhospital",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -101,7 +101,7 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     # Before anything reads the request's values (sessions, CSRF, views): NUL, bad UTF-8, deep
     # JSON and oversized bodies are refused here, once, for every route.
-    "phr.middleware.HostileInputMiddleware",
+    "core.middleware.HostileInputMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -109,9 +109,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
-    "phr.middleware.SessionTimeoutMiddleware",
-    "phr.middleware.MFARequiredMiddleware",
-    "phr.middleware.NoStoreMiddleware",
+    "accounts.middleware.SessionTimeoutMiddleware",
+    "accounts.middleware.MFARequiredMiddleware",
+    "core.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "phr.urls"
@@ -317,6 +317,8 @@ SESSION_COOKIE_AGE = PHR_SESSION_ABSOLUTE_TIMEOUT
 # Mock hospitals (FHIR servers with synthetic data and fault injection) under /mock/: for
 # development, the demo and tests. Never in production.
 PHR_MOCK_HOSPITALS = env_bool("PHR_MOCK_HOSPITALS", DEBUG)
+if PHR_MOCK_HOSPITALS:  # the app (its models, admin and `manage.py demo`) only where it serves
+    INSTALLED_APPS.append("mockhospital")
 
 # Talking to institutions (institutions/fhir_client.py, institutions/sync.py).
 PHR_FHIR_TIMEOUT = float(env("PHR_FHIR_TIMEOUT") or 30)  # seconds per request
@@ -363,7 +365,7 @@ REST_FRAMEWORK = {
         "anon": env("PHR_API_ANON_RATE") or "60/min",
         "user": env("PHR_API_USER_RATE") or "600/min",
     },
-    "DEFAULT_PAGINATION_CLASS": "phr.pagination.DefaultCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.DefaultCursorPagination",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PHR API",
@@ -475,7 +477,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Paths can carry share tokens, SHL manifest ids and file locations: every line written
     # through the console handler has them masked (gunicorn's own lines: gunicorn.conf.py).
-    "filters": {"mask_secrets": {"()": "phr.log_masking.MaskSecretPaths"}},
+    "filters": {"mask_secrets": {"()": "core.log_masking.MaskSecretPaths"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

@@ -10,7 +10,6 @@ from audit import api as audit_api
 from institutions import api as institutions_api
 from phr import views
 from records import api as records_api
-from records import views as records_views
 from sharing import api as sharing_api
 
 # The admin's own login form would bypass allauth's rate limits and MFA: send it to allauth.
@@ -39,8 +38,7 @@ api_v1 = [
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.healthz, name="healthz"),
-    path("dashboard/", records_views.dashboard, name="dashboard"),
-    path("dashboard/sources/", records_views.dashboard_sources, name="dashboard_sources"),
+    path("", include("pages.urls")),
     path("records/", include("records.urls")),
     path("account/", include("accounts.urls")),
     path("", include("institutions.urls")),

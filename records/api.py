@@ -129,7 +129,9 @@ def _filters(request):
     params = request.query_params.copy()
     if "q" not in params and "text" in params:
         params["q"] = params["text"]
-    form = RecordFilterForm(params, patient=request.user)
+    form = RecordFilterForm(
+        params, sources=queries.sources_of(queries.records_for_patient(request.user))
+    )
     if not form.is_valid():
         raise ValidationError(form.errors)
     return form.filters()

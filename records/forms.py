@@ -1,23 +1,16 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import check_date_range
 from records.models import Category
 from records.queries import Filters
 
 
-def limit_to_patient_sources(field, patient) -> None:
-    """A source choice (single or multiple) offering only the patient's own sources, by name."""
-    from institutions.models import Source
-
-    field.queryset = Source.objects.filter(patient=patient).select_related("institution")
+def limit_to_sources(field, sources) -> None:
+    """A source choice (single or multiple) offering only `sources` (a scoped queryset), by
+    name."""
+    field.queryset = sources
     field.label_from_instance = lambda source: source.display_name
-
-
-def check_date_range(form, cleaned: dict) -> dict:
-    start, end = cleaned.get("date_from"), cleaned.get("date_to")
-    if start and end and start > end:
-        form.add_error("date_to", _("The end date is before the start date."))
-    return cleaned
 
 
 class RecordFilterForm(forms.Form):
@@ -42,9 +35,10 @@ class RecordFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     code = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
-    def __init__(self, *args, patient, **kwargs):
+    def __init__(self, *args, sources, **kwargs):
+        """`sources`: the sources the reader's records came from (queries.sources_of)."""
         super().__init__(*args, **kwargs)
-        limit_to_patient_sources(self.fields["source"], patient)
+        limit_to_sources(self.fields["source"], sources)
 
     def clean(self):
         return check_date_range(self, super().clean())

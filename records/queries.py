@@ -34,6 +34,18 @@ def record_for_patient(patient, code) -> Record:
     )
 
 
+def sources_of(records: QuerySet[Record]):
+    """The sources `records` came from, with their institutions: what a filter by institution
+    offers. The model is the one Record's `source` key names: records stand below the app
+    that owns sources and never import it."""
+    source_model = Record._meta.get_field("source").related_model
+    return (
+        source_model.objects.filter(pk__in=records.order_by().values("source_id"))
+        .select_related("institution")
+        .order_by("created")
+    )
+
+
 @dataclass(frozen=True)
 class Filters:
     category: str = ""
@@ -259,8 +271,6 @@ def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict
     with its latest record and institutions — computed in the database (three small queries)
     instead of loading every prescription: the dashboard and summaries need no history, and a
     patient with years of prescriptions has thousands of them."""
-    from institutions.models import Source
-
     drug = Coalesce(NullIf(F("code_value"), Value("")), F("display"))
     prescriptions = records.filter(category=Category.MEDICATION).annotate(drug=drug)
     is_active = Case(When(status__in=ACTIVE_MEDICATION, then=Value(1)), default=Value(0))
@@ -278,12 +288,7 @@ def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict
         .order_by("-effective", "-id")[:limit]
     )
     pairs = set(prescriptions.values_list("drug", "source_id").distinct())
-    sources = {
-        source.pk: source
-        for source in Source.objects.select_related("institution").filter(
-            pk__in=prescriptions.values("source_id")
-        )
-    }
+    sources = {source.pk: source for source in sources_of(prescriptions)}
     return [
         {
             "code": record.drug,

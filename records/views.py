@@ -7,54 +7,9 @@ from django.views.decorators.http import require_GET
 from accounts.domain import profile_for
 from audit import domain as audit
 from audit.models import Action
-from institutions import queries as source_queries
 from records import charts, export, fhirjson, narrative, queries
 from records.forms import RecordFilterForm
 from records.models import Category
-
-
-def _sources_context(patient) -> dict:
-    sources = list(source_queries.sources_for_patient(patient))
-    runs = source_queries.latest_runs(sources)
-    for source in sources:
-        source.latest_run = runs.get(source.latest_run_id)
-    active = any(source.latest_run and source.latest_run.is_active for source in sources)
-    return {"sources": sources, "any_active": active}
-
-
-@login_required
-@require_GET
-def dashboard_sources(request):
-    """The dashboard's list of sources, polled by htmx while a sync is going on."""
-    return render(request, "records/_sources.html", _sources_context(request.user))
-
-
-@login_required
-@require_GET
-def dashboard(request):
-    """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
-    patient = request.user
-    records = queries.records_for_patient(patient)
-    counts = queries.category_counts(records)
-    context = {
-        **_sources_context(patient),
-        "profile": profile_for(patient),
-        "counts": counts,
-        "categories": Category.choices,
-        "has_records": any(counts.values()),
-    }
-    if context["has_records"]:
-        visits, _next = queries.page(
-            queries.records_for_patient(patient).filter(category=Category.ENCOUNTER), size=5
-        )
-        context.update(
-            problems=queries.active_problems(records),
-            current_medications=queries.current_medications(records, limit=10),
-            allergies=queries.latest_by_code(records, Category.ALLERGY),
-            vitals=queries.latest_by_code(records, Category.VITAL),
-            visits=visits,
-        )
-    return render(request, "records/dashboard.html", context)
 
 
 def _list_page(request, queryset, template, extra, *, filters=None):
@@ -80,7 +35,10 @@ def _list_page(request, queryset, template, extra, *, filters=None):
 @login_required
 @require_GET
 def timeline(request):
-    form = RecordFilterForm(request.GET or None, patient=request.user)
+    form = RecordFilterForm(
+        request.GET or None,
+        sources=queries.sources_of(queries.records_for_patient(request.user)),
+    )
     filters = form.filters()
     queryset = queries.filtered(queries.records_for_patient(request.user), filters)
     return _list_page(
@@ -109,7 +67,10 @@ def category(request, category):
 @login_required
 @require_GET
 def search(request):
-    form = RecordFilterForm(request.GET or None, patient=request.user)
+    form = RecordFilterForm(
+        request.GET or None,
+        sources=queries.sources_of(queries.records_for_patient(request.user)),
+    )
     filters = form.filters()
     if filters.text:
         return _list_page(
@@ -216,6 +177,9 @@ def summary_document(request):
 @require_GET
 def export_fhir(request):
     """All records (or the timeline's filter) as a FHIR Bundle of the original resources."""
-    form = RecordFilterForm(request.GET or None, patient=request.user)
+    form = RecordFilterForm(
+        request.GET or None,
+        sources=queries.sources_of(queries.records_for_patient(request.user)),
+    )
     records = queries.filtered(queries.records_for_patient(request.user), form.filters())
     return export.export_for_patient(request, records)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from audit import domain as audit
 from audit.models import Action, ActorKind
-from phr import mail
+from core import mail
 from sharing import shl
 from sharing.models import AccessAction, Share, ShareAccess, ShareState, ShlFileLocation
 

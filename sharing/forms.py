@@ -5,7 +5,9 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from records.forms import check_date_range, limit_to_patient_sources
+from core.forms import check_date_range
+from institutions.models import Source
+from records.forms import limit_to_sources
 from records.models import Category
 
 EXPIRY_CHOICES = [
@@ -75,7 +77,10 @@ class ShareForm(forms.Form):
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
-        limit_to_patient_sources(self.fields["sources"], patient)
+        limit_to_sources(
+            self.fields["sources"],
+            Source.objects.filter(patient=patient).select_related("institution"),
+        )
 
     def clean(self):
         return check_date_range(self, super().clean())

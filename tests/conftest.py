@@ -15,9 +15,9 @@ from django.core.servers import basehttp
 
 from accounts import domain as accounts_domain
 from institutions import sync
-from institutions.demo import onboard_mock_hospital
 from institutions.models import Institution, SyncRun
 from mockhospital import domain as mock
+from mockhospital.onboarding import onboard_mock_hospital
 from tests.factories import PASSWORD, MockInstitutionFactory, UserFactory
 
 # The live server's listen backlog is Django's 10: the 50-request bursts of the share tests

@@ -5,8 +5,8 @@ import sys
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from core.tasks import ping
 from phr.celery import app
-from phr.tasks import ping
 from tests.helpers import ROOT, manage, project_env
 
 
@@ -53,7 +53,7 @@ def test_embedded_default_sqlite_and_filesystem_broker(tmp_path):
             "shell",
             "--no-imports",
             "-c",
-            "from phr.tasks import ping; print(ping.delay(payload='embedded').get(timeout=60))",
+            "from core.tasks import ping; print(ping.delay(payload='embedded').get(timeout=60))",
             env=env,
             timeout=90,
         )
@@ -63,4 +63,4 @@ def test_embedded_default_sqlite_and_filesystem_broker(tmp_path):
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.strip() == "embedded"
     assert "filesystem" in output
-    assert "phr.tasks.ping" in output
+    assert "phr.ping" in output

@@ -2,7 +2,7 @@
 
 NUL bytes and invalid UTF-8 in query strings, paths, headers and bodies, JSON nested deeper than
 any real document, and oversized bodies are refused before any view (or database query) sees
-them: phr.middleware.HostileInputMiddleware. The property-based sweep over every route is in
+them: core.middleware.HostileInputMiddleware. The property-based sweep over every route is in
 tests/test_input_sweep.py.
 """
 

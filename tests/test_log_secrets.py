@@ -21,7 +21,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from phr.log_masking import MASK, mask_secrets
+from core.log_masking import MASK, mask_secrets
 from tests.factories import make_share
 from tests.helpers import PRODUCTION_ENV, ROOT, project_env
 

@@ -9,6 +9,7 @@ import logging
 import random
 import smtplib
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db import transaction
@@ -43,8 +44,6 @@ def send_after_commit(message: EmailMessage) -> None:
     if not settings.PHR_MAIL_ASYNC:
         deliver(**payload)
         return
-    from phr.tasks import send_email  # phr.tasks imports this module
-
     transaction.on_commit(lambda: send_email.delay(**payload))
 
 
@@ -78,3 +77,32 @@ def retry_delay(attempt: int) -> float:
     """Seconds before retry number `attempt` (1, 2, …): exponential, capped, with jitter."""
     base = settings.PHR_MAIL_RETRY_DELAY * 2 ** (attempt - 1)
     return min(base, 3600) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not a secret)
+
+
+# The thin task lives beside what it wraps: send_after_commit enqueues it, and a task module
+# importing this one would make the two a circle.
+@shared_task(bind=True, name="phr.send_email", max_retries=None, acks_late=True)
+def send_email(self, *, subject, body, from_email, to, headers=None, alternatives=()):
+    """Deliver one e-mail (see send_after_commit): transient faults are retried with
+    backoff up to settings.PHR_MAIL_ATTEMPTS attempts; a permanent refusal or the last failure is
+    logged by kind only (never the address or the text) and the task ends."""
+    attempt = self.request.retries + 1
+    try:
+        deliver(
+            subject=subject,
+            body=body,
+            from_email=from_email,
+            to=to,
+            headers=headers,
+            alternatives=alternatives,
+        )
+    except TransientMailError as exc:
+        if attempt >= settings.PHR_MAIL_ATTEMPTS:
+            logger.error("E-mail not delivered after %d attempts (%s).", attempt, exc)
+            return "failed"
+        logger.warning("E-mail attempt %d failed (%s); retrying.", attempt, exc)
+        raise self.retry(countdown=retry_delay(attempt)) from None
+    except PermanentMailError as exc:
+        logger.error("E-mail refused by the server (%s); not retried.", exc)
+        return "refused"
+    return "sent"

@@ -1,8 +1,10 @@
-"""The demo's institutions: the mock hospitals, onboarded and active (development only)."""
+"""The mock hospitals onboarded as institutions: for the demo (active at once) and for tests and
+benchmarks (onboarded as an operator does). The mock stands on top of the house, so it may."""
 
 from django.conf import settings
 from django.utils import timezone
 
+from institutions import domain
 from institutions.models import Institution, InstitutionStatus
 from mockhospital.fhir import RESOURCE_TYPES
 
@@ -44,8 +46,6 @@ def onboard_mock_hospital(hospital, *, base_url: str, **fields) -> Institution:
     """Onboard a mock hospital served at `base_url` as an operator does: create the
     institution, test the connection for real, activate it (tests and benchmarks; the server
     must be running). Raises RuntimeError with the test's message when the connection fails."""
-    from institutions import domain
-
     institution = Institution.objects.create(
         name=hospital.name,
         name_en=hospital.name_en,

@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.demo import DEMO_PASSWORD, create_demo_users
-from institutions.demo import create_demo_institutions
 from mockhospital.demo import create_demo_hospitals
+from mockhospital.onboarding import create_demo_institutions
 
 
 class Command(BaseCommand):
