@@ -14,12 +14,35 @@ from django.db.models import Case, Count, F, Max, Q, QuerySet, Value, When, Wind
 from django.db.models.functions import Coalesce, NullIf, RowNumber
 from django.shortcuts import get_object_or_404
 
+from core.access import Actor
 from records.models import Category, Record
 
 PAGE_SIZE = 50
 SPARK_POINTS = 12
 # Lists leave the raw resource and the search text in the database until a page asks for them.
 HEAVY_FIELDS = ("resource", "search_text")
+
+
+def records_for(actor: Actor) -> QuerySet[Record]:
+    """The one question every surface asks: which records may this actor see? The actor's
+    patient's records (also those kept after a source was unlinked) within the actor's scope;
+    with a date range, records without a date are outside it."""
+    records = Record.objects.filter(patient_id=actor.patient_id)
+    scope = actor.scope
+    if scope.categories:
+        records = records.filter(category__in=scope.categories)
+    if scope.source_ids:
+        records = records.filter(source_id__in=scope.source_ids)
+    if scope.date_from:
+        records = records.filter(effective__date__gte=scope.date_from)
+    if scope.date_to:
+        records = records.filter(effective__date__lte=scope.date_to)
+    return records
+
+
+def record_for(actor: Actor, code) -> Record:
+    """One record the actor may see, by its public code; 404 for any other."""
+    return get_object_or_404(records_for(actor).select_related("source__institution"), code=code)
 
 
 def records_for_patient(patient) -> QuerySet[Record]:
