@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 from audit.admin import AuditedReadsAdmin
 from institutions import domain
 from institutions.directory_csv import import_directory
+from institutions.fhir_client import UnsafeURL, check_url
 from institutions.messages import render as render_message
 from institutions.models import Institution, InstitutionStatus, RunStatus, RunTrigger, SyncRun
 
@@ -53,8 +54,6 @@ class InstitutionForm(forms.ModelForm):
         )
 
     def clean(self):
-        from institutions.fhir_client import UnsafeURL, check_url
-
         cleaned = super().clean()
         for key in ("fhir_base_url", "token_url"):
             if cleaned.get(key):

@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from records.models import Category
+
 
 class ShareState(models.TextChoices):
     ACTIVE = "active", _("Active")
@@ -56,8 +58,6 @@ class Share(models.Model):
 
     @property
     def category_labels(self) -> list[str]:
-        from records.models import Category
-
         return [str(Category(c).label) for c in self.categories if c in Category.values]
 
     def shares_category(self, category: str) -> bool:
