@@ -8,7 +8,7 @@ import sys
 import time
 
 from benchmarks import world
-from benchmarks.run import median, percentile
+from benchmarks.stats import median, percentile
 
 RECORD_COLUMNS = None  # filled on first use: every column of records_record except the id
 

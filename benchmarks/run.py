@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -47,15 +46,6 @@ def _round(value):
     if isinstance(value, dict):
         return {k: _round(v) for k, v in value.items()}
     return value
-
-
-def median(values):
-    return statistics.median(values)
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def machine() -> dict:
