@@ -3,10 +3,14 @@
 - `patient`: Alice-like — owns data, identity verified.
 - `other_patient`: a second patient who must never see the first one's data.
 - `admin_user`: staff (an operator).
-Later features add `clinician` (a share recipient with a share of `patient`'s data).
+- `clinician`: a share recipient without an account: the share of `patient`'s labs and
+  medications, its link (token) and the name they give when they open it.
+- `delegate`: a verified user with no grant over `patient` (the Family issue gives them one:
+  a parent or caregiver acting for the patient). Until then they see nothing of the patient's.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
@@ -18,7 +22,7 @@ from institutions import sync
 from institutions.models import Institution, SyncRun
 from mockhospital import domain as mock
 from mockhospital.onboarding import onboard_mock_hospital
-from tests.factories import PASSWORD, MockInstitutionFactory, UserFactory
+from tests.factories import PASSWORD, MockInstitutionFactory, ShareFactory, UserFactory
 
 # The live server's listen backlog is Django's 10: the 50-request bursts of the share tests
 # overflowed it and the kernel reset connections (ListenOverflows, TCPAbortOnData). Set before
@@ -67,6 +71,39 @@ def other_patient(db):
 @pytest.fixture
 def admin_user(db):
     return UserFactory(email="admin@example.org", is_staff=True, is_superuser=True)
+
+
+@dataclass
+class Clinician:
+    """A share recipient: no account, only the link the patient gave them."""
+
+    share: object
+    token: str
+    name: str
+
+    @property
+    def link(self) -> str:
+        return f"/s/{self.token}/"
+
+    def open(self, client):
+        """Open the link and give their name, as the recipient does; returns the client."""
+        response = client.post(self.link, {"name": self.name})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        return client
+
+
+@pytest.fixture
+def clinician(patient):
+    share = ShareFactory(
+        patient=patient, label="Dr. Jung, Seoul Internal Medicine", categories=["lab", "medication"]
+    )
+    return Clinician(share=share, token=share.token, name="Dr. Jung")
+
+
+@pytest.fixture
+def delegate(db):
+    user = UserFactory(email="delegate@example.org")
+    return _verified(user, "박지훈", dt.date(1988, 11, 20), "010-5555-0101", "male")
 
 
 @pytest.fixture
