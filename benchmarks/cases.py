@@ -97,8 +97,8 @@ def b1_full_sync(suite, server, state):
 def _validation_rate(source) -> float:
     """Resources per second that strict fhir.resources (R4B) validation alone manages, on the
     same resources, in this process: the part of B1 spent validating is rate / this."""
-    from institutions.checks import validate
     from records.models import Record
+    from records.validation import validate
 
     resources = list(Record.objects.filter(source=source).values_list("resource", flat=True))
     started = time.perf_counter()

@@ -1,5 +1,6 @@
-"""Why a run could not keep a resource: stored as a code with parameters, put into words in the
-reader's language when shown (the worker's language is nobody's in particular).
+"""Why a run could not keep a resource: stored as a code with parameters (the codes are
+records.validation's), put into words in the reader's language when shown (the worker's language
+is nobody's in particular).
 
 Parameters hold names of FHIR elements and types, never values: a value can be clinical content.
 """
@@ -9,12 +10,16 @@ import re
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-NO_TYPE_OR_ID = "no_type_or_id"
-UNKNOWN_TYPE = "unknown_type"
-OLDER_VERSION = "older_version"
-INVALID = "invalid"
-UNREADABLE = "unreadable"
-OTHER_PATIENT = "other_patient"
+# The codes ingest refuses a resource with are records' (records.validation); LEGACY is a run's.
+from records.validation import (
+    INVALID,
+    NO_TYPE_OR_ID,
+    OLDER_VERSION,
+    OTHER_PATIENT,
+    UNKNOWN_TYPE,
+    UNREADABLE,
+)
+
 LEGACY = "legacy"  # a message stored as text before issues had codes
 CODES = (NO_TYPE_OR_ID, UNKNOWN_TYPE, OLDER_VERSION, INVALID, UNREADABLE, OTHER_PATIENT, LEGACY)
 
@@ -38,17 +43,6 @@ _BAD_VALUE = {
     "date_parsing",
     "url_parsing",
 }
-
-
-def problem(path, error: str) -> dict:
-    """One problem of a resource: where (a FHIRPath-like location) and pydantic's error type."""
-    parts = []
-    for part in path:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(f".{part}" if parts else str(part))
-    return {"path": "".join(parts), "error": str(error)[:60]}
 
 
 def _problem_words(item: dict) -> str:

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from institutions import checks, fhir_client, issues
+from institutions import checks, fhir_client
 from institutions.messages import Message, message
 from institutions.models import (
     ACTIVE_RUN_STATES,
@@ -34,10 +34,10 @@ from institutions.models import (
     SyncIssue,
     SyncRun,
 )
-from records.bulk import insert_records, update_records
-from records.fhirfile import parse_fhir_entries
+from records.fhirfile import parse_fhir_entries, upload_owners
+from records.ingest import ingest_page
 from records.models import Record
-from records.projection import content_hash, parse_fhir_datetime, project
+from records.projection import parse_fhir_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -268,138 +268,51 @@ def _succeed(run: SyncRun) -> None:
         Source.objects.filter(pk=run.source_id).update(**updates)
 
 
-def _held_by_other_uploads(source: Source, page: dict) -> dict[tuple[str, str], set[str]]:
-    """{(type, id): content hashes} of this page's resources that the patient's other uploaded
-    files already brought in: the same resource (same type, id and content) from two files is
-    stored once, so counts, lists and exports never hold it twice."""
-    if not page:
-        return {}
-    held: dict[tuple[str, str], set[str]] = {}
-    for resource_type, resource_id, digest in (
-        Record.objects.filter(
-            patient_id=source.patient_id,
-            source__kind=SourceKind.UPLOAD,
-            resource_type__in={key[0] for key in page},
-            resource_id__in={key[1] for key in page},
-        )
-        .exclude(source=source)
-        .values_list("resource_type", "resource_id", "content_hash")
-    ):
-        held.setdefault((resource_type, resource_id), set()).add(digest)
-    return held
-
-
-def _issue(run: SyncRun, resource: dict, code: str, params: dict | None = None) -> SyncIssue:
-    """A SyncIssue naming the resource for its patient: type, id, display text and date."""
-    try:  # best effort on a resource that may be malformed in any way
-        columns = project(resource)
-    except Exception:  # naming it must not fail its refusal
-        columns = {}
-    return SyncIssue(
-        run=run,
-        resource_type=str(resource["resourceType"])[:40],
-        resource_id=str(resource["id"])[:100],
-        code=code,
-        params=params or {},
-        display=(columns.get("display") or "")[:200],
-        effective=columns.get("effective"),
-    )
-
-
 def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = frozenset()) -> dict:
-    """Validate, project and upsert one page of resources for the run's source.
+    """Store one page of resources for the run's source (records.ingest) and record what was
+    refused as the run's SyncIssues.
 
     `owners`: for an upload, the ids and fullUrls of the file's Patients (from the whole file).
 
-    Returns the page's counts. Unchanged resources (same content hash) cost one lookup.
+    Returns the page's counts, by the run's counter fields.
     Side effects: Record inserts/updates and SyncIssue rows — within the caller's transaction.
     """
     source = run.source
-    counts = {"fetched": 0, "created_count": 0, "updated": 0, "unchanged": 0, "invalid": 0}
-    page: dict[tuple[str, str], dict] = {}
-    refused = []
-    for resource in resources:
-        counts["fetched"] += 1
-        if (
-            not isinstance(resource, dict)
-            or not isinstance(resource.get("resourceType"), str)
-            or not resource["resourceType"]
-            or not isinstance(resource.get("id"), str | int)
-            or resource["id"] in ("", True, False)
-        ):
-            counts["invalid"] += 1
-            kind = resource.get("resourceType", "?") if isinstance(resource, dict) else "?"
-            refused.append(
-                SyncIssue(
-                    run=run,
-                    resource_type=str(kind)[:40],
-                    resource_id=str(resource.get("id", ""))[:100]
-                    if isinstance(resource, dict)
-                    else "",
-                    code=issues.NO_TYPE_OR_ID,
-                )
-            )
-            continue
-        page[(resource["resourceType"], str(resource["id"]))] = resource  # a repeat: last wins
-    existing = {}
-    if page:
-        existing = {
-            (t, sid): (pk, digest)
-            for pk, t, sid, digest in Record.objects.filter(
-                source=source,
-                resource_type__in={t for t, _ in page},
-                resource_id__in={sid for _, sid in page},
-            ).values_list("pk", "resource_type", "resource_id", "content_hash")
-        }
-    elsewhere = _held_by_other_uploads(source, page) if source.kind == SourceKind.UPLOAD else {}
+    upload = source.kind == SourceKind.UPLOAD
     # Whose records these are: an institution's resources must all be its patient's (a lenient
     # server that ignored a search parameter answers with everyone's); an upload's, the file's
     # Patients' (whose file it is, is asked when it is imported). A file naming no Patient has
     # nobody to hold it to: the import asked the patient to confirm it.
-    owner = source.patient_ref if source.kind == SourceKind.INSTITUTION else owners
-    creates, updates, foreign = [], [], []
-    for (resource_type, source_id), resource in page.items():
-        digest = content_hash(resource)
-        known = existing.get((resource_type, source_id))
-        element = checks.names_other_patient(resource, owner) if owner else None
-        if element:
-            counts["invalid"] += 1
-            refused.append(_issue(run, resource, issues.OTHER_PATIENT, {"element": element}))
-            if known:  # stored by a version without this check: it goes now
-                foreign.append(known[0])
-            continue
-        if known and known[1] == digest:
-            counts["unchanged"] += 1
-            continue
-        if not known and digest in elsewhere.get((resource_type, source_id), ()):
-            counts["unchanged"] += 1  # already in PHR from another file: not stored twice
-            continue
-        problem = checks.validate(resource)
-        if problem:
-            counts["invalid"] += 1
-            refused.append(_issue(run, resource, *problem))
-            continue
-        record = Record(
-            patient_id=source.patient_id,
-            source=source,
-            resource_type=resource_type,
-            resource_id=source_id,
-            content_hash=digest,
-            resource=resource,
-            **project(resource),
+    stored = ingest_page(
+        source_id=source.pk,
+        patient_id=source.patient_id,
+        resources=resources,
+        owners=owners if upload else frozenset({source.patient_ref} - {""}),
+        dedupe_with=Source.objects.filter(
+            patient_id=source.patient_id, kind=SourceKind.UPLOAD
+        ).values_list("pk", flat=True)
+        if upload
+        else None,
+    )
+    SyncIssue.objects.bulk_create(
+        SyncIssue(
+            run=run,
+            resource_type=refusal.resource_type[:40],
+            resource_id=refusal.resource_id[:100],
+            code=refusal.code,
+            params=refusal.params,
+            display=refusal.display[:200],
+            effective=refusal.effective,
         )
-        if known:
-            record.pk = known[0]
-            updates.append(record)
-        else:
-            creates.append(record)
-    insert_records(creates)
-    update_records(updates)
-    if foreign:
-        Record.objects.filter(pk__in=foreign).delete()
-    SyncIssue.objects.bulk_create(refused)
-    counts["created_count"], counts["updated"] = len(creates), len(updates)
-    return counts
+        for refusal in stored.refusals
+    )
+    return {
+        "fetched": stored.fetched,
+        "created_count": stored.created,
+        "updated": stored.updated,
+        "unchanged": stored.unchanged,
+        "invalid": stored.invalid,
+    }
 
 
 def _commit_page(
@@ -586,18 +499,6 @@ def _pull_pages(run: SyncRun, client) -> bool:
         )
         return False
     return True
-
-
-def upload_owners(entries: list[tuple[dict, str]]) -> frozenset[str]:
-    """Whose an uploaded file is: the ids of its Patients and their fullUrls (Synthea writes
-    `urn:uuid:<id>`). Computed from the whole file, as its pages are stored one by one."""
-    owners = set()
-    for resource, full_url in entries:
-        if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str | int):
-            owners.add(str(resource["id"]))
-            if full_url:
-                owners.add(full_url)
-    return frozenset(owners - {""})
 
 
 def _import_upload(run: SyncRun) -> None:

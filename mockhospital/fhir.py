@@ -11,7 +11,7 @@ import uuid
 
 from django.http import HttpResponse
 
-from institutions.r4 import R4_PATIENT_SEARCH
+from records.r4 import R4_PATIENT_SEARCH
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 # The types a mock hospital serves and searches: every type R4 links to a patient (the patient

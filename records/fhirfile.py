@@ -52,3 +52,15 @@ def parse_fhir_entries(data: bytes) -> list[tuple[dict, str]]:
     if not all(isinstance(r, dict) and r.get("resourceType") for r, _full_url in resources):
         raise NotFHIR(_("Every line or entry must be a FHIR resource with a resourceType."))
     return resources
+
+
+def upload_owners(entries: list[tuple[dict, str]]) -> frozenset[str]:
+    """Whose an uploaded file is: the ids of its Patients and their fullUrls (Synthea writes
+    `urn:uuid:<id>`). Computed from the whole file, as its pages are stored one by one."""
+    owners = set()
+    for resource, full_url in entries:
+        if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str | int):
+            owners.add(str(resource["id"]))
+            if full_url:
+                owners.add(full_url)
+    return frozenset(owners - {""})

@@ -6,8 +6,8 @@ Plain dict access on the raw JSON: it runs for every resource of every sync, aft
 import datetime as dt
 import hashlib
 import math
+from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import TypedDict
 
 from django.utils.dateparse import parse_datetime
 
@@ -225,10 +225,12 @@ def _number(value) -> float | None:
     return None
 
 
-class Projection(TypedDict):
-    """The Record columns computed from a resource: the one definition of them. Inserts take
-    every column; an update of a changed resource writes PROJECTED_FIELDS (records.bulk), so a
-    column added here is kept up to date on re-sync without a second list to remember."""
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """The Record columns computed from a resource: the one definition of them. Its fields are
+    the columns (each one a Record field of the same name): an insert writes them all, and an
+    update of a changed resource writes PROJECTED_FIELDS (records.bulk), so a column added here
+    is kept up to date on re-sync without a second list to remember."""
 
     category: str
     code_system: str
@@ -243,8 +245,12 @@ class Projection(TypedDict):
     search_text: str
     source_updated: dt.datetime | None
 
+    def columns(self) -> dict:
+        """{column: value}, for Record(**…)."""
+        return {name: getattr(self, name) for name in PROJECTED_FIELDS}
 
-PROJECTED_FIELDS: tuple[str, ...] = tuple(Projection.__annotations__)
+
+PROJECTED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Projection))
 
 
 def project(resource: dict) -> Projection:

@@ -592,7 +592,7 @@ def test_resync_of_a_changed_resource_updates_every_projected_column(
         record = Record.objects.get(
             source=source, resource_type="Observation", resource_id=resource["id"]
         )
-        columns = project(resource)
+        columns = project(resource).columns()
         assert set(columns) == set(PROJECTED_FIELDS)
         assert {f: getattr(record, f) for f in columns} == columns
         assert record.content_hash == content_hash(resource)

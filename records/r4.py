@@ -1,5 +1,5 @@
-"""Facts of FHIR R4 (4.0.1) the sync needs: which resource types exist, and how a patient's
-records of each type are searched.
+"""Facts of FHIR R4 (4.0.1) that ingest and the sync need: which resource types exist, and how a
+patient's records of each type are searched.
 
 Taken from the R4 4.0.1 definitions (npm package hl7.fhir.r4.examples@4.0.1: its
 StructureDefinitions of kind "resource", its SearchParameters and CompartmentDefinition-patient).

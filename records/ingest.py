@@ -1,0 +1,178 @@
+"""From a page of FHIR resources to stored Record rows: hash, validate, project, insert/update.
+
+The one way resources come into PHR, whoever fetched them (an institution's sync, an uploaded
+file). Validation with fhir.resources R4B only for new or changed resources: an unchanged
+resource (same content hash) was validated when it was stored. What the caller knows about the
+source comes in as plain values; what was refused goes back as values (Refusal) for the caller
+to record where it keeps them (institutions: SyncIssue rows of the run).
+"""
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from records.bulk import insert_records, update_records
+from records.models import Record
+from records.projection import content_hash, project
+from records.validation import NO_TYPE_OR_ID, OTHER_PATIENT, names_other_patient, validate
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A resource that was not stored, and why (a records.validation code and its parameters),
+    named for its patient by type, id, display text and date where it could be read."""
+
+    resource_type: str
+    resource_id: str
+    code: str
+    params: dict = field(default_factory=dict)
+    display: str = ""
+    effective: dt.datetime | None = None
+
+
+@dataclass
+class Ingested:
+    """What a page came to: how many resources it held and what became of each."""
+
+    fetched: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    invalid: int = 0  # refused: len(refusals)
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+def _refusal(resource: dict, code: str, params: dict | None = None) -> Refusal:
+    try:  # best effort on a resource that may be malformed in any way
+        columns = project(resource)
+        display, effective = columns.display, columns.effective
+    except Exception:  # naming it must not fail its refusal
+        display, effective = "", None
+    return Refusal(
+        resource_type=str(resource["resourceType"]),
+        resource_id=str(resource["id"]),
+        code=code,
+        params=params or {},
+        display=display or "",
+        effective=effective,
+    )
+
+
+def _held_elsewhere(
+    patient_id: int, source_id: int, sources: Iterable[int], page: dict
+) -> dict[tuple[str, str], set[str]]:
+    """{(type, id): content hashes} of this page's resources that `sources` (the patient's other
+    uploaded files) already brought in."""
+    if not page:
+        return {}
+    held: dict[tuple[str, str], set[str]] = {}
+    for resource_type, resource_id, digest in (
+        Record.objects.filter(
+            patient_id=patient_id,
+            source_id__in=sources,
+            resource_type__in={key[0] for key in page},
+            resource_id__in={key[1] for key in page},
+        )
+        .exclude(source_id=source_id)
+        .values_list("resource_type", "resource_id", "content_hash")
+    ):
+        held.setdefault((resource_type, resource_id), set()).add(digest)
+    return held
+
+
+def ingest_page(
+    *,
+    source_id: int,
+    patient_id: int,
+    resources: Iterable,
+    owners: Collection[str] = frozenset(),
+    dedupe_with: Iterable[int] | None = None,
+) -> Ingested:
+    """Validate, project and insert or update one page of resources for a source.
+
+    `owners`: whose records these are — the patient's id at an institution, or the ids and
+    fullUrls of an uploaded file's Patients; a resource naming another patient is refused (and
+    its row, if an older version stored it, deleted). Empty: nobody to hold them to (a file
+    naming no Patient, which the patient confirmed as theirs).
+    `dedupe_with`: the ids of sources (a queryset of them serves as a subquery) whose identical
+    resources are not stored again — for an upload, the patient's other uploads, so counts,
+    lists and exports never hold the same resource (type, id and content) twice.
+
+    Unchanged resources (same content hash) cost one lookup. Side effects: Record inserts,
+    updates and deletes, within the caller's transaction. Refusals are returned, not stored.
+    """
+    result = Ingested()
+    page: dict[tuple[str, str], dict] = {}
+    for resource in resources:
+        result.fetched += 1
+        if (
+            not isinstance(resource, dict)
+            or not isinstance(resource.get("resourceType"), str)
+            or not resource["resourceType"]
+            or not isinstance(resource.get("id"), str | int)
+            or resource["id"] in ("", True, False)
+        ):
+            named = isinstance(resource, dict)
+            result.refusals.append(
+                Refusal(
+                    resource_type=str(resource.get("resourceType", "?")) if named else "?",
+                    resource_id=str(resource.get("id", "")) if named else "",
+                    code=NO_TYPE_OR_ID,
+                )
+            )
+            continue
+        page[(resource["resourceType"], str(resource["id"]))] = resource  # a repeat: last wins
+    existing = {}
+    if page:
+        existing = {
+            (t, sid): (pk, digest)
+            for pk, t, sid, digest in Record.objects.filter(
+                source_id=source_id,
+                resource_type__in={t for t, _ in page},
+                resource_id__in={sid for _, sid in page},
+            ).values_list("pk", "resource_type", "resource_id", "content_hash")
+        }
+    elsewhere = (
+        _held_elsewhere(patient_id, source_id, dedupe_with, page) if dedupe_with is not None else {}
+    )
+    creates, updates, foreign = [], [], []
+    for (resource_type, resource_id), resource in page.items():
+        digest = content_hash(resource)
+        known = existing.get((resource_type, resource_id))
+        element = names_other_patient(resource, owners) if owners else None
+        if element:
+            result.refusals.append(_refusal(resource, OTHER_PATIENT, {"element": element}))
+            if known:  # stored by a version without this check: it goes now
+                foreign.append(known[0])
+            continue
+        if known and known[1] == digest:
+            result.unchanged += 1
+            continue
+        if not known and digest in elsewhere.get((resource_type, resource_id), ()):
+            result.unchanged += 1  # already in PHR from another file: not stored twice
+            continue
+        problem = validate(resource)
+        if problem:
+            result.refusals.append(_refusal(resource, *problem))
+            continue
+        record = Record(
+            patient_id=patient_id,
+            source_id=source_id,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            content_hash=digest,
+            resource=resource,
+            **project(resource).columns(),
+        )
+        if known:
+            record.pk = known[0]
+            updates.append(record)
+        else:
+            creates.append(record)
+    insert_records(creates)
+    update_records(updates)
+    if foreign:
+        Record.objects.filter(pk__in=foreign).delete()
+    result.created, result.updated = len(creates), len(updates)
+    result.invalid = len(result.refusals)
+    return result
