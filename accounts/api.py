@@ -5,7 +5,7 @@ from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from accounts.authentication import SessionTokenAuthentication
-from accounts.domain import profile_for
+from accounts.queries import profile_for
 
 
 class SessionTokenScheme(OpenApiAuthenticationExtension):
@@ -26,7 +26,7 @@ class MeSerializer(serializers.Serializer):
 @api_view(["GET"])
 def me(request):
     """The logged-in account: e-mail, name and whether identity is verified."""
-    profile = profile_for(request.user)
+    profile = profile_for(request.actor)
     data = {
         "email": request.user.email,
         "full_name": profile.full_name,

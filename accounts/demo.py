@@ -4,8 +4,9 @@ import datetime as dt
 
 from allauth.account.models import EmailAddress
 
-from accounts import domain
+from accounts import domain, queries
 from accounts.models import User
+from core.access import Actor
 
 DEMO_PASSWORD = "phr-demo-pass"  # noqa: S105 - published demo login, refused outside development
 
@@ -32,7 +33,7 @@ def create_demo_users() -> list[User]:
         EmailAddress.objects.update_or_create(
             user=user, email=email, defaults={"verified": True, "primary": True}
         )
-        profile = domain.profile_for(user)
+        profile = queries.profile_for(Actor.patient(user))
         if not profile.is_verified:
             domain.verify_identity(
                 user=user, full_name=name, birth_date=birth_date, sex=sex, phone=phone

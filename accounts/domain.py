@@ -10,9 +10,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import queries
 from accounts.models import PatientProfile, User
 from audit import domain as audit
 from audit.models import Action
+from core.access import Actor
 
 
 class IdentityAlreadyLinked(Exception):
@@ -46,9 +48,9 @@ def identity_identifier(*, full_name: str, birth_date: dt.date, phone: str) -> s
 
 
 def profile_for(user: User) -> PatientProfile:
-    """The user's profile, created empty on first use."""
-    profile, _ = PatientProfile.objects.get_or_create(user=user)
-    return profile
+    """Being removed: read through `accounts.queries.profile_for(actor)`, as this does (it no
+    longer creates a row on read). Kept only until its last caller has moved."""
+    return queries.profile_for(Actor.patient(user))
 
 
 def verify_identity(
@@ -56,10 +58,10 @@ def verify_identity(
 ) -> PatientProfile:
     """Record a (mock) 본인인증 result on the user's profile.
 
-    Side effects: updates the profile, writes an `identity.verified` audit event.
+    Side effects: creates or updates the profile, writes an `identity.verified` audit event.
     Raises IdentityAlreadyLinked when another account holds the same verified identity.
     """
-    profile = profile_for(user)
+    profile, _created = PatientProfile.objects.get_or_create(user=user)
     profile.full_name = full_name.strip()
     profile.birth_date = birth_date
     profile.sex = sex

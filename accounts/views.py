@@ -5,14 +5,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts import domain
+from accounts import domain, queries
 from accounts.forms import IdentityVerificationForm
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def verify_identity(request):
-    profile = domain.profile_for(request.user)
+    profile = queries.profile_for(request.actor)
     initial = {
         "full_name": profile.full_name,
         "birth_date": profile.birth_date,
@@ -53,5 +53,8 @@ def account_home(request):
     return render(
         request,
         "accounts/account_home.html",
-        {"profile": domain.profile_for(request.user), "mfa_enabled": is_mfa_enabled(request.user)},
+        {
+            "profile": queries.profile_for(request.actor),
+            "mfa_enabled": is_mfa_enabled(request.user),
+        },
     )

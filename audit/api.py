@@ -4,7 +4,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 
-from audit import domain
+from audit import queries
 from audit.forms import ActivityFilterForm
 from audit.models import Action, ActorKind, AuditEvent
 from core.pagination import DefaultCursorPagination
@@ -56,4 +56,4 @@ class AuditEventList(generics.ListAPIView):
         form = ActivityFilterForm(self.request.query_params)
         if not form.is_valid():
             raise ValidationError(form.errors)
-        return form.apply(domain.events_for_patient(self.request.user.pk))
+        return form.apply(queries.events_for(self.request.actor))

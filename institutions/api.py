@@ -169,7 +169,7 @@ class SourceViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no patient
             return Source.objects.none()
-        return Source.objects.filter(patient=self.request.user).select_related("institution")
+        return queries.sources_for(self.request.actor)
 
     @extend_schema(
         responses={
@@ -245,13 +245,13 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return SyncRun.objects.none()
-        return queries.runs_for_patient(self.request.user)
+        return queries.runs_for(self.request.actor)
 
     @extend_schema(responses=SyncIssueSerializer(many=True))
     @action(detail=True, methods=["get"])
     def issues(self, request, *args, **kwargs):
         """The resources the run could not keep, and why (in the request's language)."""
-        run = self.get_object()  # through runs_for_patient: another patient's run is a 404
+        run = self.get_object()  # through runs_for: another patient's run is a 404
         page = self.paginate_queryset(run.issues.all())
         return self.get_paginated_response(SyncIssueSerializer(page, many=True).data)
 

@@ -9,9 +9,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
 
-from accounts.domain import profile_for
+from accounts.queries import profile_for
 from audit import domain as audit
 from audit.models import Action
+from core.access import Actor
 from institutions import fhir_client, imports, sync
 from institutions.messages import Message
 from institutions.messages import message as stored
@@ -141,7 +142,7 @@ def link_institution(*, patient, institution: Institution, request=None) -> Sour
     the records themselves are pulled by a worker). Raises LinkError / PatientNotFound.
     Side effects: a Source with the consent, an audit event, a queued SyncRun.
     """
-    profile = profile_for(patient)
+    profile = profile_for(Actor.patient(patient))
     if not profile.is_verified:
         raise LinkError(_("Verify your identity first: hospitals find your records by it."))
     if not institution.is_active:

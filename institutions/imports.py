@@ -14,7 +14,8 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 
-from accounts.domain import profile_for
+from accounts.queries import profile_for
+from core.access import Actor
 from institutions.models import Source, SourceKind, SourceStatus
 from records.fhirfile import parse_fhir_file
 from records.models import Record
@@ -169,7 +170,7 @@ def review_import(*, patient, data: bytes) -> ImportReview:
     Raises NotFHIR (with a message) for a file that is not FHIR.
     """
     resources = parse_fhir_file(data)
-    profile = profile_for(patient)
+    profile = profile_for(Actor.patient(patient))
     identity, people = _identity(resources, profile)
     file_hash = hashlib.sha256(data).hexdigest()
     same_file = list(

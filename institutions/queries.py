@@ -3,6 +3,7 @@
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
+from core.access import Actor
 from institutions.models import Institution, InstitutionStatus, Source, SourceStatus, SyncRun
 
 
@@ -18,12 +19,32 @@ def directory(*, q: str = "", region: str = "", type_code: str = "") -> QuerySet
     return institutions.order_by("name")
 
 
-def sources_for_patient(patient) -> QuerySet[Source]:
-    """The patient's linked sources with their latest run and record count (2 subqueries)."""
+def sources_for(actor: Actor | None) -> QuerySet[Source]:
+    """The one question about sources: which may this actor manage? All of the patient's
+    sources, linked or unlinked (an unlinked one keeps its records, its page and its place in
+    the download-all), with their institutions. Only an actor who may manage the patient's
+    account has any: a share recipient, an app or an operator manages none (what a recipient
+    may read of a source comes with its records: `records.queries.sources_of`). No actor (no
+    one logged in): none."""
+    if not actor or not actor.may_manage:
+        return Source.objects.none()
+    return Source.objects.filter(patient_id=actor.patient_id).select_related("institution")
+
+
+def source_for(actor: Actor, code) -> Source:
+    """One source the actor may manage (linked or not) by its public code; 404 for any other."""
+    return get_object_or_404(sources_for(actor), code=code)
+
+
+def linked_sources(actor: Actor) -> QuerySet[Source]:
+    """The actor's linked sources, oldest first, with their latest run and record count: the
+    dashboard's list. A second function rather than an option of `sources_for`, because the
+    annotations cost two subqueries per row that no other caller (a lookup, a choice, the
+    API) needs; the scope is `sources_for`'s, so there is still one definition of it."""
     latest = SyncRun.objects.filter(source=OuterRef("pk")).order_by("-created")
     return (
-        Source.objects.filter(patient=patient, status=SourceStatus.ACTIVE)
-        .select_related("institution")
+        sources_for(actor)
+        .filter(status=SourceStatus.ACTIVE)
         .annotate(
             record_count=Count("records", distinct=True),
             latest_run_id=Subquery(latest.values("pk")[:1]),
@@ -32,17 +53,21 @@ def sources_for_patient(patient) -> QuerySet[Source]:
     )
 
 
-def source_for_patient(patient, code) -> Source:
-    """One of the patient's sources (linked or not) by its public code; 404 otherwise."""
-    return get_object_or_404(
-        Source.objects.select_related("institution"), patient=patient, code=code
+def runs_for(actor: Actor | None) -> QuerySet[SyncRun]:
+    """The sync runs of the sources the actor may manage (none for any other actor)."""
+    if not actor or not actor.may_manage:
+        return SyncRun.objects.none()
+    return SyncRun.objects.filter(source__patient_id=actor.patient_id).select_related(
+        "source__institution"
     )
 
 
-def runs_for_patient(patient) -> QuerySet[SyncRun]:
-    return SyncRun.objects.filter(source__patient=patient).select_related("source__institution")
+# Until every caller reads an actor (pages/ is being moved): the patient's own, through the
+# actor queries above, so that the scope is still defined once.
+def sources_for_patient(patient) -> QuerySet[Source]:
+    return linked_sources(Actor.patient(patient))
 
 
 def latest_runs(sources) -> dict[int, SyncRun]:
-    """The latest run of each source (annotated by sources_for_patient), in one query."""
+    """The latest run of each source (annotated by linked_sources), in one query."""
     return SyncRun.objects.in_bulk([s.latest_run_id for s in sources if s.latest_run_id])

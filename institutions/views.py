@@ -22,7 +22,7 @@ def directory(request):
         region=filters.get("region", ""),
         type_code=filters.get("type_code", ""),
     )[:100]
-    linked = set(queries.sources_for_patient(request.user).values_list("institution_id", flat=True))
+    linked = set(queries.linked_sources(request.actor).values_list("institution_id", flat=True))
     return render(
         request,
         "institutions/directory.html",
@@ -85,7 +85,7 @@ def _source_context(request, source):
 @login_required
 @require_GET
 def source_detail(request, code):
-    source = queries.source_for_patient(request.user, code)
+    source = queries.source_for(request.actor, code)
     return render(request, "institutions/source_detail.html", _source_context(request, source))
 
 
@@ -93,7 +93,7 @@ def source_detail(request, code):
 @require_GET
 def source_progress(request, code):
     """The progress fragment, polled by htmx while a run is going on."""
-    source = queries.source_for_patient(request.user, code)
+    source = queries.source_for(request.actor, code)
     run = source.runs.first()
     return render(
         request,
@@ -105,7 +105,7 @@ def source_progress(request, code):
 @login_required
 @require_POST
 def source_sync(request, code):
-    source = queries.source_for_patient(request.user, code)
+    source = queries.source_for(request.actor, code)
     if source.status != SourceStatus.ACTIVE:
         messages.error(request, _("This source is unlinked: it is not synced any more."))
     else:
@@ -118,7 +118,7 @@ def source_sync(request, code):
 @login_required
 @require_POST
 def source_unlink(request, code):
-    source = queries.source_for_patient(request.user, code)
+    source = queries.source_for(request.actor, code)
     form = UnlinkForm(request.POST)
     if not form.is_valid() or source.status != SourceStatus.ACTIVE:
         return render(

@@ -10,13 +10,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import FileResponse
 from django.utils import timezone
 
-from accounts.domain import profile_for
+from accounts.queries import patient_for, profile_for
 from audit import domain as audit
 from audit.api import AuditEventSerializer
 from audit.models import Action
+from audit.queries import events_for
+from core.access import Actor
 from institutions.models import Source
 from records.export import bundle_stream
-from records.queries import records_for_patient
+from records.queries import records_for
 from sharing.models import Share
 
 # Kept in memory up to this size, then spilled to a temporary file (a large record set must
@@ -24,13 +26,23 @@ from sharing.models import Share
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
-def account_facts(user) -> dict:
-    profile = profile_for(user)
-    sources = Source.objects.filter(patient=user).select_related("institution").order_by("id")
-    shares = Share.objects.filter(patient=user).prefetch_related("accesses").order_by("id")
+def account_facts(actor: Actor, patient) -> dict:
+    """What the account holds besides records: `patient` (the account `actor` acts for) and
+    its profile, sources and shares with who opened them, through each model's scoped query."""
+    profile = profile_for(actor)
+    sources = (
+        Source.objects.filter(patient_id=actor.patient_id)
+        .select_related("institution")
+        .order_by("id")
+    )
+    shares = (
+        Share.objects.filter(patient_id=actor.patient_id)
+        .prefetch_related("accesses")
+        .order_by("id")
+    )
     return {
-        "email": user.email,
-        "date_joined": user.date_joined,
+        "email": patient.email,
+        "date_joined": patient.date_joined,
         "profile": {
             "full_name": profile.full_name,
             "birth_date": profile.birth_date,
@@ -73,17 +85,20 @@ def account_facts(user) -> dict:
     }
 
 
-def write_archive(user, fileobj) -> None:
-    """Write the patient's ZIP into `fileobj` (records streamed, never all in memory)."""
+def write_archive(actor: Actor, fileobj, *, patient) -> None:
+    """Write the ZIP of what `actor` may read of `patient`'s account into `fileobj` (records
+    streamed, never all in memory)."""
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("records.fhir.json", "w") as out:
-            for chunk in bundle_stream(records_for_patient(user)):
+            for chunk in bundle_stream(records_for(actor)):
                 out.write(chunk.encode())
         archive.writestr(
             "account.json",
-            json.dumps(account_facts(user), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2),
+            json.dumps(
+                account_facts(actor, patient), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2
+            ),
         )
-        events = audit.events_for_patient(user.pk).iterator(chunk_size=1000)
+        events = events_for(actor).iterator(chunk_size=1000)
         with archive.open("activity.json", "w") as out:
             out.write(b"[")
             for index, event in enumerate(events):
@@ -96,9 +111,10 @@ def write_archive(user, fileobj) -> None:
 
 def download_response(request) -> FileResponse:
     """The ZIP as a download; the download itself is audited first (and so is in the file)."""
-    audit.record(action=Action.DATA_DOWNLOADED, request=request, patient=request.user)
+    actor = request.actor
+    audit.record(action=Action.DATA_DOWNLOADED, request=request, patient=actor.patient_id)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (FileResponse closes it)
-    write_archive(request.user, spool)
+    write_archive(actor, spool, patient=patient_for(actor, user=request.user))
     spool.seek(0)
     name = f"phr-my-data-{timezone.localdate():%Y%m%d}.zip"
     return FileResponse(spool, as_attachment=True, filename=name, content_type="application/zip")

@@ -6,8 +6,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.domain import profile_for
 from accounts.forms import DeleteAccountForm
+from accounts.queries import profile_for
 from institutions import queries as source_queries
 from pages import archive, domain
 from records import queries
@@ -34,20 +34,17 @@ def dashboard_sources(request):
 @require_GET
 def dashboard(request):
     """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
-    patient = request.user
-    records = queries.records_for_patient(patient)
+    records = queries.records_for(request.actor)
     counts = queries.category_counts(records)
     context = {
-        **_sources_context(patient),
-        "profile": profile_for(patient),
+        **_sources_context(request.user),
+        "profile": profile_for(request.actor),
         "counts": counts,
         "categories": Category.choices,
         "has_records": any(counts.values()),
     }
     if context["has_records"]:
-        visits, _next = queries.page(
-            queries.records_for_patient(patient).filter(category=Category.ENCOUNTER), size=5
-        )
+        visits, _next = queries.page(records.filter(category=Category.ENCOUNTER), size=5)
         context.update(
             problems=queries.active_problems(records),
             current_medications=queries.current_medications(records, limit=10),

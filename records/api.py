@@ -129,9 +129,7 @@ def _filters(request):
     params = request.query_params.copy()
     if "q" not in params and "text" in params:
         params["q"] = params["text"]
-    form = RecordFilterForm(
-        params, sources=queries.sources_of(queries.records_for_patient(request.user))
-    )
+    form = RecordFilterForm(params, sources=queries.sources_of(queries.records_for(request.actor)))
     if not form.is_valid():
         raise ValidationError(form.errors)
     return form.filters()
@@ -143,7 +141,7 @@ class RecordList(APIView):
     @extend_schema(parameters=FILTER_PARAMETERS, responses=RecordSerializer(many=True))
     def get(self, request):
         """The patient's records, newest first, filtered; cursor-paginated."""
-        records = queries.filtered(queries.records_for_patient(request.user), _filters(request))
+        records = queries.filtered(queries.records_for(request.actor), _filters(request))
         paginator = KeysetPagination()
         rows = paginator.paginate_queryset(records, request, self)
         return paginator.get_paginated_response(RecordSerializer(rows, many=True).data)
@@ -154,7 +152,7 @@ class RecordDetail(APIView):
 
     @extend_schema(responses=RecordDetailSerializer)
     def get(self, request, id):
-        return Response(RecordDetailSerializer(queries.record_for_patient(request.user, id)).data)
+        return Response(RecordDetailSerializer(queries.record_for(request.actor, id)).data)
 
 
 LAB_TESTS = inline_serializer(
@@ -174,7 +172,7 @@ LAB_TESTS = inline_serializer(
 @api_view(["GET"])
 def labs(request):
     """Every lab test with its latest result and H/L flag (one per test across institutions)."""
-    tests = queries.results_overview(queries.records_for_patient(request.user))
+    tests = queries.results_overview(queries.records_for(request.actor))
     return Response(
         [
             {
@@ -193,7 +191,7 @@ def labs(request):
 @api_view(["GET"])
 def lab_series(request, code):
     """All results of one test across institutions, oldest first."""
-    points = queries.series(queries.records_for_patient(request.user), code, Category.LAB)
+    points = queries.series(queries.records_for(request.actor), code, Category.LAB)
     if not points:
         raise NotFound
     return Response(RecordSerializer(points, many=True).data)
@@ -212,7 +210,7 @@ def lab_series(request, code):
 def summary(request):
     """The patient summary's sections: active problems, current medications, allergies,
     immunizations and recent results, each with its source."""
-    sections = queries.summary_sections(queries.records_for_patient(request.user))
+    sections = queries.summary_sections(queries.records_for(request.actor))
     return Response({k: RecordSerializer(v, many=True).data for k, v in sections.items()})
 
 
@@ -224,5 +222,5 @@ def summary(request):
 @renderer_classes([FHIRJSONRenderer, JSONRenderer])
 def export_fhir(request):
     """A FHIR R4 Bundle (type collection) of the records, the original resources unchanged."""
-    records = queries.filtered(queries.records_for_patient(request.user), _filters(request))
+    records = queries.filtered(queries.records_for(request.actor), _filters(request))
     return export.export_for_patient(request, records)

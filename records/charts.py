@@ -237,6 +237,24 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
     return chart
 
 
+def lab_detail_context(records, code: str) -> dict | None:
+    """One test's page: every result of `code` within `records` (the patient's own, or a
+    share's scope) across institutions, oldest first, each flagged H/L; the latest; and the
+    trend chart coloured by the sources of `records`. None when there is no result of it there.
+    Queries: the series' codes, the series, the sources' styles."""
+    points = queries.series(records, code, Category.LAB)
+    if not points:
+        return None
+    for point in points:
+        point.flag = flag(point)
+    return {
+        "points": points,
+        "latest": points[-1],
+        "code": code,
+        "chart": trend(points, styles=source_styles(records)),
+    }
+
+
 def sparkline(records, width: int = 120, height: int = 28) -> str:
     """The polyline points of a small trend (no axes): a string for <polyline points>."""
     values = [r.value_num for r in records if r.value_num is not None]

@@ -370,7 +370,7 @@ def export_for_patient(request, records) -> StreamingHttpResponse:
     audit.record(
         action=Action.RECORDS_EXPORTED,
         request=request,
-        patient=request.user,
+        patient=request.actor.patient_id,
         extra={"kind": "bundle"},
     )
     return bundle_response(records, prefix="phr-records")

@@ -323,12 +323,11 @@ def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict
     ]
 
 
-def latest_by_code(records: QuerySet[Record], category: str, limit: int = 8) -> list[Record]:
-    """The latest record of each code in a category (e.g. the latest of each vital sign)."""
+def latest_per_code(records: QuerySet[Record], limit: int) -> list[Record]:
+    """The latest of `records` for each code, newest first, at most `limit`: one query (a
+    window numbering each code's records by date), whatever the number of records."""
     return list(
-        records.filter(category=category)
-        .exclude(code_value="")
-        .annotate(
+        records.annotate(
             position=Window(
                 RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
             )
@@ -340,18 +339,16 @@ def latest_by_code(records: QuerySet[Record], category: str, limit: int = 8) -> 
     )
 
 
+def latest_by_code(records: QuerySet[Record], category: str, limit: int = 8) -> list[Record]:
+    """The latest record of each code in a category (e.g. the latest of each vital sign)."""
+    return latest_per_code(records.filter(category=category).exclude(code_value=""), limit)
+
+
 def active_problems(records: QuerySet[Record], limit: int = 10) -> list[Record]:
-    return list(
-        records.filter(category=Category.CONDITION, status__in=["active", "recurrence", "relapse"])
-        .annotate(
-            position=Window(
-                RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
-            )
-        )
-        .filter(position=1)
-        .defer(*HEAVY_FIELDS)
-        .select_related("source__institution")
-        .order_by("-effective")[:limit]
+    """The latest record of each active (or recurring, relapsed) condition."""
+    return latest_per_code(
+        records.filter(category=Category.CONDITION, status__in=["active", "recurrence", "relapse"]),
+        limit,
     )
 
 

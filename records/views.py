@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from accounts.domain import profile_for
+from accounts.queries import patient_for, profile_for
 from audit import domain as audit
 from audit.models import Action
 from records import charts, export, fhirjson, narrative, queries
@@ -25,7 +25,7 @@ def _list_page(request, queryset, template, extra, *, filters=None):
         # this kind of record is missing, or there are no records yet (link a hospital).
         context["filtered"] = filters is not None and filters != queries.Filters()
         context["has_records"] = context["filtered"] or (
-            queries.records_for_patient(request.user).exists()
+            queries.records_for(request.actor).exists()
         )
     if request.headers.get("HX-Request") and request.GET.get("after"):
         return render(request, "records/_rows.html", context)  # the next page, appended by htmx
@@ -37,10 +37,10 @@ def _list_page(request, queryset, template, extra, *, filters=None):
 def timeline(request):
     form = RecordFilterForm(
         request.GET or None,
-        sources=queries.sources_of(queries.records_for_patient(request.user)),
+        sources=queries.sources_of(queries.records_for(request.actor)),
     )
     filters = form.filters()
-    queryset = queries.filtered(queries.records_for_patient(request.user), filters)
+    queryset = queries.filtered(queries.records_for(request.actor), filters)
     return _list_page(
         request,
         queryset,
@@ -57,7 +57,7 @@ def category(request, category):
         raise Http404
     if category == Category.MEDICATION:
         return medications(request)
-    queryset = queries.records_for_patient(request.user).filter(category=category)
+    queryset = queries.records_for(request.actor).filter(category=category)
     label = Category(category).label
     return _list_page(
         request, queryset, "records/category.html", {"category": category, "title": label}
@@ -69,13 +69,13 @@ def category(request, category):
 def search(request):
     form = RecordFilterForm(
         request.GET or None,
-        sources=queries.sources_of(queries.records_for_patient(request.user)),
+        sources=queries.sources_of(queries.records_for(request.actor)),
     )
     filters = form.filters()
     if filters.text:
         return _list_page(
             request,
-            queries.filtered(queries.records_for_patient(request.user), filters),
+            queries.filtered(queries.records_for(request.actor), filters),
             "records/search.html",
             {"form": form, "title": _("Search"), "searched": True},
             filters=filters,
@@ -86,14 +86,14 @@ def search(request):
 @login_required
 @require_GET
 def record_detail(request, code):
-    record = queries.record_for_patient(request.user, code)
+    record = queries.record_for(request.actor, code)
     return render(request, "records/detail.html", narrative.detail_context(record))
 
 
 @login_required
 @require_GET
 def labs(request):
-    tests = queries.results_overview(queries.records_for_patient(request.user))
+    tests = queries.results_overview(queries.records_for(request.actor))
     for test in tests:
         test["spark"] = charts.sparkline(test["points"])
         test["flag"] = charts.flag(test["latest"])
@@ -103,35 +103,23 @@ def labs(request):
 @login_required
 @require_GET
 def lab_detail(request, code):
-    records = queries.records_for_patient(request.user)
-    points = queries.series(records, code, Category.LAB)
-    if not points:
+    context = charts.lab_detail_context(queries.records_for(request.actor), code)
+    if context is None:
         raise Http404
-    for point in points:
-        point.flag = charts.flag(point)
-    return render(
-        request,
-        "records/lab_detail.html",
-        {
-            "points": points,
-            "latest": points[-1],
-            "chart": charts.trend(points, styles=charts.source_styles(records)),
-            "code": code,
-        },
-    )
+    return render(request, "records/lab_detail.html", context)
 
 
 @login_required
 @require_GET
 def vitals(request):
-    panels = charts.vital_panels(queries.records_for_patient(request.user))
+    panels = charts.vital_panels(queries.records_for(request.actor))
     return render(request, "records/vitals.html", {"panels": panels})
 
 
 @login_required
 @require_GET
 def medications(request):
-    current, past = queries.medications(queries.records_for_patient(request.user))
+    current, past = queries.medications(queries.records_for(request.actor))
     return render(request, "records/medications.html", {"current": current, "past": past})
 
 
@@ -143,8 +131,8 @@ def summary(request):
         request,
         "records/summary.html",
         {
-            "profile": profile_for(request.user),
-            "sections": queries.summary_sections(queries.records_for_patient(request.user)),
+            "profile": profile_for(request.actor),
+            "sections": queries.summary_sections(queries.records_for(request.actor)),
         },
     )
 
@@ -152,19 +140,19 @@ def summary(request):
 @login_required
 @require_GET
 def summary_document(request):
-    sections = queries.summary_sections(queries.records_for_patient(request.user))
+    sections = queries.summary_sections(queries.records_for(request.actor))
     queries.with_resources([record for records in sections.values() for record in records])
     audit.record(
         action=Action.RECORDS_EXPORTED,
         request=request,
-        patient=request.user,
+        patient=request.actor.patient_id,
         extra={"kind": "summary"},
     )
     document = export.summary_document(
-        patient=request.user,
-        profile=profile_for(request.user),
+        patient=patient_for(request.actor, user=request.user),
+        profile=profile_for(request.actor),
         sections=sections,
-        records=queries.records_for_patient(request.user),
+        records=queries.records_for(request.actor),
     )
     response = StreamingHttpResponse(
         [fhirjson.dumps(document)], content_type="application/fhir+json"
@@ -179,7 +167,7 @@ def export_fhir(request):
     """All records (or the timeline's filter) as a FHIR Bundle of the original resources."""
     form = RecordFilterForm(
         request.GET or None,
-        sources=queries.sources_of(queries.records_for_patient(request.user)),
+        sources=queries.sources_of(queries.records_for(request.actor)),
     )
-    records = queries.filtered(queries.records_for_patient(request.user), form.filters())
+    records = queries.filtered(queries.records_for(request.actor), form.filters())
     return export.export_for_patient(request, records)

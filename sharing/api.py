@@ -13,6 +13,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from institutions.queries import sources_for
 from sharing import domain, queries
 from sharing.forms import SHAREABLE
 from sharing.models import Share, ShareAccess
@@ -22,12 +23,7 @@ class PatientSourceField(serializers.SlugRelatedField):
     """A source by its id, among the requesting patient's own sources only."""
 
     def get_queryset(self):
-        from institutions.models import Source
-
-        request = self.context.get("request")
-        if request is None or not request.user.is_authenticated:
-            return Source.objects.none()
-        return Source.objects.filter(patient=request.user)
+        return sources_for(getattr(self.context.get("request"), "actor", None))
 
 
 class ShareSerializer(serializers.ModelSerializer):
@@ -106,7 +102,7 @@ class ShareViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Share.objects.none()
-        return Share.objects.filter(patient=self.request.user).prefetch_related("sources")
+        return queries.shares_for(self.request.actor).prefetch_related("sources")
 
     def _with_url(self, share, token):
         share.url = self.request.build_absolute_uri(f"/s/{token}/")
@@ -164,6 +160,6 @@ class ShareViewSet(
     @extend_schema(responses=AccessSerializer(many=True))
     @action(detail=True, methods=["get"])
     def accesses(self, request, *args, **kwargs):
-        share = queries.share_for_patient(request.user, self.kwargs["id"])
+        share = queries.share_for(request.actor, self.kwargs["id"])
         page = self.paginate_queryset(share.accesses.all())
         return self.get_paginated_response(AccessSerializer(page, many=True).data)

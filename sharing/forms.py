@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import check_date_range
-from institutions.models import Source
+from institutions.queries import sources_for
 from records.forms import limit_to_sources
 from records.models import Category
 
@@ -75,12 +75,9 @@ class ShareForm(forms.Form):
         label=_("E-mail me when the link is opened"), required=False
     )
 
-    def __init__(self, *args, patient, **kwargs):
+    def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        limit_to_sources(
-            self.fields["sources"],
-            Source.objects.filter(patient=patient).select_related("institution"),
-        )
+        limit_to_sources(self.fields["sources"], sources_for(actor))
 
     def clean(self):
         return check_date_range(self, super().clean())

@@ -1,44 +1,35 @@
-"""The access-scoped queries of sharing: a patient's shares, and what a share lets one see."""
+"""The access-scoped queries of sharing: the shares an actor may manage.
+
+What a share lets its recipient read is not a query of its own: the share is a grant, and
+`records.queries.records_for(sharing.grants.actor_for_share(share))` answers it.
+"""
 
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
-from records.models import Record
-from records.queries import records_for_patient
+from core.access import Actor
 from sharing.models import Share
 
 
-def shares_for_patient(patient) -> QuerySet[Share]:
+def shares_for(actor: Actor | None) -> QuerySet[Share]:
+    """The one question about shares: which may this actor manage? The patient's shares, any
+    state; none for an actor who may not manage the account (a share's own recipient sees
+    no shares, not even the one they hold). No actor (no one logged in): none."""
+    if not actor or not actor.may_manage:
+        return Share.objects.none()
+    return Share.objects.filter(patient_id=actor.patient_id)
+
+
+def share_for(actor: Actor, code) -> Share:
+    """One share the actor may manage by its public code; 404 for any other."""
+    return get_object_or_404(shares_for(actor), code=code)
+
+
+def share_list(actor: Actor) -> QuerySet[Share]:
+    """The patient's list of shares, with how often each was opened and its sources (one
+    query and one prefetch): `shares_for` with what the list page shows."""
     return (
-        Share.objects.filter(patient=patient)
+        shares_for(actor)
         .annotate(opens=Count("accesses", distinct=True))
         .prefetch_related("sources__institution")
     )
-
-
-def share_for_patient(patient, code) -> Share:
-    """One of the patient's shares by its public code; 404 for anyone else's."""
-    return get_object_or_404(Share.objects.filter(patient=patient), code=code)
-
-
-def records_for_share(share: Share) -> QuerySet[Record]:
-    """Exactly the share's scope: its patient's records in its categories, sources and dates.
-
-    With a date range, records without a date are outside it.
-    """
-    records = records_for_patient(share.patient_id)
-    if share.categories:
-        records = records.filter(category__in=share.categories)
-    source_ids = list(share.sources.values_list("pk", flat=True))
-    if source_ids:
-        records = records.filter(source_id__in=source_ids)
-    if share.date_from:
-        records = records.filter(effective__date__gte=share.date_from)
-    if share.date_to:
-        records = records.filter(effective__date__lte=share.date_to)
-    return records
-
-
-def record_for_share(share: Share, code) -> Record | None:
-    """One record of the share's scope by its public code; None for any other record."""
-    return records_for_share(share).select_related("source__institution").filter(code=code).first()

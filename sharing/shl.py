@@ -16,9 +16,11 @@ import secrets
 from django.utils import timezone
 from jwcrypto import jwe, jwk
 
+from core.access import ActorKind
 from records import export
+from records.queries import records_for
+from sharing.grants import actor_for_share
 from sharing.models import ShlFileLocation
-from sharing.queries import records_for_share
 
 FILE_LOCATION_SECONDS = 3600  # file locations expire within an hour (spec: short-lived)
 
@@ -41,7 +43,11 @@ def create_link(share, *, base_url: str) -> tuple[str, str]:
     manifest_id = secrets.token_urlsafe(32)
     key = os.urandom(32)
     bundle = "".join(
-        export.bundle_stream(records_for_share(share), patient=share.patient, scoped=True)
+        export.bundle_stream(
+            records_for(actor_for_share(share, kind=ActorKind.SHL)),
+            patient=share.patient,
+            scoped=True,
+        )
     ).encode()
     share.shl_file = encrypt(bundle, key)
     payload = {

@@ -4,8 +4,7 @@ import json
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,8 +17,10 @@ from accounts.domain import profile_for
 from records import charts, export, narrative
 from records import queries as record_queries
 from records.models import Category
+from records.queries import records_for
 from sharing import domain, queries, shl
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
+from sharing.grants import actor_for_share
 from sharing.models import AccessAction
 
 # Session keys under which a new link is kept for the one page that shows it.
@@ -33,15 +34,13 @@ NEW_SHLINK_KEY = "sharing:new-shlink:{}"
 @login_required
 @require_GET
 def share_list(request):
-    return render(
-        request, "sharing/list.html", {"shares": queries.shares_for_patient(request.user)}
-    )
+    return render(request, "sharing/list.html", {"shares": queries.share_list(request.actor)})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def share_new(request):
-    form = ShareForm(request.POST if request.method == "POST" else None, patient=request.user)
+    form = ShareForm(request.POST if request.method == "POST" else None, actor=request.actor)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         share, token = domain.create_share(
@@ -73,12 +72,12 @@ def _link(request, token: str) -> str:
 @login_required
 @require_GET
 def share_detail(request, code):
-    share = queries.share_for_patient(request.user, code)
+    share = queries.share_for(request.actor, code)
     token = request.session.pop(NEW_TOKEN_KEY.format(share.code), None)
     context = {
         "share": share,
         "accesses": share.accesses.all()[:200],
-        "scope_count": queries.records_for_share(share).count(),
+        "scope_count": records_for(actor_for_share(share)).count(),
     }
     if token:
         link = _link(request, token)
@@ -98,7 +97,7 @@ def share_detail(request, code):
 @login_required
 @require_POST
 def share_revoke(request, code):
-    share = queries.share_for_patient(request.user, code)
+    share = queries.share_for(request.actor, code)
     domain.revoke_share(share=share, request=request)
     messages.success(request, _("The share is revoked: the link no longer works."))
     return redirect("share_detail", code=share.code)
@@ -107,7 +106,7 @@ def share_revoke(request, code):
 @login_required
 @require_POST
 def share_reissue(request, code):
-    share = queries.share_for_patient(request.user, code)
+    share = queries.share_for(request.actor, code)
     try:
         token = domain.reissue_share(share=share, request=request)
     except domain.NotReissuable as refused:
@@ -125,7 +124,7 @@ def share_reissue(request, code):
 @require_GET
 def share_preview(request, code):
     """Exactly what the recipient sees, shown to the patient (nothing is logged as an access)."""
-    share = queries.share_for_patient(request.user, code)
+    share = queries.share_for(request.actor, code)
     return render(
         request, "sharing/recipient/view.html", _scope_context(request, share, preview=True)
     )
@@ -201,8 +200,8 @@ def _scope_notes(share) -> dict:
 
 
 def _scope_context(request, share, *, preview=False, category="", scoped=None):
-    scoped = queries.records_for_share(share) if scoped is None else scoped
-    counts = dict(scoped.values_list("category").annotate(n=Count("id")).order_by())
+    scoped = records_for(actor_for_share(share)) if scoped is None else scoped
+    counts = record_queries.category_counts(scoped)
     rows, next_cursor = record_queries.page(
         scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
     )
@@ -218,7 +217,7 @@ def _scope_context(request, share, *, preview=False, category="", scoped=None):
         "age": age,
         "preview": preview,
         "category": category,
-        "counts": [(c, label, counts[c]) for c, label in Category.choices if counts.get(c)],
+        "counts": [(c, label, counts[c]) for c, label in Category.choices if counts[c]],
         "records": record_queries.merge_duplicates(rows),
         "next_cursor": next_cursor,
         "query": request.GET.copy(),
@@ -279,7 +278,7 @@ def _view(request, token, share, state, *, category):
             name=state["name"],
             what=category or "summary",
         )
-    scoped = queries.records_for_share(share)
+    scoped = records_for(actor_for_share(share, recipient=state["name"]))
     context = {
         **_scope_context(request, share, category=category, scoped=scoped),
         "token": token,
@@ -331,8 +330,9 @@ def share_record(request, token, code):
         return not_available(request)
     if state is None:
         return redirect("share_entry", token=token)
-    record = queries.record_for_share(share, code)
-    if record is None:
+    try:
+        record = record_queries.record_for(actor_for_share(share, recipient=state["name"]), code)
+    except Http404:
         return not_available(request)
     domain.record_access(
         share=share,
@@ -357,7 +357,7 @@ def share_lab(request, token, code):
         return not_available(request)
     if state is None:
         return redirect("share_entry", token=token)
-    scoped = queries.records_for_share(share)
+    scoped = records_for(actor_for_share(share, recipient=state["name"]))
     points = record_queries.series(scoped, code, Category.LAB)
     if not points:
         return not_available(request)
@@ -398,7 +398,9 @@ def share_download(request, token):
         share=share, action=AccessAction.DOWNLOADED, request=request, name=state["name"]
     )
     return export.bundle_response(
-        queries.records_for_share(share), prefix="shared-records", scoped=True
+        records_for(actor_for_share(share, recipient=state["name"])),
+        prefix="shared-records",
+        scoped=True,
     )
 
 

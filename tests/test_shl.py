@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from records import fhirjson
 from records.models import Record
+from records.queries import records_for
 from sharing import domain
+from sharing.grants import actor_for_share
 from sharing.models import ShareAccess
-from sharing.queries import records_for_share
 from tests.records_data import generated, import_resources
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -91,7 +92,8 @@ def test_independent_viewer_decrypts_exactly_the_scope(shared):
     # As the viewer reads it (JavaScript numbers), the patient references pointing at the one
     # Patient entry; everything else as stored.
     expected = {
-        r.resource_id: json.loads(fhirjson.dumps(r.resource)) for r in records_for_share(shared)
+        r.resource_id: json.loads(fhirjson.dumps(r.resource))
+        for r in records_for(actor_for_share(shared))
     }
     [bundle] = result["resources"]
     assert bundle["resourceType"] == "Bundle"
@@ -108,7 +110,9 @@ def test_independent_viewer_decrypts_exactly_the_scope(shared):
         resource.pop("subject")
     # A reference to a record outside the scope (the visit a result was taken at) is withheld,
     # keeping its words: it could not be followed in the Bundle.
-    shared_keys = {f"{r.resource_type}/{r.resource_id}" for r in records_for_share(shared)}
+    shared_keys = {
+        f"{r.resource_type}/{r.resource_id}" for r in records_for(actor_for_share(shared))
+    }
     withheld = _withhold_outside(list(expected.values()), shared_keys)
     assert withheld > 0
     assert {e["resource"]["id"]: e["resource"] for e in entries} == expected
@@ -233,5 +237,5 @@ def test_reissue_rotates_link_manifest_key_and_file_locations(shared, settings, 
     assert result["ok"], result
     [bundle] = result["resources"]
     assert {e["resource"]["id"] for e in bundle["entry"][1:]} == {  # [0]: the Patient
-        r.resource_id for r in records_for_share(shared)
+        r.resource_id for r in records_for(actor_for_share(shared))
     }

@@ -11,4 +11,4 @@ def unscoped_get_or_404(request, code):
 
 
 def scoped_lookup(request, code):
-    return get_object_or_404(queries.shares_for_patient(request.user), code=code)
+    return get_object_or_404(queries.shares_for(request.actor), code=code)
