@@ -358,8 +358,10 @@ def share_lab(request, token, code):
     if state is None:
         return redirect("share_entry", token=token)
     scoped = records_for(actor_for_share(share, recipient=state["name"]))
-    points = record_queries.series(scoped, code, Category.LAB)
-    if not points:
+    # The patient's own lab page's context, within the scope (the chart coloured by the
+    # share's sources, as on its vital signs charts).
+    lab = charts.lab_detail_context(scoped, code)
+    if lab is None:
         return not_available(request)
     domain.record_access(
         share=share,
@@ -368,21 +370,10 @@ def share_lab(request, token, code):
         name=state["name"],
         what=f"lab {code}",
     )
-    for point in points:
-        point.flag = charts.flag(point)
     return render(
         request,
         "sharing/recipient/lab.html",
-        {
-            "share": share,
-            "token": token,
-            "points": points,
-            "latest": points[-1],
-            "code": code,
-            # Colours by the share's sources, as on its vital signs charts.
-            "chart": charts.trend(points, styles=charts.source_styles(scoped)),
-            "share_mode": True,
-        },
+        {"share": share, "token": token, "share_mode": True, **lab},
     )
 
 
