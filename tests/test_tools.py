@@ -45,3 +45,16 @@ def test_every_semgrep_rule_fires_on_its_example():
     lines = {(Path(f["path"]).name, f["start"]["line"]) for f in report["results"]}
     assert ("views.py", 14) not in lines  # the access-scoped lookup passes
     assert ("examples.py", 19) not in lines  # hmac.compare_digest passes
+    # A patient's rows queried directly in a form, an export or a template tag are caught; the
+    # same query in a query module, and a form that asks the scoped query, pass.
+    patient_query = {
+        (Path(f["path"]).name, f["start"]["line"])
+        for f in report["results"]
+        if f["check_id"].endswith("unscoped-patient-query")
+    }
+    assert {("forms.py", 9), ("export.py", 7), ("export.py", 11), ("export.py", 15)} <= (
+        patient_query
+    )
+    assert ("tags.py", 7) in patient_query
+    assert ("forms.py", 15) not in patient_query
+    assert not any(name == "queries.py" for name, _line in patient_query)
