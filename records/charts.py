@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from records import queries
 from records.models import Category
+from records.ranges import reference_range
 from records.units import display_unit, unit_suffix
 
 WIDTH, HEIGHT = 640, 260
@@ -42,19 +43,6 @@ class Chart:
     plot: dict = field(default_factory=dict)
     unit: str = ""  # as people write it, shown on the value axis
     series: list = field(default_factory=list)  # the named lines (systolic, diastolic)
-
-
-def _reference_range(record) -> tuple[float | None, float | None]:
-    ranges = (record.resource or {}).get("referenceRange") or []
-    if not ranges or not isinstance(ranges[0], dict):
-        return None, None
-    low = (ranges[0].get("low") or {}).get("value")
-    high = (ranges[0].get("high") or {}).get("value")
-    # The resource keeps decimals as Decimal (their digits); the chart's arithmetic is float.
-    return (
-        float(low) if isinstance(low, int | float | Decimal) else None,
-        float(high) if isinstance(high, int | float | Decimal) else None,
-    )
 
 
 def source_styles(records) -> dict[int, dict]:
@@ -105,9 +93,8 @@ def _date(record) -> str:
 
 
 def _band_label(record, unit_code: str) -> str:
-    ranges = (record.resource or {}).get("referenceRange") or []
-    low = (ranges[0].get("low") or {}).get("value") if ranges else None
-    high = (ranges[0].get("high") or {}).get("value") if ranges else None
+    sent = reference_range(record.resource)  # the values as sent, for their digits
+    low, high = sent.low, sent.high
     unit = unit_suffix(unit_code)
     if low is not None and high is not None:
         return gettext("Reference %(low)s–%(high)s%(unit)s") % {
@@ -132,7 +119,7 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
     values = [r.value_num for r in dated] + (
         [r.value_num2 for r in dated if r.value_num2 is not None] if second else []
     )
-    low, high = _reference_range(dated[-1])
+    low, high = reference_range(dated[-1].resource).bounds()
     bounds = values + [v for v in (low, high) if v is not None]
     y_min, y_max = min(bounds), max(bounds)
     pad = (y_max - y_min) * 0.1 or abs(y_max) * 0.1 or 1
@@ -273,7 +260,7 @@ def flag(record) -> str:
     """H, L or '' from the reference range; bounds are inclusive (a value at a limit is normal)."""
     if record.value_num is None:
         return ""
-    low, high = _reference_range(record)
+    low, high = reference_range(record.resource).bounds()
     if high is not None and record.value_num > high:
         return "H"
     if low is not None and record.value_num < low:

@@ -3,6 +3,8 @@ and of the status codes FHIR resources use."""
 
 from django.utils.translation import gettext_lazy as _
 
+from records.projection import main_concept
+
 SYSTEM_NAMES = {
     "http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-8": "KCD-8",
     "http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-7": "KCD-7",
@@ -26,24 +28,13 @@ def system_name(url: str) -> str:
 
 def codings(resource: dict) -> list[dict]:
     """Every coding in the resource's main concept, with the system's name, for display."""
-    concept = (
-        resource.get("code")
-        or resource.get("medicationCodeableConcept")
-        or resource.get("vaccineCode")
-        or resource.get("type")
-        or {}
-    )
-    if isinstance(concept, list):
-        concept = concept[0] if concept else {}
-    if not isinstance(concept, dict):
-        return []
     return [
         {
             "system": system_name(c.get("system", "")),
             "code": c.get("code", ""),
             "display": c.get("display", ""),
         }
-        for c in concept.get("coding", [])
+        for c in main_concept(resource).get("coding", [])
         if isinstance(c, dict)
     ]
 

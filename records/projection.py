@@ -90,7 +90,9 @@ def parse_fhir_datetime(value) -> dt.datetime | None:
     return parsed
 
 
-def _codings(resource: dict) -> list[dict]:
+def main_concept(resource: dict) -> dict:
+    """The CodeableConcept a record is filed and named under (its code, medication, vaccine or
+    type), or {}: the one rule, for the columns and for the codes a page lists."""
     concept = (
         resource.get("code")
         or resource.get("medicationCodeableConcept")
@@ -100,7 +102,11 @@ def _codings(resource: dict) -> list[dict]:
     )
     if isinstance(concept, list):  # Encounter.type, DocumentReference has a single type
         concept = concept[0] if concept else {}
-    return concept.get("coding", []) if isinstance(concept, dict) else []
+    return concept if isinstance(concept, dict) else {}
+
+
+def _codings(resource: dict) -> list[dict]:
+    return main_concept(resource).get("coding", [])
 
 
 def _concept_text(resource: dict) -> str:

@@ -1,7 +1,7 @@
 from django import template
 from django.utils.safestring import mark_safe
 
-from records import charts, units
+from records import charts, ranges, units
 from records.codes import record_name, status_label
 from records.narrative import sanitise_html
 from records.units import display_unit
@@ -18,18 +18,7 @@ def status(code: str) -> str:
 @register.filter
 def reference_range(resource: dict) -> str:
     """The first reference range of a resource in words: "4.0–6.0", "≤ 40" or "≥ 40"."""
-    ranges = (resource or {}).get("referenceRange") or []
-    if not ranges or not isinstance(ranges[0], dict):
-        return ""
-    low = (ranges[0].get("low") or {}).get("value")
-    high = (ranges[0].get("high") or {}).get("value")
-    if low is not None and high is not None:
-        return f"{low}–{high}"
-    if high is not None:
-        return f"≤ {high}"
-    if low is not None:
-        return f"≥ {low}"
-    return ranges[0].get("text", "")
+    return ranges.reference_range(resource).words()
 
 
 @register.filter
