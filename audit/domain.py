@@ -80,12 +80,6 @@ def record(
     )
 
 
-def events_for_patient(patient_id: int):
-    """The events about one patient's data or account, newest first (the access-scoped query
-    behind "Who saw my data" and /api/v1/audit-events/)."""
-    return AuditEvent.objects.filter(patient_id=patient_id).order_by("-created", "-id")
-
-
 def purge_expired(*, now=None) -> int:
     """Delete audit events older than settings.PHR_AUDIT_RETENTION_DAYS; return how many.
 

@@ -16,10 +16,10 @@ from audit.api import AuditEventSerializer
 from audit.models import Action
 from audit.queries import events_for
 from core.access import Actor
-from institutions.models import Source
+from institutions.queries import sources_for
 from records.export import bundle_stream
 from records.queries import records_for
-from sharing.models import Share
+from sharing.queries import shares_for
 
 # Kept in memory up to this size, then spilled to a temporary file (a large record set must
 # not hold a worker's memory).
@@ -30,16 +30,8 @@ def account_facts(actor: Actor, patient) -> dict:
     """What the account holds besides records: `patient` (the account `actor` acts for) and
     its profile, sources and shares with who opened them, through each model's scoped query."""
     profile = profile_for(actor)
-    sources = (
-        Source.objects.filter(patient_id=actor.patient_id)
-        .select_related("institution")
-        .order_by("id")
-    )
-    shares = (
-        Share.objects.filter(patient_id=actor.patient_id)
-        .prefetch_related("accesses")
-        .order_by("id")
-    )
+    sources = sources_for(actor).order_by("id")
+    shares = shares_for(actor).prefetch_related("accesses").order_by("id")
     return {
         "email": patient.email,
         "date_joined": patient.date_joined,

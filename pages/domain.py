@@ -6,8 +6,9 @@ from django.db import transaction
 from accounts.models import User
 from audit import domain as audit
 from audit.models import Action, ActorKind
+from core.access import Actor
 from sharing.domain import revoke_share
-from sharing.models import Share
+from sharing.queries import shares_for
 
 
 def delete_account(*, user: User, request=None) -> dict:
@@ -19,7 +20,7 @@ def delete_account(*, user: User, request=None) -> dict:
     Side effects: revokes shares (audited), deletes the user's rows, ends their sessions.
     Returns the number of rows deleted per model (non-clinical counts, kept in the event).
     """
-    for share in Share.objects.filter(patient=user, revoked_at__isnull=True):
+    for share in shares_for(Actor.patient(user)).filter(revoked_at__isnull=True):
         revoke_share(share=share, request=request)
     for session in UserSession.objects.filter(user=user):
         session.end()

@@ -14,8 +14,8 @@ from records import queries
 from records.models import Category
 
 
-def _sources_context(patient) -> dict:
-    sources = list(source_queries.sources_for_patient(patient))
+def _sources_context(actor) -> dict:
+    sources = list(source_queries.linked_sources(actor))
     runs = source_queries.latest_runs(sources)
     for source in sources:
         source.latest_run = runs.get(source.latest_run_id)
@@ -27,7 +27,7 @@ def _sources_context(patient) -> dict:
 @require_GET
 def dashboard_sources(request):
     """The dashboard's list of sources, polled by htmx while a sync is going on."""
-    return render(request, "records/_sources.html", _sources_context(request.user))
+    return render(request, "records/_sources.html", _sources_context(request.actor))
 
 
 @login_required
@@ -37,7 +37,7 @@ def dashboard(request):
     records = queries.records_for(request.actor)
     counts = queries.category_counts(records)
     context = {
-        **_sources_context(request.user),
+        **_sources_context(request.actor),
         "profile": profile_for(request.actor),
         "counts": counts,
         "categories": Category.choices,

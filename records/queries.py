@@ -45,18 +45,6 @@ def record_for(actor: Actor, code) -> Record:
     return get_object_or_404(records_for(actor).select_related("source__institution"), code=code)
 
 
-def records_for_patient(patient) -> QuerySet[Record]:
-    """All records a patient may see: their own, from every source (also kept after unlinking)."""
-    return Record.objects.filter(patient=patient)
-
-
-def record_for_patient(patient, code) -> Record:
-    """One of the patient's records by its public code; 404 for anyone else's."""
-    return get_object_or_404(
-        records_for_patient(patient).select_related("source__institution"), code=code
-    )
-
-
 def sources_of(records: QuerySet[Record]):
     """The sources `records` came from, with their institutions: what a filter by institution
     offers. The model is the one Record's `source` key names: records stand below the app

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from fhir.resources.R4B import get_fhir_model_class
 
+from core.access import Actor
 from records.models import Category, Record
 from tests.conftest import login
 from tests.records_data import generated, import_resources
@@ -363,7 +364,7 @@ def test_current_medications_in_the_database_match_the_full_grouping(kr_records,
     """The dashboard's and summaries' fast path gives exactly the first lines of the full one."""
     from records import queries
 
-    records = queries.records_for_patient(patient)
+    records = queries.records_for(Actor.patient(patient))
     full, _past = queries.medications(records)
     fast = queries.current_medications(records, limit=10)
     assert full
