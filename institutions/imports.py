@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from accounts.queries import profile_for
 from core.access import Actor
 from institutions.models import Source, SourceKind, SourceStatus
+from institutions.queries import sources_for
 from records.fhirfile import parse_fhir_file
-from records.models import Record
 from records.projection import content_hash
+from records.queries import records_for
 
 # Identity of the file against the account.
 MATCH, MISMATCH, NOBODY, UNVERIFIED = "match", "mismatch", "nobody", "unverified"
@@ -137,7 +138,7 @@ def _identity(resources, profile) -> tuple[str, list[Person]]:
     return MISMATCH, people
 
 
-def _already_stored(patient, resources) -> tuple[int, list[tuple[Source, int]]]:
+def _already_stored(actor: Actor, resources) -> tuple[int, list[tuple[Source, int]]]:
     """How many of the file's resources PHR holds unchanged from another upload, and where."""
     wanted = {
         (r["resourceType"], str(r["id"])): content_hash(r)
@@ -146,18 +147,18 @@ def _already_stored(patient, resources) -> tuple[int, list[tuple[Source, int]]]:
     }
     if not wanted:
         return 0, []
-    held = Record.objects.filter(
-        patient=patient,
-        source__kind=SourceKind.UPLOAD,
-        resource_id__in={sid for _t, sid in wanted},
-    ).values_list("resource_type", "resource_id", "content_hash", "source_id")
+    held = (
+        records_for(actor)
+        .filter(source__kind=SourceKind.UPLOAD, resource_id__in={sid for _t, sid in wanted})
+        .values_list("resource_type", "resource_id", "content_hash", "source_id")
+    )
     found, per_source = set(), collections.Counter()
     for resource_type, resource_id, digest, source_id in held:
         key = (resource_type, resource_id)
         if wanted.get(key) == digest:
             found.add(key)
             per_source[source_id] += 1
-    sources = Source.objects.in_bulk(per_source)
+    sources = sources_for(actor).in_bulk(per_source)
     overlap = sorted(
         ((sources[pk], count) for pk, count in per_source.items()), key=lambda p: p[0].created
     )
@@ -170,18 +171,20 @@ def review_import(*, patient, data: bytes) -> ImportReview:
     Raises NotFHIR (with a message) for a file that is not FHIR.
     """
     resources = parse_fhir_file(data)
-    profile = profile_for(Actor.patient(patient))
+    actor = Actor.patient(patient)  # the patient's own file, read against their own records
+    profile = profile_for(actor)
     identity, people = _identity(resources, profile)
     file_hash = hashlib.sha256(data).hexdigest()
     same_file = list(
-        Source.objects.filter(
-            patient=patient,
+        sources_for(actor)
+        .filter(
             kind=SourceKind.UPLOAD,
             status=SourceStatus.ACTIVE,
             file_hash=file_hash,
-        ).order_by("created")
+        )
+        .order_by("created")
     )
-    already, overlap = _already_stored(patient, resources)
+    already, overlap = _already_stored(actor, resources)
     keys = {(r.get("resourceType"), str(r.get("id"))) for r in resources}
     types = collections.Counter(r.get("resourceType") for r in resources)
     return ImportReview(
