@@ -5,14 +5,20 @@ Retries only what is transient — timeouts, connection errors, cut-off or unrea
 refreshes the token on a 401 once; fails fast on other 4xx. Every failure carries a message a
 patient or operator can read. Built on httpx; the retry policy is ours because it must know
 FHIR's failure modes (a 404 on a paging link is not "no more pages").
+
+Searches are read page by page (`everything`, `search`, `resume`: iterators of Page) following
+the server's next links; a caller that stores each page's next link can resume from it.
+Every connection goes to an address the SSRF guard checked in the same step (PinnedTransport).
 """
 
+import datetime as dt
 import email.utils
 import ipaddress
 import logging
 import random
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,6 +29,7 @@ from django.conf import settings
 # their own language (institutions.messages); they read like gettext calls for makemessages.
 from institutions.messages import message as _
 from records import fhirjson
+from records.projection import parse_fhir_datetime
 
 logger = logging.getLogger(__name__)
 FHIR_ACCEPT = "application/fhir+json"
@@ -62,12 +69,18 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeURL(_("The address must start with http:// or https:// and name a host."))
+    checked_addresses(parts.hostname, parts.port or 443)
+
+
+def checked_addresses(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to, in the resolver's order, once each is allowed; raises
+    UnsafeURL if any is not. The connection must go to one of these (PinnedTransport): a second
+    lookup could answer differently (DNS rebinding)."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
-        raise UnsafeURL(
-            _("The host name %(host)s cannot be resolved.") % {"host": parts.hostname}
-        ) from None
+        raise UnsafeURL(_("The host name %(host)s cannot be resolved.") % {"host": host}) from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_loopback:
@@ -78,6 +91,42 @@ def check_url(url: str) -> None:
                 _("%(ip)s is a private, link-local or reserved address; it is not allowed.")
                 % {"ip": ip}
             )
+    return addresses
+
+
+class PinnedTransport(httpx.HTTPTransport):
+    """Connects only to an address the SSRF guard has just checked.
+
+    Each request resolves its host once, checks every address (checked_addresses), and connects
+    to a checked one by IP — trying them in the resolver's order, as a socket connect would —
+    so no second lookup can move the connection elsewhere. The Host header, TLS SNI and
+    certificate verification stay those of the host name. Environment proxies are not used
+    (httpx ignores them with an explicit transport): a proxy would resolve the name itself.
+    """
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        addresses = checked_addresses(host, request.url.port or _DEFAULT_PORTS[request.url.scheme])
+        extensions = dict(request.extensions)
+        if request.url.scheme == "https":
+            extensions["sni_hostname"] = host  # SNI and the certificate check use the name
+        failure = None
+        for address in addresses:
+            pinned = httpx.Request(
+                request.method,
+                request.url.copy_with(host=address.split("%")[0]),
+                headers=request.headers,  # the Host header was set from the name
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return super().handle_request(pinned)
+            except httpx.ConnectError as exc:  # nothing listens there: the next address
+                failure = exc
+        raise failure
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -122,6 +171,7 @@ class FHIRClient:
         )
         self.sleep = sleep
         self.http = httpx.Client(
+            transport=PinnedTransport(),
             timeout=httpx.Timeout(settings.PHR_FHIR_TIMEOUT, connect=5.0),
             follow_redirects=False,  # a redirect could point anywhere: never follow it
             headers={"Accept": FHIR_ACCEPT},
@@ -279,6 +329,44 @@ class FHIRClient:
             detail=f"HTTP {status}: {_outcome_text(response)}",
         )
 
+    # --- searches, page by page ----------------------------------------------------------
+    def everything(
+        self, patient_id: str, *, since: dt.datetime | None, page_size: int
+    ) -> Iterator["Page"]:
+        """The pages of Patient/<id>/$everything; `since`: only what changed after it
+        (`_since`, the operation's parameter)."""
+        params = {"_count": page_size}
+        if since:
+            params["_since"] = since.isoformat()
+        return self._pages(f"Patient/{patient_id}/$everything", params)
+
+    def search(
+        self, resource_type: str, params: dict, *, since: dt.datetime | None, page_size: int
+    ) -> Iterator["Page"]:
+        """The pages of a search of `resource_type`; `since`: only what changed after it
+        (`_lastUpdated=gt…`: a type search has no `_since`)."""
+        first = {"_count": page_size}
+        if since:
+            first["_lastUpdated"] = f"gt{since.isoformat()}"
+        return self._pages(resource_type, {**first, **params})
+
+    def resume(self, next_url: str) -> Iterator["Page"]:
+        """The rest of a search from a next link stored with an earlier page. PageExpired if
+        the server no longer answers it: the search must start again."""
+        return self._pages(next_url, None, first=False)
+
+    def _pages(self, path: str, params: dict | None, *, first: bool = True) -> Iterator["Page"]:
+        # Lazy: the next page is asked for only once the caller has taken this one, so a caller
+        # that stores each page with its next link can resume exactly where it stopped.
+        url, paging = path, not first
+        while url:
+            bundle = self.get_json(url, params, paging=paging)
+            if bundle.get("resourceType") != "Bundle":
+                raise TransientError(_("The hospital answered a search without a Bundle."))
+            page = Page(bundle, first=first)
+            yield page
+            url, params, paging, first = page.next_url, None, True, False
+
     # --- FHIR operations -----------------------------------------------------------------
     def capability(self) -> dict:
         return self.get_json("metadata")
@@ -292,6 +380,38 @@ class FHIRClient:
             if entry.get("resource", {}).get("resourceType") == "Patient"
         ]
         return ids[0] if len(ids) == 1 else None
+
+
+class Page:
+    """One Bundle of a search: its resources, its next link, and on a search's first page
+    what the server announces (the total; its time, `meta.lastUpdated`)."""
+
+    def __init__(self, bundle: dict, *, first: bool):
+        self.bundle, self.first = bundle, first
+
+    @property
+    def resources(self) -> list:
+        """What each entry holds as its resource (anything: a hostile page is not trusted)."""
+        return [e.get("resource") for e in self.bundle.get("entry", []) if isinstance(e, dict)]
+
+    @property
+    def next_url(self) -> str | None:
+        links = self.bundle.get("link", [])
+        return next((link.get("url") for link in links if link.get("relation") == "next"), None)
+
+    @property
+    def total(self) -> int | None:
+        """The number of resources the search holds, as announced on its first page."""
+        total = self.bundle.get("total") if self.first else None
+        return total if isinstance(total, int) else None
+
+    @property
+    def server_time(self) -> dt.datetime | None:
+        """The server's time when it answered the first page: the high-water mark for the next
+        incremental search (anything changed later is newer than what this search returns)."""
+        if not self.first:
+            return None
+        return parse_fhir_datetime((self.bundle.get("meta") or {}).get("lastUpdated"))
 
 
 class _Retry(Exception):
