@@ -82,7 +82,7 @@ def write_archive(actor: Actor, fileobj, *, patient) -> None:
     streamed, never all in memory)."""
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("records.fhir.json", "w") as out:
-            for chunk in bundle_stream(records_for(actor)):
+            for chunk in bundle_stream(records_for(actor), actor=actor):
                 out.write(chunk.encode())
         archive.writestr(
             "account.json",

@@ -18,10 +18,12 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from accounts.models import PatientProfile, User
+from accounts.models import User
+from accounts.queries import profile_for
 from audit import domain as audit
 from audit.models import Action
-from records import fhirjson
+from core.access import Actor
+from records import fhirjson, queries
 from records.models import Category, Record
 
 CHUNK = 500
@@ -47,11 +49,6 @@ def patient_resource(patient, profile) -> dict:
     if profile is not None and profile.birth_date:
         resource["birthDate"] = profile.birth_date.isoformat()
     return resource
-
-
-def _profile(patient):
-    # A read only: a share's download must not create the patient's profile row.
-    return PatientProfile.objects.filter(user=patient).first()
 
 
 class Linker:
@@ -80,9 +77,7 @@ class Linker:
         # two uploads brought is stored once, so the second upload's references reach it).
         self.patient_uuids = set()
         if patient is not None:
-            for source_id, resource_id in Record.objects.filter(
-                patient=patient, resource_type="Patient"
-            ).values_list("source_id", "resource_id"):
+            for source_id, resource_id in queries.patient_resource_ids(patient.pk):
                 if source_id in self.patient_ids:
                     self.patient_ids[source_id].add(resource_id)
                 if UUID.match(resource_id):
@@ -201,12 +196,14 @@ def _patient_of(records):
     return User.objects.filter(pk=patient_id).first() if patient_id else None
 
 
-def bundle_stream(records, *, patient=None, scoped=False):
+def bundle_stream(records, *, actor: Actor | None = None, patient=None, scoped=False):
     """A FHIR `collection` Bundle of the records' resources, streamed (flat memory): the
     patient's Patient entry first, then the records, their links kept (see Linker).
 
-    `patient` defaults to the records' patient. `scoped` (a share's records): references to
-    records outside them are withheld, so every reference in the Bundle resolves in it.
+    `actor`: who reads (the records are theirs, `records_for(actor)`); the Patient entry is
+    what they read of the profile. `patient` defaults to the records' patient. `scoped` (a
+    share's records): references to records outside them are withheld, so every reference in
+    the Bundle resolves in it.
     Queries: the keys, sources, Patient ids, then the resources in chunks.
     """
     records = records.order_by("id")
@@ -223,7 +220,10 @@ def bundle_stream(records, *, patient=None, scoped=False):
     yield fhirjson.dumps(head)[:-1] + ',"entry":['
     first = True
     if patient is not None:
-        yield fhirjson.dumps(linker.patient_entry(patient, _profile(patient)))
+        # A caller that does not say who reads (a share's download and its SMART Health Link
+        # file, until they pass their actor) gets the profile every actor of the patient reads.
+        reader = actor if actor is not None else Actor.patient(patient)
+        yield fhirjson.dumps(linker.patient_entry(patient, profile_for(reader)))
         first = False
     fields = ("source_id", "resource_type", "resource_id", "resource")
     for record in records.only(*fields).iterator(chunk_size=CHUNK):
@@ -356,10 +356,13 @@ def summary_document(*, patient, profile, sections: dict, records=None) -> dict:
     }
 
 
-def bundle_response(records, *, prefix: str, scoped=False) -> StreamingHttpResponse:
-    """A download of `records` as a FHIR Bundle (streamed), named `<prefix>-<date>.json`."""
+def bundle_response(
+    records, *, prefix: str, actor: Actor | None = None, scoped=False
+) -> StreamingHttpResponse:
+    """A download of `records` (what `actor` may read) as a FHIR Bundle (streamed), named
+    `<prefix>-<date>.json`."""
     response = StreamingHttpResponse(
-        bundle_stream(records, scoped=scoped), content_type="application/fhir+json"
+        bundle_stream(records, actor=actor, scoped=scoped), content_type="application/fhir+json"
     )
     response["Content-Disposition"] = f'attachment; filename="{filename(prefix)}"'
     return response
@@ -373,7 +376,7 @@ def export_for_patient(request, records) -> StreamingHttpResponse:
         patient=request.actor.patient_id,
         extra={"kind": "bundle"},
     )
-    return bundle_response(records, prefix="phr-records")
+    return bundle_response(records, prefix="phr-records", actor=request.actor)
 
 
 def filename(prefix: str) -> str:

@@ -45,6 +45,18 @@ def record_for(actor: Actor, code) -> Record:
     return get_object_or_404(records_for(actor).select_related("source__institution"), code=code)
 
 
+def patient_resource_ids(patient_id: int) -> list[tuple[int, str]]:
+    """(source id, resource id) of each of the patient's own Patient resources, whatever an
+    actor's scope: ids only, no content, so that an export knows which references name the
+    patient (they are rewritten to its one Patient entry, also in a share's Bundle that holds
+    no Patient record)."""
+    return list(
+        Record.objects.filter(patient_id=patient_id, resource_type="Patient").values_list(
+            "source_id", "resource_id"
+        )
+    )
+
+
 def sources_of(records: QuerySet[Record]):
     """The sources `records` came from, with their institutions: what a filter by institution
     offers. The model is the one Record's `source` key names: records stand below the app
