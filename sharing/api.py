@@ -3,10 +3,7 @@
 The token appears in the response to POST (and reissue) only: it is stored nowhere else.
 """
 
-import datetime as dt
-
-from django.conf import settings
-from django.utils import timezone
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -59,19 +56,20 @@ class ShareSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["state", "created", "revoked_at"]
 
+    # The share's terms are the domain's (create_share enforces them too); shown here under
+    # their fields, the expiry beside the other fields' errors.
     def validate_expires_at(self, value):
-        now = timezone.now()
-        if value <= now:
-            raise serializers.ValidationError("The expiry must be in the future.")
-        if value > now + dt.timedelta(days=settings.PHR_SHARE_MAX_DAYS):
-            raise serializers.ValidationError(
-                f"At most {settings.PHR_SHARE_MAX_DAYS} days from now."
-            )
+        try:
+            domain.check_expiry(value)
+        except DjangoValidationError as refused:
+            raise serializers.ValidationError(refused.messages) from None
         return value
 
     def validate(self, data):
-        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
-            raise serializers.ValidationError({"date_to": "The end date is before the start date."})
+        try:
+            domain.check_dates(data.get("date_from"), data.get("date_to"))
+        except DjangoValidationError as refused:
+            raise serializers.ValidationError({"date_to": refused.messages}) from None
         return data
 
 
@@ -105,7 +103,7 @@ class ShareViewSet(
         return queries.shares_for(self.request.actor).prefetch_related("sources")
 
     def _with_url(self, share, token):
-        share.url = self.request.build_absolute_uri(f"/s/{token}/")
+        share.url = domain.share_url(token, request=self.request)
         share.shlink = getattr(share, "shlink", None)
         return CreatedShareSerializer(share, context=self.get_serializer_context()).data
 
@@ -115,7 +113,7 @@ class ShareViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         share, token = domain.create_share(
-            patient=request.user,
+            actor=request.actor,
             label=data["label"],
             purpose=data.get("purpose", ""),
             categories=data["categories"],

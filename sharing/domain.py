@@ -1,20 +1,24 @@
 """What happens to shares: creation, revocation, reissue, passcodes and every recipient access."""
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit import domain as audit
 from audit.models import Action, ActorKind
 from core import mail
+from core.access import Actor
 from sharing import shl
 from sharing.models import AccessAction, Share, ShareAccess, ShareState, ShlFileLocation
 
@@ -28,9 +32,51 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def share_url(token: str, *, request=None) -> str:
+    """The link a recipient opens (absolute: it is sent, printed or shown as a QR code), on
+    the request's host or, without a request, on SITE_URL."""
+    path = reverse("share_entry", args=[token])
+    return request.build_absolute_uri(path) if request else f"{settings.SITE_URL}{path}"
+
+
+def check_expiry(expires_at: dt.datetime, *, now: dt.datetime | None = None) -> None:
+    """A share ends in the future, and at most PHR_SHARE_MAX_DAYS from now. Raises
+    ValidationError otherwise."""
+    now = now or timezone.now()
+    if expires_at <= now:
+        raise ValidationError(_("The expiry must be in the future."), code="expiry_past")
+    if expires_at > now + dt.timedelta(days=settings.PHR_SHARE_MAX_DAYS):
+        raise ValidationError(
+            _("At most %(days)d days from now.") % {"days": settings.PHR_SHARE_MAX_DAYS},
+            code="expiry_too_far",
+        )
+
+
+def check_dates(date_from: dt.date | None, date_to: dt.date | None) -> None:
+    """The scope's dates, when both are given, are in order. Raises ValidationError otherwise."""
+    if date_from and date_to and date_from > date_to:
+        raise ValidationError(_("The end date is before the start date."), code="date_range")
+
+
+def check_terms(*, expires_at, date_from, date_to) -> None:
+    """Every rule of a share's terms, the errors under the fields they concern (`expires_at`,
+    `date_to`): what create_share enforces, and what its form and serializer show."""
+    errors = {}
+    for field, check in (
+        ("expires_at", lambda: check_expiry(expires_at)),
+        ("date_to", lambda: check_dates(date_from, date_to)),
+    ):
+        try:
+            check()
+        except ValidationError as refused:
+            errors[field] = refused.error_list
+    if errors:
+        raise ValidationError(errors)
+
+
 def create_share(
     *,
-    patient,
+    actor: Actor,
     label,
     purpose,
     categories,
@@ -50,11 +96,17 @@ def create_share(
     nature): `share.shlink` then holds its URI, shown once too; otherwise it is None.
     Side effects: a Share (token hash, hashed passcode, encrypted SHL file), its sources, an
     audit event.
+    `actor`: who shares — one who may manage the patient's account (only the patient, today;
+    PermissionDenied for any other). Raises ValidationError for terms check_terms refuses,
+    storing nothing.
     """
+    if not actor.may_manage:
+        raise PermissionDenied
+    check_terms(expires_at=expires_at, date_from=date_from, date_to=date_to)
     token = new_token()
     with transaction.atomic():
         share = Share.objects.create(
-            patient=patient,
+            patient_id=actor.patient_id,
             label=label,
             purpose=purpose,
             categories=list(categories),
@@ -78,8 +130,9 @@ def create_share(
         audit.record(
             action=Action.SHARE_CREATED,
             request=request,
-            actor=patient,
-            patient=patient,
+            actor=actor.user_id,
+            actor_kind=ActorKind.PATIENT,  # who may manage: only the patient, today
+            patient=actor.patient_id,
             obj=share,
             extra={"smart_health_link": bool(share.shlink)},
         )

@@ -2,13 +2,14 @@ import datetime as dt
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import check_date_range
 from institutions.queries import sources_for
 from records.forms import limit_to_sources
 from records.models import Category
+from sharing import domain
 
 EXPIRY_CHOICES = [
     ("1h", _("1 hour")),
@@ -80,7 +81,19 @@ class ShareForm(forms.Form):
         limit_to_sources(self.fields["sources"], sources_for(actor))
 
     def clean(self):
-        return check_date_range(self, super().clean())
+        # The share's terms are the domain's (create_share enforces them too): shown here
+        # under their fields. The expiry is one of EXPIRY_CHOICES, capped in expires_at().
+        cleaned = super().clean()
+        try:
+            domain.check_dates(cleaned.get("date_from"), cleaned.get("date_to"))
+        except ValidationError as refused:
+            self.add_error("date_to", refused)
+        if "expires" in cleaned:
+            try:
+                domain.check_expiry(self.expires_at())
+            except ValidationError as refused:
+                self.add_error("expires", refused)
+        return cleaned
 
     def expires_at(self):
         delta = min(

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -44,7 +43,7 @@ def share_new(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         share, token = domain.create_share(
-            patient=request.user,
+            actor=request.actor,
             label=data["label"],
             purpose=data["purpose"],
             categories=data["categories"],
@@ -65,10 +64,6 @@ def share_new(request):
     return render(request, "sharing/new.html", {"form": form})
 
 
-def _link(request, token: str) -> str:
-    return request.build_absolute_uri(reverse("share_entry", args=[token]))
-
-
 @login_required
 @require_GET
 def share_detail(request, code):
@@ -80,7 +75,7 @@ def share_detail(request, code):
         "scope_count": records_for(actor_for_share(share)).count(),
     }
     if token:
-        link = _link(request, token)
+        link = domain.share_url(token, request=request)
         qr = segno.make(link, error="m")
         context.update(
             link=link,

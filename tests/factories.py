@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import PatientProfile, User
 from audit.models import Action, ActorKind, AuditEvent
+from core.access import Actor
 from institutions.models import (
     Institution,
     InstitutionStatus,
@@ -269,7 +270,8 @@ class ShareFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        share, token = sharing_domain.create_share(**kwargs)
+        patient = kwargs.pop("patient")
+        share, token = sharing_domain.create_share(actor=Actor.patient(patient), **kwargs)
         share.token = token
         return share
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from jwcrypto import jwe, jwk
 
+from core.access import Actor
 from institutions import domain, sync
 from institutions.models import RunTrigger
 from records.models import Record
@@ -261,7 +262,7 @@ def shl_plaintext(share) -> bytes:
 
 def create_shl(patient, categories):
     share, _token = sharing_domain.create_share(
-        patient=patient,
+        actor=Actor.patient(patient),
         label="Dr. Kim",
         purpose="",
         categories=categories,

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -27,6 +28,7 @@ from sharing import domain
 from sharing.models import Share, ShareAccess
 from tests import factories
 from tests.conftest import login
+from tests.factories import make_share
 from tests.hashers import CountingSlowHasher
 from tests.records_data import generated, import_resources
 
@@ -40,24 +42,6 @@ def records(kr_sources):
 
 # A link shown once: the text of its read-only field (a textarea, which wraps on a phone).
 SHOWN = r'(?:value="|class="share-link"[^>]*>){}(?:"|</textarea>)'
-
-
-def make_share(
-    patient, *, categories=("lab", "medication"), sources=(), passcode="", days=1, **extra
-):
-    return domain.create_share(
-        patient=patient,
-        label="Dr. Kim, Seoul Clinic",
-        purpose="second opinion",
-        categories=list(categories),
-        sources=list(sources),
-        date_from=extra.get("date_from"),
-        date_to=extra.get("date_to"),
-        expires_at=timezone.now() + dt.timedelta(days=days),
-        passcode=passcode,
-        allow_download=extra.get("allow_download", False),
-        notify_on_open=extra.get("notify_on_open", False),
-    )
 
 
 def open_as_recipient(client, token, *, passcode=None, name="Dr. Kim"):
@@ -136,7 +120,7 @@ def test_download_refused_unless_allowed(client, patient, records):
 
 
 def test_expired_revoked_locked_and_unknown_look_the_same(client, patient, records, settings):
-    _expired, expired_token = make_share(patient, days=1)
+    _expired, expired_token = make_share(patient)
     revoked, revoked_token = make_share(patient)
     domain.revoke_share(share=revoked)
     locked, locked_token = make_share(patient, passcode="4321")
@@ -170,7 +154,7 @@ def test_revoke_ends_access_at_once(client, patient, records):
 
 
 def test_expiry_with_a_frozen_clock(client, patient, records):
-    _share, token = make_share(patient, days=1)
+    _share, token = make_share(patient)
     open_as_recipient(client, token)
     with time_machine.travel(dt.timedelta(hours=23, minutes=59)):
         assert client.get(f"/s/{token}/").status_code == 200
@@ -448,7 +432,7 @@ def test_reissue_rotates_both_links_and_shows_them_once(client, patient, records
 def test_reissue_of_a_revoked_or_expired_share_is_refused(client, patient, records):
     revoked, revoked_token = make_share(patient)
     domain.revoke_share(share=revoked)
-    expired, _token = make_share(patient, days=1)
+    expired, _token = make_share(patient)
     Share.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
     login(client, patient.email)
 
@@ -509,6 +493,97 @@ def test_recipient_pages_send_privacy_headers(client, patient, records):
         assert "no-store" in response["Cache-Control"]
         assert response["X-Robots-Tag"] == "noindex, nofollow"
     assert Source.objects.filter(patient=patient).count() == 2
+
+
+# --- The share's terms, kept by the domain ----------------------------------------------------
+
+
+def test_create_share_refuses_an_expiry_in_the_past(patient):
+    with pytest.raises(ValidationError) as refused:
+        make_share(patient, expires_at=timezone.now() - dt.timedelta(minutes=1))
+
+    assert refused.value.message_dict == {"expires_at": ["The expiry must be in the future."]}
+    assert not Share.objects.exists()
+    assert not AuditEvent.objects.filter(action=Action.SHARE_CREATED).exists()
+
+
+def test_create_share_refuses_an_expiry_beyond_the_longest(patient, settings):
+    settings.PHR_SHARE_MAX_DAYS = 7
+
+    with pytest.raises(ValidationError) as refused:
+        make_share(patient, expires_at=timezone.now() + dt.timedelta(days=7, minutes=1))
+
+    assert refused.value.message_dict == {"expires_at": ["At most 7 days from now."]}
+    assert not Share.objects.exists()
+
+
+def test_create_share_accepts_an_expiry_within_the_longest(patient, settings):
+    settings.PHR_SHARE_MAX_DAYS = 7
+
+    share, _token = make_share(patient, expires_at=timezone.now() + dt.timedelta(days=7))
+
+    assert Share.objects.get() == share
+
+
+def test_create_share_refuses_dates_out_of_order(patient):
+    with pytest.raises(ValidationError) as refused:
+        make_share(patient, date_from=dt.date(2025, 5, 1), date_to=dt.date(2025, 1, 1))
+
+    assert refused.value.message_dict == {"date_to": ["The end date is before the start date."]}
+    assert not Share.objects.exists()
+
+
+def test_api_shows_the_domain_refusals(client, patient, settings):
+    settings.PHR_SHARE_MAX_DAYS = 7
+    client.force_login(patient)
+    share = {"label": "Dr. Kim", "categories": ["lab"]}
+
+    too_far = client.post(
+        "/api/v1/shares/",
+        {**share, "expires_at": (timezone.now() + dt.timedelta(days=8)).isoformat()},
+        content_type="application/json",
+    )
+    out_of_order = client.post(
+        "/api/v1/shares/",
+        {
+            **share,
+            "expires_at": (timezone.now() + dt.timedelta(days=1)).isoformat(),
+            "date_from": "2025-05-01",
+            "date_to": "2025-01-01",
+        },
+        content_type="application/json",
+    )
+
+    assert (too_far.status_code, too_far.json()) == (
+        400,
+        {"expires_at": ["At most 7 days from now."]},
+    )
+    assert (out_of_order.status_code, out_of_order.json()) == (
+        400,
+        {"date_to": ["The end date is before the start date."]},
+    )
+    assert not Share.objects.exists()
+
+
+def test_share_form_shows_the_domain_refusal_of_dates(client, patient):
+    login(client, patient.email)
+
+    response = client.post(
+        "/shares/new/",
+        {
+            "label": "Dr. Kim",
+            "categories": ["lab"],
+            "expires": "1d",
+            "date_from": "2025-05-01",
+            "date_to": "2025-01-01",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "date_to": ["The end date is before the start date."]
+    }
+    assert not Share.objects.exists()
 
 
 # --- API -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.access import Actor
 from records import fhirjson
 from records.models import Record
 from records.queries import records_for
@@ -68,7 +69,7 @@ def _withhold_outside(node, shared_keys: set[str]) -> int:
 def shared(patient, live_server):
     import_resources(patient, "서울한빛대학교병원", generated(patient, size=200))
     share, _token = domain.create_share(
-        patient=patient,
+        actor=Actor.patient(patient),
         label="Dr. Kim",
         purpose="",
         categories=["lab", "medication"],
@@ -173,7 +174,7 @@ def test_file_locations_expire_within_an_hour(shared):
 
 def test_no_shlink_without_download_permission(patient):
     share, _token = domain.create_share(
-        patient=patient,
+        actor=Actor.patient(patient),
         label="x",
         purpose="",
         categories=["lab"],
