@@ -182,7 +182,7 @@ class SourceViewSet(
         serializer.is_valid(raise_exception=True)
         try:
             source = domain.link_institution(
-                patient=request.user,
+                patient=queries.managing_patient(request.actor, user=request.user),
                 institution=serializer.validated_data["institution"],
                 request=request,
             )
@@ -316,7 +316,7 @@ class ImportView(APIView):
         upload = serializer.validated_data["file"]
         try:
             source = domain.import_file(
-                patient=request.user,
+                patient=queries.managing_patient(request.actor, user=request.user),
                 filename=upload.name,
                 data=upload.read(),
                 request=request,

@@ -1,8 +1,11 @@
 """The access-scoped queries: everything a patient may see of sources and runs goes through here."""
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
+from accounts.models import User
+from accounts.queries import patient_for
 from core.access import Actor
 from institutions.models import Institution, InstitutionStatus, Source, SourceStatus, SyncRun
 
@@ -51,6 +54,14 @@ def linked_sources(actor: Actor) -> QuerySet[Source]:
         )
         .order_by("created")
     )
+
+
+def managing_patient(actor: Actor | None, *, user: User | None = None) -> User:
+    """The patient whose sources `actor` links and imports to (no query when `user` is that
+    patient); PermissionDenied for an actor who may not manage the patient's sources."""
+    if not actor or not actor.may_manage:
+        raise PermissionDenied
+    return patient_for(actor, user=user)
 
 
 def runs_for(actor: Actor | None) -> QuerySet[SyncRun]:

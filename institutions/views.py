@@ -39,7 +39,9 @@ def link(request, code):
     if request.method == "POST" and form.is_valid():
         try:
             source = domain.link_institution(
-                patient=request.user, institution=institution, request=request
+                patient=queries.managing_patient(request.actor, user=request.user),
+                institution=institution,
+                request=request,
             )
         except domain.LinkError as exc:
             form.add_error(None, str(exc))
@@ -167,7 +169,7 @@ def import_file(request):
         upload = form.cleaned_data["file"]
         try:
             source = domain.import_file(
-                patient=request.user,
+                patient=queries.managing_patient(request.actor, user=request.user),
                 filename=upload.name,
                 data=upload.read(),
                 request=request,

@@ -150,3 +150,19 @@ def test_share_url_is_the_link_the_recipient_opens(client, patient, settings):
 
     assert domain.share_url(token) == f"https://phr.example/s/{token}/"
     assert client.get(f"/s/{token}/").status_code == 200
+
+
+def test_patient_links_and_imports_for_themself(patient, django_assert_num_queries):
+    actor = Actor.patient(patient)
+
+    with django_assert_num_queries(0):  # the logged-in user is the patient: nothing to read
+        assert source_queries.managing_patient(actor, user=patient) is patient
+
+
+def test_share_recipient_links_and_imports_for_nobody(patient):
+    share, _token = make_share(patient)
+
+    with pytest.raises(PermissionDenied):
+        source_queries.managing_patient(grants.actor_for_share(share))
+    with pytest.raises(PermissionDenied):
+        source_queries.managing_patient(None)
