@@ -73,12 +73,6 @@ def runs_for(actor: Actor | None) -> QuerySet[SyncRun]:
     )
 
 
-# Until every caller reads an actor (pages/ is being moved): the patient's own, through the
-# actor queries above, so that the scope is still defined once.
-def sources_for_patient(patient) -> QuerySet[Source]:
-    return linked_sources(Actor.patient(patient))
-
-
 def latest_runs(sources) -> dict[int, SyncRun]:
     """The latest run of each source (annotated by linked_sources), in one query."""
     return SyncRun.objects.in_bulk([s.latest_run_id for s in sources if s.latest_run_id])
