@@ -1,3 +1,4 @@
+import ast
 import sqlite3
 import subprocess
 import sys
@@ -64,3 +65,39 @@ def test_embedded_default_sqlite_and_filesystem_broker(tmp_path):
     assert sent.stdout.strip() == "embedded"
     assert "filesystem" in output
     assert "phr.ping" in output
+
+
+# Queued messages name their task: a name that changed with a moved module would strand them.
+# These are the names Celery gave the tasks automatically before they were written down.
+TASK_NAMES = [
+    "audit.tasks.purge_expired_events",
+    "institutions.tasks.recover_runs",
+    "institutions.tasks.schedule_syncs",
+    "institutions.tasks.sync_run",
+    "phr.ping",
+    "phr.send_email",
+]
+APPS = ["core", "audit", "accounts", "records", "institutions", "sharing", "pages", "phr"]
+
+
+def test_every_task_of_ours_is_registered_under_its_written_down_name():
+    app.loader.import_default_modules()  # what a worker imports: autodiscovered tasks modules
+
+    ours = sorted(name for name in app.tasks if not name.startswith("celery."))
+
+    assert ours == TASK_NAMES
+    for name in ours:
+        assert app.tasks[name].__module__.split(".")[0] in APPS
+
+
+def test_every_task_is_given_an_explicit_name():
+    undeclared = []
+    for path in sorted(p for package in APPS for p in (ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            for decorator in getattr(node, "decorator_list", []):
+                call = decorator if isinstance(decorator, ast.Call) else None
+                target = call.func if call else decorator
+                named = call is not None and any(k.arg == "name" for k in call.keywords)
+                if ast.unparse(target).endswith(("shared_task", "app.task")) and not named:
+                    undeclared.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert undeclared == []

@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.timezone import localtime
 
-from institutions import domain, fhir_client, sync
+from institutions import domain, fhir_client, sync, sync_pull
 from institutions import issues as issue_codes
 from institutions.models import Institution, RunStatus, RunTrigger, Source, SyncIssue, SyncRun
 from mockhospital import domain as mock
@@ -354,7 +354,7 @@ def test_a_resumed_per_type_sync_neither_redoes_nor_loses_the_referenced_reads(
     )
     institution = onboard(live_server, hospital)
     asked, stopped = [], []
-    first_request, commit_page = sync._first_request, sync._commit_page
+    first_request, commit_page = sync_pull._search, sync_pull._commit_page
 
     def recording(run, index):
         path, params = first_request(run, index)
@@ -368,8 +368,8 @@ def test_a_resumed_per_type_sync_neither_redoes_nor_loses_the_referenced_reads(
             stopped.append(True)
             raise sync.SoftTimeLimitExceeded
 
-    monkeypatch.setattr(sync, "_first_request", recording)
-    monkeypatch.setattr(sync, "_commit_page", stopping)
+    monkeypatch.setattr(sync_pull, "_search", recording)
+    monkeypatch.setattr(sync_pull, "_commit_page", stopping)
     monkeypatch.setattr(sync, "enqueue", lambda run: None)
     source = domain.link_institution(patient=patient, institution=institution)
     run = source.runs.get()
@@ -509,7 +509,7 @@ def test_a_dead_workers_run_resumes_from_its_cursor(patient, institution, known_
         claimed.cursor = {"mode": "everything", "index": 0, "url": None, "received": 0}
         claimed.since = None
         claimed.save()
-        original = sync._commit_page
+        original = sync_pull._commit_page
         pages = []
 
         def die_after_three(*args, **kwargs):
@@ -518,12 +518,12 @@ def test_a_dead_workers_run_resumes_from_its_cursor(patient, institution, known_
             pages.append(1)
             return original(*args, **kwargs)
 
-        sync._commit_page = die_after_three
+        sync_pull._commit_page = die_after_three
         try:
             with pytest.raises(SystemExit):
-                sync._pull_pages(claimed, client)
+                sync_pull._pull_pages(claimed, client)
         finally:
-            sync._commit_page = original
+            sync_pull._commit_page = original
     SyncRun.objects.filter(pk=run.pk).update(lease_until=None)  # the lease lapses
 
     finished = run_to_end(run)

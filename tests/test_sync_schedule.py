@@ -7,8 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from institutions import sync
+from institutions import sync_schedule
 from institutions.models import Institution, RunStatus, Source, SyncRun
+from phr.celery import app as celery_app
 from records.models import Record
 from tests.conftest import login
 from tests.factories import UserFactory
@@ -52,10 +53,12 @@ def test_recover_runs_resends_lost_and_abandoned_runs(
         source=make_source(UserFactory(), active_institution), trigger="patient"
     )  # fresh
     sent = []
-    monkeypatch.setattr("institutions.tasks.sync_run.delay", lambda run_id: sent.append(run_id))
+    monkeypatch.setattr(
+        celery_app, "send_task", lambda name, kwargs, countdown: sent.append(kwargs["run_id"])
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
-        count = sync.recover_runs()
+        count = sync_schedule.recover_runs()
 
     assert count == 2
     assert sorted(sent) == sorted([lost.pk, abandoned.pk])
@@ -74,13 +77,12 @@ def test_schedule_queues_due_sources_once_staggered(
     make_source(UserFactory(), active_institution, status="unlinked")
     calls = []
     monkeypatch.setattr(
-        "institutions.tasks.sync_run.apply_async",
-        lambda kwargs, countdown: calls.append((kwargs, countdown)),
+        celery_app, "send_task", lambda name, kwargs, countdown: calls.append((kwargs, countdown))
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert sync.schedule_due_sources() == 2
-        assert sync.schedule_due_sources() == 0  # they are queued now
+        assert sync_schedule.schedule_due_sources() == 2
+        assert sync_schedule.schedule_due_sources() == 0  # they are queued now
 
     runs = SyncRun.objects.filter(trigger="schedule")
     assert {r.source_id for r in runs} == {due.pk, never.pk}

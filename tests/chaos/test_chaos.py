@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import domain as accounts_domain
-from institutions import domain, sync
+from institutions import domain, sync_schedule
 from institutions.models import RunStatus, SyncRun
 from mockhospital import domain as mock
 from records.models import Record
@@ -83,7 +83,7 @@ def test_worker_killed_mid_sync_several_times(workers, patient, live_server):
             ),
             seconds=90,
             step=0.02,
-            beat=sync.recover_runs,
+            beat=sync_schedule.recover_runs,
         )
         if run.status == RunStatus.SUCCEEDED:
             break
@@ -93,7 +93,7 @@ def test_worker_killed_mid_sync_several_times(workers, patient, live_server):
     assert wait_until(
         lambda: status_of(run).status in (RunStatus.SUCCEEDED, RunStatus.FAILED),
         seconds=180,
-        beat=sync.recover_runs,
+        beat=sync_schedule.recover_runs,
     )
     assert run.status == RunStatus.SUCCEEDED, run.error
     compared = assert_matches_ground_truth(source, known)
@@ -137,7 +137,7 @@ def test_redis_restarted_during_sync_and_enqueue(workers, patient, live_server, 
     assert wait_until(
         lambda: status_of(run).status in (RunStatus.SUCCEEDED, RunStatus.FAILED),
         seconds=180,
-        beat=sync.recover_runs,
+        beat=sync_schedule.recover_runs,
     )
     assert run.status == RunStatus.SUCCEEDED, run.error
 
@@ -154,7 +154,9 @@ def test_redis_restarted_during_sync_and_enqueue(workers, patient, live_server, 
     second = source.runs.order_by("-id").first()
     assert second.pk != run.pk
     assert wait_until(
-        lambda: status_of(second).status == RunStatus.SUCCEEDED, seconds=120, beat=sync.recover_runs
+        lambda: status_of(second).status == RunStatus.SUCCEEDED,
+        seconds=120,
+        beat=sync_schedule.recover_runs,
     )
     compared = assert_matches_ground_truth(source, known)
     report(
@@ -185,7 +187,7 @@ def test_database_connections_dropped_during_sync(workers, patient, live_server)
             ),
             seconds=90,
             step=0.02,
-            beat=sync.recover_runs,
+            beat=sync_schedule.recover_runs,
         )
         if run.status == RunStatus.SUCCEEDED:
             break
@@ -198,7 +200,7 @@ def test_database_connections_dropped_during_sync(workers, patient, live_server)
     assert wait_until(
         lambda: status_of(run).status in (RunStatus.SUCCEEDED, RunStatus.FAILED),
         seconds=180,
-        beat=sync.recover_runs,
+        beat=sync_schedule.recover_runs,
     )
     assert run.status == RunStatus.SUCCEEDED, run.error
     compared = assert_matches_ground_truth(source, known)
@@ -246,7 +248,7 @@ def test_twenty_concurrent_triggers_make_one_run(patient, live_server, password)
 
     def beat():
         barrier.wait()
-        sync.schedule_due_sources()
+        sync_schedule.schedule_due_sources()
         answers.append("beat")
 
     def run(target):
@@ -590,7 +592,7 @@ def test_load_while_two_workers_sync(workers, patient, live_server, password, se
         assert wait_until(
             lambda: all(status_of(r).status == RunStatus.SUCCEEDED for r in runs),
             seconds=180,
-            beat=sync.recover_runs,
+            beat=sync_schedule.recover_runs,
         ), [r.status for r in runs]
     for name in pages:
         assert loaded[name]["non_2xx"] == 0, (name, loaded[name])  # no server error, no 4xx

@@ -1,0 +1,293 @@
+"""The work of a sync run: a source's resources, page by page, into records.
+
+A run's cursor says where it is, and is committed with each page it stores (one transaction),
+so a run stopped anywhere — a killed worker, a soft time limit — resumes from its last page:
+  - `{"mode": "everything", "url", "received"}`: Patient/<id>/$everything;
+  - `{"mode": "types", "plan", "index", "url", "received", "refer", "refer_planned"}`: one search
+    by patient for each type the CapabilityStatement lists (the plan, kept so that a resumed
+    run asks for the same), then reads by id of what the records reference that no patient
+    search brings (planned once, appended to the plan);
+  - `{"offset"}`: an uploaded file.
+The FHIR client does the paging (next links, `_since`/`_lastUpdated`, the announced total and
+the server's time); this module decides what to ask, stores what comes (records.ingest), counts
+what was received against what was announced, and starts the search again when paging breaks
+(PHR_SYNC_RESTARTS times). The run's lifecycle — claim, lease, cap, outcome — is
+institutions.sync.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from institutions import checks, fhir_client
+from institutions.messages import Message, message
+from institutions.models import RunStatus, Source, SourceKind, SourceStatus, SyncIssue, SyncRun
+from records.fhirfile import parse_fhir_entries, upload_owners
+from records.ingest import ingest_page
+from records.models import Record
+
+logger = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """The source was unlinked while its run was going on (the run is failed already)."""
+
+
+def lease_deadline() -> dt.datetime:
+    """Until when a worker holds a run it claimed or just stored a page of."""
+    return timezone.now() + dt.timedelta(seconds=settings.PHR_SYNC_LEASE_SECONDS)
+
+
+# --- Storing a page ------------------------------------------------------------------------
+
+
+def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = frozenset()) -> dict:
+    """Store one page of resources for the run's source (records.ingest) and record what was
+    refused as the run's SyncIssues.
+
+    `owners`: for an upload, the ids and fullUrls of the file's Patients (from the whole file).
+
+    Returns the page's counts, by the run's counter fields.
+    Side effects: Record inserts/updates and SyncIssue rows — within the caller's transaction.
+    """
+    source = run.source
+    upload = source.kind == SourceKind.UPLOAD
+    # Whose records these are: an institution's resources must all be its patient's (a lenient
+    # server that ignored a search parameter answers with everyone's); an upload's, the file's
+    # Patients' (whose file it is, is asked when it is imported). A file naming no Patient has
+    # nobody to hold it to: the import asked the patient to confirm it.
+    stored = ingest_page(
+        source_id=source.pk,
+        patient_id=source.patient_id,
+        resources=resources,
+        owners=owners if upload else frozenset({source.patient_ref} - {""}),
+        dedupe_with=Source.objects.filter(
+            patient_id=source.patient_id, kind=SourceKind.UPLOAD
+        ).values_list("pk", flat=True)
+        if upload
+        else None,
+    )
+    SyncIssue.objects.bulk_create(
+        SyncIssue(
+            run=run,
+            resource_type=refusal.resource_type[:40],
+            resource_id=refusal.resource_id[:100],
+            code=refusal.code,
+            params=refusal.params,
+            display=refusal.display[:200],
+            effective=refusal.effective,
+        )
+        for refusal in stored.refusals
+    )
+    return {
+        "fetched": stored.fetched,
+        "created_count": stored.created,
+        "updated": stored.updated,
+        "unchanged": stored.unchanged,
+        "invalid": stored.invalid,
+    }
+
+
+def _commit_page(
+    run: SyncRun, resources: list, cursor: dict, *, owners: frozenset[str] = frozenset(), **extra
+) -> None:
+    """Store a page and move the cursor in one transaction: a crash replays at most this page."""
+    with transaction.atomic():
+        if not Source.objects.filter(pk=run.source_id, status=SourceStatus.ACTIVE).exists():
+            stopped = message(gettext_noop("Stopped: the source was unlinked."))
+            SyncRun.objects.filter(pk=run.pk).update(
+                status=RunStatus.FAILED,
+                finished_at=timezone.now(),
+                lease_until=None,
+                error=str(stopped),
+                error_message=stopped.to_json(),
+            )
+            raise Stopped
+        counts = store_page(run, resources, owners=owners)
+        for field, value in counts.items():
+            setattr(run, field, getattr(run, field) + value)
+        run.cursor = cursor
+        run.lease_until = lease_deadline()
+        for field, value in extra.items():
+            setattr(run, field, value)
+        run.save(update_fields=[*counts, "cursor", "lease_until", *extra])
+
+
+# --- Pulling from an institution ------------------------------------------------------
+
+
+def pull(run: SyncRun) -> None:
+    """Page through the institution's FHIR searches for the source's patient, from the run's
+    cursor (a new cursor plans what to ask)."""
+    source = run.source
+    institution = source.institution
+    with fhir_client.FHIRClient(institution) as client:
+        while True:
+            if not run.cursor or (run.cursor["mode"] == "types" and "plan" not in run.cursor):
+                run.since = source.high_water_mark
+                mode = "everything" if institution.supports_everything else "types"
+                run.cursor = {"mode": mode, "index": 0, "url": None, "received": 0}
+                if mode == "types":
+                    # What the server says it can search by patient now; kept in the cursor so
+                    # that a resumed run asks for the same types.
+                    capability = client.capability()
+                    run.cursor["plan"] = checks.patient_searches(capability)
+                    run.cursor["refer"] = checks.referenced_types(capability)
+                run.total = None
+                run.save(update_fields=["since", "cursor", "total"])
+            if _pull_pages(run, client):
+                return
+
+
+def _restart(run: SyncRun, reason: Message | str) -> None:
+    if run.restarts >= settings.PHR_SYNC_RESTARTS:
+        raise fhir_client.TransientError(reason)
+    logger.info("sync restart run=%s: %s", run.pk, reason)
+    run.restarts += 1
+    run.cursor, run.total, run.fetched = {}, None, 0
+    run.save(update_fields=["restarts", "cursor", "total", "fetched"])
+
+
+def _search(run: SyncRun, index: int) -> tuple[str, dict]:
+    """The resource type and parameters of the plan's search at `index` (mode "types")."""
+    source = run.source
+    resource_type, param, *ids = run.cursor["plan"][index]
+    if ids:  # a batch of the resources the records reference: read by id
+        return resource_type, {"_id": ids[0]}
+    if resource_type == "Patient":  # `patient` is no parameter of Patient: read it by id
+        return "Patient", {"_id": source.patient_ref}
+    return resource_type, {param: f"Patient/{source.patient_ref}"}
+
+
+def _pages(run: SyncRun, client: fhir_client.FHIRClient, cursor: dict) -> Iterator:
+    """The pages of the search the cursor is at, from its stored next link if it has one."""
+    size = settings.PHR_SYNC_PAGE_SIZE
+    if cursor["url"]:
+        return client.resume(cursor["url"])
+    if cursor["mode"] == "everything":
+        return client.everything(run.source.patient_ref, since=run.since, page_size=size)
+    resource_type, params = _search(run, cursor["index"])
+    by_id = len(cursor["plan"][cursor["index"]]) == 3  # referenced reads: whenever changed
+    return client.search(resource_type, params, since=None if by_id else run.since, page_size=size)
+
+
+def _pull_pages(run: SyncRun, client: fhir_client.FHIRClient) -> bool:
+    """Fetch pages from the cursor to the end. True when complete; False to start again."""
+    cursor = dict(run.cursor)
+    while not cursor.get("done"):
+        try:
+            for page in _pages(run, client, cursor):
+                _take_page(run, cursor, page)
+        except fhir_client.PageExpired as exc:
+            _restart(run, exc.message)
+            return False
+    # A page cut short loses resources silently; only the announced total tells.
+    if run.total is not None and cursor["received"] < run.total:
+        _restart(
+            run,
+            message(
+                gettext_noop(
+                    "The hospital sent fewer resources than it announced (%(got)d of %(total)d)."
+                )
+            )
+            % {"got": cursor["received"], "total": run.total},
+        )
+        return False
+    return True
+
+
+def _take_page(run: SyncRun, cursor: dict, page: fhir_client.Page) -> None:
+    """Store a page and move `cursor` past it: to its next link, the plan's next search, or
+    the end (planning the referenced reads once the patient's searches are done)."""
+    extra = {}
+    if page.first:  # the first page of a search: what the server says it holds
+        total = page.total
+        extra["total"] = (run.total or 0) + total if total is not None else run.total
+        if cursor["index"] == 0 and run.server_time is None:
+            extra["server_time"] = page.server_time
+    resources = page.resources
+    next_url = page.next_url
+    types = cursor.get("plan", [])
+    asked = types[cursor["index"]] if cursor["mode"] == "types" else []
+    keep = resources
+    if len(asked) == 3:  # only what was asked for: never a directory a server sent instead
+        wanted = {(asked[0], rid) for rid in asked[2].split(",")}
+        keep = [
+            r
+            for r in resources
+            if not isinstance(r, dict) or (r.get("resourceType"), str(r.get("id"))) in wanted
+        ]
+    # Distinct resources, and whatever else an entry held (a page's count includes it);
+    # str(): a hostile page's type or id can be a list, which a set cannot hold.
+    cursor["received"] += len(
+        {(str(r.get("resourceType")), str(r.get("id"))) for r in resources if isinstance(r, dict)}
+    ) + sum(1 for r in resources if not isinstance(r, dict))
+    if next_url:
+        cursor["url"] = next_url
+    elif cursor["mode"] == "types" and cursor["index"] + 1 < len(types):
+        cursor["index"], cursor["url"] = cursor["index"] + 1, None
+    else:
+        cursor["url"], cursor["done"] = None, True
+    _commit_page(run, keep, dict(cursor), **extra)
+    if cursor.get("done") and cursor["mode"] == "types" and "refer_planned" not in cursor:
+        # The patient's records are in: read what they reference that no patient search
+        # brings. Planned once, kept in the cursor: a resumed run neither redoes nor loses it.
+        batches = _reference_batches(run, cursor.get("refer", []))
+        cursor["refer_planned"] = len(batches)
+        if batches:
+            cursor["plan"] = [*types, *batches]
+            cursor["index"], cursor["url"] = cursor["index"] + 1, None
+            del cursor["done"]
+        run.cursor = dict(cursor)
+        run.save(update_fields=["cursor"])
+
+
+def _reference_batches(run: SyncRun, types: list[str]) -> list[list[str]]:
+    """[type, "_id", "a,b,c"] searches for the resources of `types` (no patient's) that the
+    source's records reference: PHR_SYNC_REFERENCE_BATCH ids a request, at most
+    PHR_SYNC_REFERENCE_CAP a run (the rest is logged, not guessed at)."""
+    if not types:
+        return []
+    source = run.source
+    wanted = checks.references_to(
+        Record.objects.filter(source=source)
+        .values_list("resource", flat=True)
+        .iterator(chunk_size=500),
+        set(types),
+        source.institution.fhir_base_url,
+    )
+    chosen = sorted(wanted)[: settings.PHR_SYNC_REFERENCE_CAP]
+    if len(chosen) < len(wanted):
+        logger.warning("sync references capped run=%s: %d of %d", run.pk, len(chosen), len(wanted))
+    size = settings.PHR_SYNC_REFERENCE_BATCH
+    batches = []
+    for resource_type in types:
+        ids = [rid for kind, rid in chosen if kind == resource_type]
+        batches += [
+            [resource_type, "_id", ",".join(ids[n : n + size])] for n in range(0, len(ids), size)
+        ]
+    return batches
+
+
+# --- Importing an upload -------------------------------------------------------------
+
+
+def import_upload(run: SyncRun) -> None:
+    """Store an uploaded file's resources page by page, from the offset in the cursor."""
+    entries = parse_fhir_entries(bytes(run.source.upload.data))  # parsed once per task
+    owners = upload_owners(entries)
+    resources = [resource for resource, _full_url in entries]
+    start = run.cursor.get("offset", 0)
+    size = settings.PHR_SYNC_PAGE_SIZE
+    if run.total is None:
+        run.total = len(resources)
+        run.save(update_fields=["total"])
+    for offset in range(start, len(resources), size):
+        _commit_page(
+            run, resources[offset : offset + size], {"offset": offset + size}, owners=owners
+        )
