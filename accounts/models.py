@@ -7,6 +7,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.scopes import patient_scoped_manager
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -90,6 +92,9 @@ class PatientProfile(models.Model):
     phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
     verified_identifier = models.CharField(max_length=64, blank=True, editable=False)
     identity_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("user")
 
     class Meta:
         verbose_name = _("patient profile")

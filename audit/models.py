@@ -3,6 +3,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.scopes import patient_scoped_manager
+
 
 class AppendOnlyError(Exception):
     """Audit events are never changed or deleted by the application."""
@@ -91,7 +93,11 @@ class AuditEvent(models.Model):
     # Non-clinical facts about the event only (e.g. {"method": "totp"}).
     extra = models.JSONField(default=dict, blank=True)
 
-    objects = AuditEventQuerySet.as_manager()
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    # Append-only still: the scoped manager's querysets are AuditEventQuerySets.
+    objects = patient_scoped_manager(
+        "patient_id", manager_class=models.Manager.from_queryset(AuditEventQuerySet)
+    )
 
     class Meta:
         verbose_name = _("audit event")

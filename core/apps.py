@@ -1,4 +1,7 @@
+from celery.signals import task_postrun, task_prerun
 from django.apps import AppConfig
+
+from core import scopes
 
 
 class CoreConfig(AppConfig):
@@ -7,3 +10,9 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "PHR base"
+
+    def ready(self):
+        # Each request enables its own scope (sharing.middleware); a task disables them around
+        # its body, even when it runs eagerly inside a request.
+        task_prerun.connect(scopes.task_started, weak=False)
+        task_postrun.connect(scopes.task_finished, weak=False)

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.fields import EncryptedTextField
+from core.scopes import patient_scoped_manager
 from institutions import issues, messages
 
 # HIRA institution types (종별코드) — KR Core's hira-healthcare-organization-types.
@@ -129,6 +130,9 @@ class Source(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     unlinked_at = models.DateTimeField(null=True, blank=True)
 
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("patient")
+
     class Meta:
         constraints = [
             # A patient links an institution once (until they unlink it).
@@ -212,6 +216,9 @@ class SyncRun(models.Model):
     # reader's language; `error` keeps the words of the worker's language (logs, older rows).
     error_message = models.JSONField(default=dict, blank=True)
 
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("source__patient")
+
     class Meta:
         ordering = ["-created"]
         constraints = [
@@ -268,6 +275,9 @@ class SyncIssue(models.Model):
     display = models.CharField(max_length=200, blank=True)
     effective = models.DateTimeField(null=True, blank=True)
 
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("run__source__patient")
+
     class Meta:
         indexes = [
             # The run's issues, paged in order: WHERE run_id = %s ORDER BY id
@@ -290,6 +300,9 @@ class Upload(models.Model):
     data = models.BinaryField()
     size = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True)
+
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("source__patient")
 
     def __str__(self):
         return f"{self.size} bytes for {self.source}"

@@ -106,6 +106,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "sharing.middleware.ActorMiddleware",
+    # The runtime guard: the request runs in its actor's patient's scope (core.scopes); an
+    # unscoped query of a patient's data raises instead of answering.
+    "sharing.middleware.PatientScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -356,7 +359,8 @@ REST_FRAMEWORK = {
         "accounts.authentication.SessionTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # IsAuthenticated, entering the patient's scope once DRF has authenticated the request.
+    "DEFAULT_PERMISSION_CLASSES": ["sharing.permissions.ActsForPatient"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.scopes import patient_scoped_manager
 from records import fhirjson
 
 
@@ -54,6 +55,9 @@ class Record(models.Model):
     resource = models.JSONField(encoder=fhirjson.Encoder, decoder=fhirjson.Decoder)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("patient")
 
     class Meta:
         constraints = [

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.scopes import patient_scoped_manager
 from records.models import Category
 
 
@@ -45,6 +46,9 @@ class Share(models.Model):
     shl_file = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("patient")
 
     class Meta:
         ordering = ["-created"]
@@ -95,6 +99,9 @@ class ShlFileLocation(models.Model):
     recipient_name = models.CharField(max_length=200, blank=True)
     expires_at = models.DateTimeField()
 
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("share__patient")
+
     class Meta:
         indexes = [
             # Purging a share's expired locations: WHERE share_id = %s AND expires_at <= now()
@@ -121,6 +128,9 @@ class ShareAccess(models.Model):
     recipient_name = models.CharField(max_length=200, blank=True)
     what = models.CharField(max_length=100, blank=True)  # a page or category, never content
     ip = models.GenericIPAddressField(null=True, blank=True)  # truncated: /24 or /48
+
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    objects = patient_scoped_manager("share__patient")
 
     class Meta:
         ordering = ["-at"]

@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.domain import profile_for
+from core import scopes
 from records import charts, export, narrative
 from records import queries as record_queries
 from records.models import Category
@@ -228,6 +229,7 @@ def share_entry(request, token):
     share = domain.find_active(token)
     if share is None:
         return not_available(request)
+    scopes.enter_patient(share.patient_id)  # the rest of the view reads this patient's rows only
     state = _state(request, share)
     if share.has_passcode and not state.get("passcode_ok"):
         form = PasscodeForm(request.POST if request.method == "POST" else None)
@@ -296,6 +298,7 @@ def _ready(request, token):
     share = domain.find_active(token)
     if share is None:
         return None, None
+    scopes.enter_patient(share.patient_id)  # the rest of the view reads this patient's rows only
     state = _state(request, share)
     if (share.has_passcode and not state.get("passcode_ok")) or not state.get("name"):
         return share, None
@@ -408,6 +411,7 @@ def shl_manifest(request, manifest_id):
     share = domain.find_active_link(manifest_id)
     if share is None:
         return _shl_headers(JsonResponse({"error": "not available"}, status=404))
+    scopes.enter_patient(share.patient_id)  # the rest of the view reads this patient's rows only
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
@@ -448,6 +452,7 @@ def shl_file(request, location):
     found = domain.find_active_file(location)
     if found is None:
         return _shl_headers(JsonResponse({"error": "not available"}, status=404))
+    scopes.enter_patient(found.share.patient_id)  # the rest reads this patient's rows only
     domain.record_access(
         share=found.share,
         action=AccessAction.DOWNLOADED,

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.core.servers import basehttp
 
 from accounts import domain as accounts_domain
+from core import scopes
 from institutions import sync
 from institutions.models import Institution, SyncRun
 from mockhospital import domain as mock
@@ -39,6 +40,15 @@ def _default_language():
     from django.utils import translation
 
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def _scopes_disabled():
+    # The test code itself is outside any request: it builds and reads every patient's rows.
+    # Requests through the test client enable their own scope (sharing.middleware), as in
+    # production; tests of the guard itself enable one with core.scopes.patient_scope.
+    with scopes.scopes_disabled():
+        yield
 
 
 @pytest.fixture(autouse=True)
