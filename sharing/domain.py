@@ -216,10 +216,47 @@ def find_active_link(manifest_id: str) -> Share | None:
     return share if share is not None and share.state == ShareState.ACTIVE else None
 
 
+# --- SMART Health Link file locations (the link's format and encryption: sharing.shl) ------
+
+FILE_LOCATION_SECONDS = 3600  # file locations expire within an hour (spec: short-lived)
+
+
+def file_location(share, *, base_url: str, recipient: str = "") -> str:
+    """A new location for the share's file, valid for FILE_LOCATION_SECONDS.
+
+    256 random bits, of which only the hash is stored: it reveals nothing about the share, and
+    reissuing the share deletes its locations. Side effects: a ShlFileLocation row (and the
+    share's expired ones deleted).
+    """
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    ShlFileLocation.objects.filter(share=share, expires_at__lte=now).delete()
+    ShlFileLocation.objects.create(
+        share=share,
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        recipient_name=recipient[:200],
+        expires_at=now + dt.timedelta(seconds=FILE_LOCATION_SECONDS),
+    )
+    return f"{base_url.rstrip('/')}/shl/file/{token}"
+
+
+def _find_location(token: str) -> ShlFileLocation | None:
+    """The unexpired location behind a file URL's token, with its share (None otherwise)."""
+    # The capability lookup: whose share it is, nobody knows yet (core.scopes).
+    with scopes.scopes_disabled():
+        return (
+            ShlFileLocation.objects.select_related("share")
+            .filter(
+                token_hash=hashlib.sha256(token.encode()).hexdigest(), expires_at__gt=timezone.now()
+            )
+            .first()
+        )
+
+
 def find_active_file(location: str) -> ShlFileLocation | None:
     """The file location behind an SHL file URL, with its share — None when unknown, expired,
     or when the share is inactive or has no file."""
-    found = shl.find_location(location)
+    found = _find_location(location)
     if found is None or found.share.state != ShareState.ACTIVE or not found.share.shl_file:
         return None
     return found

@@ -18,7 +18,7 @@ from records import charts, export, narrative
 from records import queries as record_queries
 from records.models import Category
 from records.queries import records_for
-from sharing import domain, queries, shl
+from sharing import domain, queries
 from sharing.forms import PasscodeForm, RecipientForm, ShareForm
 from sharing.grants import actor_for_share
 from sharing.models import AccessAction
@@ -440,7 +440,7 @@ def shl_manifest(request, manifest_id):
     files = [
         {
             "contentType": "application/fhir+json",
-            "location": shl.file_location(share, base_url=base, recipient=recipient),
+            "location": domain.file_location(share, base_url=base, recipient=recipient),
         }
     ]
     return _shl_headers(JsonResponse({"files": files}))

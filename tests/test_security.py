@@ -22,7 +22,6 @@ from audit.models import Action, AuditEvent
 from institutions.models import Source, SyncRun
 from records.models import Category, Record
 from sharing import domain as sharing_domain
-from sharing import shl
 from tests.conftest import login
 from tests.factories import PASSWORD, make_share
 
@@ -100,7 +99,9 @@ def world(patient, kr_sources):
     share, _token = share_with_link(patient)
     revoked, revoked_token = share_with_link(patient)
     revoked_manifest = _manifest_id(revoked.shlink)
-    revoked_file = shl.file_location(revoked, base_url="http://testserver/").rsplit("/", 1)[1]
+    revoked_file = sharing_domain.file_location(revoked, base_url="http://testserver/").rsplit(
+        "/", 1
+    )[1]
     sharing_domain.revoke_share(share=revoked)
     source = kr_sources["hanbit"]
     webauthn = Authenticator.objects.create(
