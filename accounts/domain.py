@@ -10,11 +10,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import queries
 from accounts.models import PatientProfile, User
 from audit import domain as audit
 from audit.models import Action
-from core.access import Actor
 
 
 class IdentityAlreadyLinked(Exception):
@@ -45,12 +43,6 @@ def identity_identifier(*, full_name: str, birth_date: dt.date, phone: str) -> s
         [normalize_name(full_name), birth_date.isoformat(), normalize_phone(phone)]
     ).encode()
     return hmac.new(settings.IDENTITY_HMAC_KEY.encode(), message, hashlib.sha256).hexdigest()
-
-
-def profile_for(user: User) -> PatientProfile:
-    """Being removed: read through `accounts.queries.profile_for(actor)`, as this does (it no
-    longer creates a row on read). Kept only until its last caller has moved."""
-    return queries.profile_for(Actor.patient(user))
 
 
 def verify_identity(

@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.domain import profile_for
+from accounts.queries import profile_for
 from core import scopes
 from records import charts, export, narrative
 from records import queries as record_queries
@@ -201,7 +201,7 @@ def _scope_context(request, share, *, preview=False, category="", scoped=None):
     rows, next_cursor = record_queries.page(
         scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
     )
-    profile = profile_for(share.patient)
+    profile = profile_for(actor_for_share(share))
     today = timezone.localdate()
     age = None
     if profile.birth_date:
