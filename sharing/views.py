@@ -122,7 +122,9 @@ def share_preview(request, code):
     """Exactly what the recipient sees, shown to the patient (nothing is logged as an access)."""
     share = queries.share_for(request.actor, code)
     return render(
-        request, "sharing/recipient/view.html", _scope_context(request, share, preview=True)
+        request,
+        "sharing/recipient/view.html",
+        _scope_context(request, share, actor=actor_for_share(share), preview=True),
     )
 
 
@@ -195,13 +197,14 @@ def _scope_notes(share) -> dict:
     }
 
 
-def _scope_context(request, share, *, preview=False, category="", scoped=None):
-    scoped = records_for(actor_for_share(share)) if scoped is None else scoped
+def _scope_context(request, share, *, actor, preview=False, category=""):
+    """What the recipient's overview and category pages show of `share`, read as `actor`."""
+    scoped = records_for(actor)
     counts = record_queries.category_counts(scoped)
     rows, next_cursor = record_queries.page(
         scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
     )
-    profile = profile_for(actor_for_share(share))
+    profile = profile_for(actor)
     today = timezone.localdate()
     age = None
     if profile.birth_date:
@@ -275,9 +278,10 @@ def _view(request, token, share, state, *, category):
             name=state["name"],
             what=category or "summary",
         )
-    scoped = records_for(actor_for_share(share, recipient=state["name"]))
+    actor = actor_for_share(share, recipient=state["name"])
+    scoped = records_for(actor)
     context = {
-        **_scope_context(request, share, category=category, scoped=scoped),
+        **_scope_context(request, share, actor=actor, category=category),
         "token": token,
         "recipient": state["name"],
     }
