@@ -7,6 +7,9 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import Action, ActorKind
 from core.forms import check_date_range
 
+EARLIEST = dt.date.min + dt.timedelta(days=1)
+LATEST = dt.date.max - dt.timedelta(days=1)
+
 
 class ActivityFilterForm(forms.Form):
     """Filters of "Who saw my data" and /api/v1/audit-events/ (all optional, all validated)."""
@@ -37,10 +40,12 @@ class ActivityFilterForm(forms.Form):
         if data["action"]:
             events = events.filter(action=data["action"])
         tz = timezone.get_current_timezone()
-        if data["date_from"]:
+        # A local day's bounds on the calendar's first or last days fall outside the datetime
+        # range (in UTC, or one day on); no event is that old or that new: they bound nothing.
+        if data["date_from"] and data["date_from"] > EARLIEST:
             start = dt.datetime.combine(data["date_from"], dt.time.min, tzinfo=tz)
             events = events.filter(created__gte=start)
-        if data["date_to"]:
+        if data["date_to"] and data["date_to"] < LATEST:
             end = dt.datetime.combine(
                 data["date_to"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz
             )
