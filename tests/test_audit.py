@@ -121,6 +121,4 @@ def test_activity_dates_at_the_calendars_ends_filter_without_error(client, patie
     api = client.get(f"/api/v1/audit-events/?{query}")
     assert page.status_code == 200
     assert api.status_code == 200
-    assert len(api.json()["results"]) == len(
-        client.get("/api/v1/audit-events/").json()["results"]
-    )
+    assert len(api.json()["results"]) == len(client.get("/api/v1/audit-events/").json()["results"])
