@@ -55,6 +55,9 @@ class Actor:
     user_id: int | None = None
     grant_id: int | None = None
     label: str = field(default="", compare=False)
+    # A delegate's rights under their grant (the Family issue); the patient has all of them.
+    grant_may_share: bool = False
+    grant_may_manage: bool = False
 
     @classmethod
     def patient(cls, user) -> "Actor":
@@ -67,7 +70,19 @@ class Actor:
         return self.kind == ActorKind.PATIENT and self.user_id == self.patient_id
 
     @property
+    def is_delegate(self) -> bool:
+        """A guardian or caregiver acting for someone else under a `sharing.Delegation`."""
+        return self.kind == ActorKind.DELEGATE
+
+    @property
     def may_manage(self) -> bool:
-        """May change what the patient has (sources, shares, the account). Only the patient
-        today; a delegate with a managing grant is the Family issue's."""
-        return self.is_patient
+        """May change what the patient has (sources, links, imports, exports): the patient,
+        or a delegate whose grant lets them manage (a parent of a young child)."""
+        return self.is_patient or (self.is_delegate and self.grant_may_manage)
+
+    @property
+    def may_share(self) -> bool:
+        """May create and revoke shares of the patient's records."""
+        return self.is_patient or (
+            self.is_delegate and (self.grant_may_share or self.grant_may_manage)
+        )

@@ -21,26 +21,11 @@ into the actor that `records.queries.records_for` takes, so the share view, its 
 SHL's encrypted Bundle and the patient's preview all read exactly the grant's scope, through
 the one query that the patient's own pages use.
 
-A **delegate grant** (the Family issue: a parent acting for a child, a caregiver) has the
+A **delegate grant** (`Delegation`: a parent acting for a child, a caregiver) has the
 same parts, and in addition a grantee that is an account rather than a link, and whether it
-lets the delegate manage (link sources, share, export) or only read. It is built there, not
-here; its shape is:
-
-    class Delegation(models.Model):       # sharing.models, beside Share
-        patient = FK(User)                # the owner
-        delegate = FK(User)               # the grantee: an account that logs in
-        label, purpose                    # as on Share
-        categories, sources, date_from, date_to   # the scope, as on Share
-        may_manage = BooleanField()       # a parent of a young child: True
-        expires_at = DateTimeField(null=True)     # a guardianship may have no end date
-        revoked_at = DateTimeField(null=True)
-        # every use: an AuditEvent naming the delegate as actor and the owner as patient
-
-    def actor_for_delegation(delegation, *, user) -> Actor:
-        # Actor(kind=ActorKind.DELEGATE, patient_id=delegation.patient_id,
-        #       scope=scope_of(delegation), user_id=user.pk, grant_id=delegation.pk,
-        #       label=user.email), refusing an inactive delegation or another user;
-        # Actor.may_manage then reads the delegation's may_manage.
+lets the delegate manage (link sources, share, export), share, or only read. It lives in
+`sharing.models.Delegation`; `actor_for_delegation` turns it into the actor (`ActorKind.DELEGATE`,
+its rights in `grant_may_share`/`grant_may_manage`).
 
 `sharing.middleware.actor_for_request` resolves it when a logged-in user chooses to act for
 someone who delegated to them, so that every view below, which reads `request.actor`, needs
@@ -48,12 +33,12 @@ no change. An app grant (OAuth, later) is the same with an app as grantee.
 """
 
 from core.access import Actor, ActorKind, Scope
-from sharing.models import Share
+from sharing.models import Delegation, Share
 
 LINK_KINDS = (ActorKind.SHARE, ActorKind.SHL)
 
 
-def scope_of(share: Share) -> Scope:
+def scope_of(share: Share | Delegation) -> Scope:
     """The grant's scope as the records query reads it (one query for its sources)."""
     return Scope(
         categories=frozenset(share.categories),
@@ -77,4 +62,23 @@ def actor_for_share(share: Share, *, kind: ActorKind = ActorKind.SHARE, recipien
         scope=scope_of(share),
         grant_id=share.pk,
         label=recipient,
+    )
+
+
+def actor_for_delegation(delegation: Delegation, *, user) -> Actor:
+    """`user` acting for the delegation's patient within its scope and rights. Refuses
+    (ValueError) a grant that is not active or that is not `user`'s: the caller looked it up
+    through the delegate's own active grants, so this is a second lock, not the first.
+    Queries: one, for the scope's sources."""
+    if not delegation.is_active or delegation.delegate_id != user.pk:
+        raise ValueError("This grant is not the user's or is no longer active.")
+    return Actor(
+        kind=ActorKind.DELEGATE,
+        patient_id=delegation.patient_id,
+        scope=scope_of(delegation),
+        user_id=user.pk,
+        grant_id=delegation.pk,
+        label=user.email,
+        grant_may_share=delegation.may_share,
+        grant_may_manage=delegation.may_manage,
     )

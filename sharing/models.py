@@ -86,6 +86,89 @@ class Share(models.Model):
         return ShareState(self.state).label
 
 
+class DelegationKind(models.TextChoices):
+    GUARDIAN = "guardian", _("Parent or guardian")
+    CAREGIVER = "caregiver", _("Caregiver")
+
+
+class Delegation(models.Model):
+    """A patient's grant to another account that logs in and acts for them (the Family issue).
+
+    The same parts as a `Share` (owner, grantee, scope, purpose, expiry, revocation, an audit
+    trail of every use), with an account as grantee and rights beyond reading:
+
+    - a **guardian** grant is a parent's over a child under 14 (a patient without a login of
+      their own): it may share and manage, and ends by itself on the child's 14th birthday;
+    - a **caregiver** grant is an adult's to someone they invite by e-mail: scoped, with the
+      rights they choose and a mandatory expiry. Until the invitation is accepted, `delegate`
+      is empty and only the SHA-256 of the invitation's token is kept.
+    """
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=20, choices=DelegationKind.choices)
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given"
+    )
+    delegate = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="delegations_held",
+    )
+    label = models.CharField(_("name"), max_length=200, blank=True)
+    purpose = models.CharField(_("purpose"), max_length=200, blank=True)
+    # Scope, as on Share: empty categories / sources mean all of them.
+    categories = models.JSONField(default=list, blank=True)
+    sources = models.ManyToManyField("institutions.Source", blank=True, related_name="delegations")
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    may_share = models.BooleanField(_("may create shares"), default=False)
+    may_manage = models.BooleanField(_("may link institutions and manage"), default=False)
+    # The invitation (caregivers): sent to an address, accepted by the account that opens it.
+    invited_email = models.EmailField(_("invited e-mail address"), blank=True)
+    invite_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=40, blank=True)  # "age_out", "revoked", ...
+    created = models.DateTimeField(auto_now_add=True)
+
+    # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
+    # A delegate's own list of grants is read with scopes disabled in its one query.
+    objects = patient_scoped_manager("patient")
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            models.Index(fields=["patient", "-created"], name="delegation_patient_idx"),
+            models.Index(fields=["delegate", "expires_at"], name="delegation_delegate_idx"),
+        ]
+        constraints = [
+            # One live grant per (owner, delegate): the URL names the owner, not the grant.
+            models.UniqueConstraint(
+                fields=["patient", "delegate"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="delegation_one_live_per_pair",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.label} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return ShareState.REVOKED
+        if self.expires_at <= timezone.now():
+            return ShareState.EXPIRED
+        return ShareState.ACTIVE
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == ShareState.ACTIVE and self.delegate_id is not None
+
+
 class ShlFileLocation(models.Model):
     """One short-lived location of a SMART Health Link's file, handed out by a manifest request.
 
