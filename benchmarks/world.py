@@ -42,8 +42,10 @@ def create_database() -> None:
 class Server:
     """gunicorn serving the app (and the mock hospitals) on loopback."""
 
-    def __init__(self, port: int = 8765, workers: int = 4, env: dict | None = None):
-        self.port, self.workers = port, workers
+    def __init__(self, port: int | None = None, workers: int = 4, env: dict | None = None):
+        # BENCH_PORT: several benchmark runs on one machine each need a port of their own.
+        self.port = port or int(os.environ.get("BENCH_PORT", "8765"))
+        self.workers = workers
         self.url = f"http://127.0.0.1:{port}"
         self.env = env if env is not None else bench_env()
         self.process = None
