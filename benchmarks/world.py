@@ -46,7 +46,7 @@ class Server:
         # BENCH_PORT: several benchmark runs on one machine each need a port of their own.
         self.port = port or int(os.environ.get("BENCH_PORT", "8765"))
         self.workers = workers
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{self.port}"
         self.env = env if env is not None else bench_env()
         self.process = None
 
