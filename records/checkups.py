@@ -1,0 +1,75 @@
+"""The national health check-up (NHIS 일반건강검진): its codes, its result categories, and when
+the next one is due.
+
+NHIS sends a check-up as a DiagnosticReport coded CHECKUP_SYSTEM|general whose `result` lists
+the check-up's Observations (LOINC-coded); each Observation carries the programme's category
+(정상A / 정상B / 질환의심) as an interpretation coded RESULT_SYSTEM, and its reference ranges as
+referenceRange entries (the first is 정상A's). The two code systems are PHR's own: NHIS
+publishes no FHIR code system for them.
+
+Adults are checked every two years (NHIS: insured people aged 20 and over, in the years whose
+parity matches their birth year's — born in an even year, checked in even years).
+"""
+
+import datetime as dt
+
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.queries import profile_for
+from core.access import Actor
+from records.queries import records_for
+
+CHECKUP_SYSTEM = "https://phr.example/CodeSystem/nhis-checkup-type"
+CHECKUP_GENERAL = "general"  # 일반건강검진
+RESULT_SYSTEM = "https://phr.example/CodeSystem/nhis-checkup-result"
+NORMAL_A, NORMAL_B, SUSPECT = "normal-a", "normal-b", "suspect"
+RESULT_WORDS = {
+    NORMAL_A: _("Normal (A)"),
+    NORMAL_B: _("Normal, borderline (B)"),
+    SUSPECT: _("Disease suspected"),
+}
+RESULT_KOREAN = {NORMAL_A: "정상A", NORMAL_B: "정상B", SUSPECT: "질환의심"}
+# The programme's age and interval for adults.
+ADULT_AGE = 20
+INTERVAL_YEARS = 2
+
+
+def _age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def checkup_reports(records):
+    """The check-up DiagnosticReports among `records` (a scoped queryset), newest first."""
+    return records.filter(
+        resource_type="DiagnosticReport", code_system=CHECKUP_SYSTEM, code_value=CHECKUP_GENERAL
+    ).order_by("-effective", "-id")
+
+
+def due_year(birth: dt.date, last: dt.date | None, today: dt.date) -> int | None:
+    """The year the next general check-up is due: the first year from this one whose parity is
+    the birth year's, in which the person is an adult and has not had one; None for a child
+    (under 20 this year and for the next two)."""
+    year = max(today.year, birth.year + ADULT_AGE)
+    if year % INTERVAL_YEARS != birth.year % INTERVAL_YEARS:
+        year += 1
+    if last is not None and last.year >= year:
+        year = last.year + INTERVAL_YEARS
+    if _age_on(birth, today) < ADULT_AGE and year > today.year + INTERVAL_YEARS:
+        return None
+    return year
+
+
+def next_checkup_due(actor: Actor) -> dt.date | None:
+    """The first day of the year in which the actor's patient's next NHIS general check-up is
+    due (on or before today: due now), or None when their birth date is unknown or they are a
+    child. Two queries: the profile and the latest check-up among the actor's records."""
+    birth = profile_for(actor).birth_date
+    if birth is None:
+        return None
+    latest = checkup_reports(records_for(actor)).aggregate(last=Max("effective"))["last"]
+    today = timezone.localdate()
+    last = timezone.localtime(latest).date() if latest else None
+    year = due_year(birth, last, today)
+    return dt.date(year, 1, 1) if year is not None else None
