@@ -46,12 +46,23 @@ class Action(models.TextChoices):
     DATA_DOWNLOADED = "account.data_downloaded", _("All your data downloaded")
     ACCOUNT_DELETED = "account.deleted", _("Account deleted")
     AUDIT_PURGED = "audit.purged", _("Old activity records removed")
+    # The Family issue: grants to an account acting for the patient (sharing.Delegation).
+    DELEGATE_VIEWED = "delegate.viewed", _("Records viewed")
+    DELEGATION_INVITED = "delegation.invited", _("Caregiver invited")
+    DELEGATION_ACCEPTED = "delegation.accepted", _("Caregiver invitation accepted")
+    DELEGATION_RENEWED = "delegation.renewed", _("Caregiver access renewed")
+    DELEGATION_REVOKED = "delegation.revoked", _("Access for someone acting for you revoked")
+    DELEGATION_CREATED = "delegation.created", _("Guardian access given")
+    DELEGATION_ENDED = "delegation.ended", _("Access for someone acting for you ended")
+    CHILD_ADDED = "child.added", _("Child added")
+    RECORD_CLAIMED = "child.claimed", _("Record claimed by its owner")
 
 
 class ActorKind(models.TextChoices):
     PATIENT = "patient", _("You")
     STAFF = "staff", _("Operator")
     RECIPIENT = "recipient", _("Share recipient")
+    DELEGATE = "delegate", _("Someone acting for you")
     SYSTEM = "system", _("System")
     ANONYMOUS = "anonymous", _("Unknown visitor")
 
