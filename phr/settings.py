@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "notifications",
     "institutions",
     "records",
+    "records.explain",
     "sharing",
     "pages",
 ]
@@ -354,6 +355,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = PHR_UPLOAD_MAX_BYTES + 1024 * 1024
 # Sharing: wrong passcodes allowed over a share's lifetime, and the longest expiry.
 PHR_SHARE_MAX_ATTEMPTS = env_int("PHR_SHARE_MAX_ATTEMPTS", 5, minimum=1)
 PHR_SHARE_MAX_DAYS = env_int("PHR_SHARE_MAX_DAYS", 90, minimum=1)
+
+# Plain-language explanations (records/explain): the engine, a dotted path to an Explainer.
+PHR_EXPLAINER = env("PHR_EXPLAINER") or "records.explain.rules.RuleExplainer"
 
 # --- REST API --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
