@@ -85,3 +85,18 @@ class Record(models.Model):
 
     def __str__(self):
         return f"{self.resource_type}/{self.resource_id}"
+
+
+class DataVersion(models.Model):
+    """A patient's data version: a counter that every change to their records bumps (an
+    ingest that stored something, a purge, an import replacing another), in the transaction of
+    the change. The summaries pages read (records.readmodels) are kept per data version, so a
+    page never shows what an earlier version of the records said."""
+
+    patient = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.patient_id}: {self.version}"
