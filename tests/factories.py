@@ -23,7 +23,7 @@ from institutions.models import (
 from records import projection
 from records.models import Record
 from sharing import domain as sharing_domain
-from sharing.models import Share
+from sharing.models import Delegation, DelegationKind, Share
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -280,3 +280,33 @@ def make_share(patient, **overrides):
     """A share of `patient`'s records (ShareFactory's defaults); returns (share, token)."""
     share = ShareFactory(patient=patient, **overrides)
     return share, share.token
+
+
+class DelegationFactory(factory.django.DjangoModelFactory):
+    """A grant to an account acting for `patient`: by default an accepted caregiver grant
+    (read only, everything, 30 days). `sources=[...]` narrows its scope; the `guardian` trait
+    is a parent's grant over a child (may share and manage)."""
+
+    class Meta:
+        model = Delegation
+        skip_postgeneration_save = True
+
+    kind = DelegationKind.CAREGIVER
+    patient = factory.SubFactory(UserFactory)
+    delegate = factory.SubFactory(UserFactory)
+    label = factory.LazyAttribute(lambda o: o.delegate.email if o.delegate else "")
+    purpose = ""
+    categories = factory.LazyFunction(list)
+    may_share = False
+    may_manage = False
+    invited_email = factory.LazyAttribute(lambda o: o.delegate.email if o.delegate else "")
+    accepted_at = factory.LazyAttribute(lambda o: timezone.now() if o.delegate else None)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
+
+    class Params:
+        guardian = factory.Trait(kind=DelegationKind.GUARDIAN, may_share=True, may_manage=True)
+
+    @factory.post_generation
+    def sources(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.sources.set(extracted)
