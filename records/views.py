@@ -9,6 +9,7 @@ from audit import domain as audit
 from audit.models import Action
 from records import charts, export, fhirjson, narrative, queries
 from records.forms import RecordFilterForm
+from records.medications import overview as medication_overview
 from records.models import Category
 
 
@@ -119,8 +120,9 @@ def vitals(request):
 @login_required
 @require_GET
 def medications(request):
-    current, past = queries.medications(queries.records_for(request.actor))
-    return render(request, "records/medications.html", {"current": current, "past": past})
+    # Grouped by active ingredient across institutions (records.medications).
+    meds = medication_overview(queries.records_for(request.actor))
+    return render(request, "records/medications.html", vars(meds))
 
 
 @login_required

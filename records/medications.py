@@ -1,0 +1,343 @@
+"""Medications across institutions: every prescription and dispensing a patient's sources sent
+(hospitals, pharmacies, HIRA), grouped by active ingredient, each with its dose and duration,
+current or past, and a warning when two current prescriptions share an ingredient.
+
+The ingredient is the WHO ATC code (http://www.whocc.no/atc, 7 characters: the chemical
+substance), read from the resource's medication concept or from the Medication resource it
+references. KR Core drugs carry the HIRA EDI product code beside it: two products of one
+substance (노바스크정 and a generic amlodipine) are one ingredient. Data without ATC (Synthea's
+RxNorm, SNOMED CT, or a bare name) is grouped by that code instead, and the page says so: two
+products of one substance are then two lines, and duplicates between them are not seen.
+
+Current or past, from the dates: a prescription lasts from its start (authoredOn, or a
+dispensing's whenHandedOver) for its supply (dispenseRequest.expectedSupplyDuration, daysSupply,
+or the dosage's bounds); it is current while that lasts, or — with no duration known — while its
+status says so (active, on-hold). Stopped, cancelled and entered-in-error are past whatever the
+dates.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from records.models import Category, Record
+from records.projection import parse_fhir_datetime
+
+ATC = "http://www.whocc.no/atc"
+HIRA_EDI = "http://www.hl7korea.or.kr/CodeSystem/hira-edi-medication"
+KD_CODE = "http://www.hl7korea.or.kr/CodeSystem/kpis-kdcode"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+# How an ingredient line was grouped, best first; the page names the basis when it is not ATC.
+BASIS = {
+    ATC: _("ATC"),
+    RXNORM: _("RxNorm"),
+    SNOMED: _("SNOMED CT"),
+    HIRA_EDI: _("HIRA product code"),
+    KD_CODE: _("KD product code"),
+}
+THERAPY_TYPES = ("MedicationRequest", "MedicationDispense", "MedicationStatement")
+ENDED = {"stopped", "cancelled", "entered-in-error", "declined", "not-taken", "revoked"}
+ONGOING = {"active", "on-hold", "intended", "in-progress", "preparation"}
+DAYS_PER = {"d": 1, "day": 1, "days": 1, "일": 1, "wk": 7, "week": 7, "mo": 30, "month": 30}
+
+
+@dataclass
+class Entry:
+    """One prescription or dispensing, as the page shows it."""
+
+    record: Record
+    kind: str  # "prescription" | "dispensing" | "statement"
+    product: str
+    start: dt.date | None
+    days: int | None
+    end: dt.date | None
+    dose: str
+    where: str  # the dispensing pharmacy or the prescriber's institution, when the resource says
+    current: bool
+    prescription_ref: str = ""  # a dispensing's authorizingPrescription (MedicationRequest/id)
+
+    @property
+    def is_dispensing(self) -> bool:
+        return self.kind == "dispensing"
+
+
+@dataclass
+class Ingredient:
+    """One active ingredient (or, without ATC, one code or name) and every entry of it."""
+
+    key: tuple[str, str]  # (system, code) or ("", name)
+    name: str
+    basis: str  # the code system's short name; "" for a name only
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def current(self) -> bool:
+        return any(e.current for e in self.entries)
+
+    @property
+    def latest(self) -> Entry:
+        return self.entries[0]
+
+    @property
+    def products(self) -> list[str]:
+        return sorted({e.product for e in self.entries if e.product})
+
+    @property
+    def institutions(self) -> list[str]:
+        names = {e.record.source.display_name for e in self.entries}
+        return sorted(names | {e.where for e in self.entries if e.where})
+
+    @property
+    def by_atc(self) -> bool:
+        return self.key[0] == ATC
+
+
+@dataclass
+class Overview:
+    current: list[Ingredient]
+    past: list[Ingredient]
+    duplicates: list["Duplicate"]
+    without_atc: bool  # some lines are grouped by another code or a name (the page says so)
+
+
+@dataclass
+class Duplicate:
+    """Two or more current prescriptions of one ingredient (possible duplicate therapy)."""
+
+    ingredient: Ingredient
+    entries: list[Entry]
+
+
+def overview(records: QuerySet[Record], today: dt.date | None = None) -> Overview:
+    """The patient's medications from `records` (a scoped queryset, e.g. records_for(actor)),
+    one query: the medication records with their resources and sources."""
+    today = today or timezone.localdate()
+    rows = list(
+        records.filter(category=Category.MEDICATION)
+        .select_related("source__institution")
+        .order_by("-effective", "-id")
+    )
+    medications = {
+        (r.source_id, r.resource_id): r.resource for r in rows if r.resource_type == "Medication"
+    }
+    groups: dict[tuple[str, str], Ingredient] = {}
+    for record in rows:
+        if record.resource_type not in THERAPY_TYPES:
+            continue
+        resource = record.resource
+        concept = _concept(resource, medications.get(_medication_key(record)))
+        key, name, basis = _ingredient(concept)
+        ingredient = groups.setdefault(key, Ingredient(key=key, name=name, basis=basis))
+        ingredient.entries.append(_entry(record, resource, concept, today))
+    lines = list(groups.values())
+    for line in lines:
+        line.entries.sort(key=lambda e: (e.start or dt.date.min, e.record.pk), reverse=True)
+    lines.sort(key=lambda i: (i.latest.start or dt.date.min, i.latest.record.pk), reverse=True)
+    current = [line for line in lines if line.current]
+    return Overview(
+        current=current,
+        past=[line for line in lines if not line.current],
+        duplicates=[d for d in (_duplicate(line) for line in current) if d],
+        without_atc=any(not line.by_atc for line in lines),
+    )
+
+
+def _duplicate(line: Ingredient) -> Duplicate | None:
+    """Current prescriptions of one ingredient that are distinct therapies: a dispensing of a
+    prescription PHR holds is that prescription, and the same prescription sent by two sources
+    (a hospital and HIRA: same start and supply) counts once."""
+    current = [e for e in line.entries if e.current]
+    requests = {f"MedicationRequest/{e.record.resource_id}" for e in current if not e.is_dispensing}
+    seen, distinct = set(), []
+    for entry in current:
+        if entry.is_dispensing and entry.prescription_ref in requests:
+            continue
+        therapy = (entry.start, entry.days, entry.dose)
+        if therapy in seen:
+            continue
+        seen.add(therapy)
+        distinct.append(entry)
+    return Duplicate(ingredient=line, entries=distinct) if len(distinct) > 1 else None
+
+
+# --- Reading the resources --------------------------------------------------------------------
+
+
+def _medication_key(record: Record) -> tuple[int, str] | None:
+    reference = (record.resource.get("medicationReference") or {}).get("reference", "")
+    if not isinstance(reference, str) or not reference.startswith("Medication/"):
+        return None
+    return (record.source_id, reference.split("/", 1)[1])
+
+
+def _concept(resource: dict, medication: dict | None) -> dict:
+    """The codings and text that name the drug: the resource's own concept, plus the referenced
+    Medication's code and its ingredients' codes."""
+    concept = resource.get("medicationCodeableConcept") or {}
+    codings = list(concept.get("coding") or [])
+    text = concept.get("text") or ""
+    if medication:
+        code = medication.get("code") or {}
+        codings += code.get("coding") or []
+        text = text or code.get("text") or ""
+        for item in medication.get("ingredient") or []:
+            codings += (item.get("itemCodeableConcept") or {}).get("coding") or []
+    reference = resource.get("medicationReference") or {}
+    text = text or reference.get("display") or ""
+    return {"coding": [c for c in codings if isinstance(c, dict)], "text": text}
+
+
+def _ingredient(concept: dict) -> tuple[tuple[str, str], str, str]:
+    """(key, name, basis) of the drug's ingredient: ATC first, then the other systems of BASIS,
+    then the name."""
+    codings = concept["coding"]
+    for system in BASIS:
+        for coding in codings:
+            if coding.get("system") == system and coding.get("code"):
+                code = str(coding["code"]).strip()
+                if system == ATC:
+                    code = code.upper()
+                name = coding.get("display") or concept["text"] or code
+                return (system, code), name, str(BASIS[system])
+    name = concept["text"] or next((c.get("display") for c in codings if c.get("display")), "")
+    return ("", name.strip().casefold()), name or str(_("Unnamed medication")), ""
+
+
+def _product(concept: dict) -> str:
+    """The product's name: the HIRA EDI or KD product display, else the text."""
+    for system in (HIRA_EDI, KD_CODE, RXNORM):
+        for coding in concept["coding"]:
+            if coding.get("system") == system and coding.get("display"):
+                return coding["display"]
+    return concept["text"]
+
+
+def _entry(record: Record, resource: dict, concept: dict, today: dt.date) -> Entry:
+    kind = {
+        "MedicationRequest": "prescription",
+        "MedicationDispense": "dispensing",
+    }.get(record.resource_type, "statement")
+    start = _start(resource, record)
+    days = _days(resource)
+    end = start + dt.timedelta(days=days) if start and days else _bounds_end(resource)
+    status = record.status
+    if status in ENDED:
+        current = False
+    elif end is not None:
+        current = (start is None or start <= today) and today < end
+    else:
+        current = status in ONGOING
+    prescription = ""
+    for reference in resource.get("authorizingPrescription") or []:
+        prescription = (reference or {}).get("reference", "") or prescription
+    return Entry(
+        record=record,
+        kind=kind,
+        product=_product(concept),
+        start=start,
+        days=days,
+        end=end,
+        dose=_dose(resource),
+        where=_where(resource),
+        current=current,
+        prescription_ref=prescription,
+    )
+
+
+def _date(value) -> dt.date | None:
+    moment = parse_fhir_datetime(value)
+    return timezone.localtime(moment).date() if moment else None
+
+
+def _start(resource: dict, record: Record) -> dt.date | None:
+    for name in ("whenHandedOver", "whenPrepared", "authoredOn", "dateAsserted"):
+        day = _date(resource.get(name))
+        if day:
+            return day
+    period = resource.get("effectivePeriod") or {}
+    day = _date(period.get("start")) or _date(resource.get("effectiveDateTime"))
+    if day:
+        return day
+    return timezone.localtime(record.effective).date() if record.effective else None
+
+
+def _quantity_days(quantity) -> int | None:
+    if not isinstance(quantity, dict):
+        return None
+    value = quantity.get("value")
+    unit = str(quantity.get("code") or quantity.get("unit") or "d").strip().lower()
+    per = DAYS_PER.get(unit)
+    if not isinstance(value, int | float) or per is None or value <= 0:
+        return None
+    return round(value * per)
+
+
+def _days(resource: dict) -> int | None:
+    """The supply's length in days: the dispensing's daysSupply, the prescription's expected
+    supply, or the dosage's bounds."""
+    days = _quantity_days(resource.get("daysSupply"))
+    if days:
+        return days
+    days = _quantity_days((resource.get("dispenseRequest") or {}).get("expectedSupplyDuration"))
+    if days:
+        return days
+    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
+        repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {}
+        days = _quantity_days(repeat.get("boundsDuration"))
+        if days:
+            return days
+    return None
+
+
+def _bounds_end(resource: dict) -> dt.date | None:
+    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
+        repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {}
+        end = _date((repeat.get("boundsPeriod") or {}).get("end"))
+        if end:
+            return end
+    period = resource.get("effectivePeriod") or {}
+    return _date(period.get("end"))
+
+
+def _dose(resource: dict) -> str:
+    """The dosage in words: its text, or its dose and frequency."""
+    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
+        if not isinstance(dosage, dict):
+            continue
+        if dosage.get("text"):
+            return str(dosage["text"])
+        parts = []
+        for rate in dosage.get("doseAndRate") or []:
+            quantity = (rate or {}).get("doseQuantity") or {}
+            if "value" in quantity:
+                parts.append(f"{quantity['value']:g} {quantity.get('unit', '')}".strip())
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        if repeat.get("frequency") and repeat.get("period"):
+            parts.append(
+                _("%(frequency)s× every %(period)s %(unit)s")
+                % {
+                    "frequency": repeat["frequency"],
+                    "period": f"{repeat['period']:g}",
+                    "unit": repeat.get("periodUnit", ""),
+                }
+            )
+        if parts:
+            return " · ".join(str(p) for p in parts)
+    return ""
+
+
+def _where(resource: dict) -> str:
+    """The dispensing pharmacy (performer, location) or the prescriber, by display name."""
+    for performer in resource.get("performer") or []:
+        display = ((performer or {}).get("actor") or {}).get("display")
+        if display:
+            return str(display)
+    for name in ("location", "requester", "informationSource"):
+        display = (resource.get(name) or {}).get("display")
+        if display:
+            return str(display)
+    return ""

@@ -1,0 +1,264 @@
+"""Medications across institutions (records.medications): prescriptions and dispensings from
+hospitals, pharmacies and HIRA grouped by active ingredient (ATC), current or past from their
+dates and supply, and a warning when two current prescriptions share an ingredient."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from core.access import Actor
+from records.medications import ATC, HIRA_EDI, overview
+from records.queries import records_for
+from tests.conftest import login
+from tests.records_data import import_resources
+
+pytestmark = pytest.mark.django_db
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
+TODAY = dt.date(2026, 3, 10)
+
+
+def prescription(rid, day, *, edi, product, atc, atc_name, days=30, status="completed", **extra):
+    """A KR Core-style MedicationRequest as HIRA and the hospitals send it: the HIRA EDI product
+    code and the ATC ingredient code in one concept, a dose and an expected supply."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [
+                {"system": HIRA_EDI, "code": edi, "display": product},
+                {"system": ATC, "code": atc, "display": atc_name},
+            ],
+            "text": product,
+        },
+        "subject": {"reference": "Patient/p"},
+        "authoredOn": day,
+        "dosageInstruction": [{"text": "1일 1회 1정 아침 식후"}],
+        "dispenseRequest": {
+            "expectedSupplyDuration": {
+                "value": days,
+                "unit": "일",
+                "system": "http://unitsofmeasure.org",
+                "code": "d",
+            }
+        },
+        **extra,
+    }
+
+
+def dispensing(rid, day, *, edi, product, atc, atc_name, days, pharmacy, prescription=None):
+    resource = {
+        "resourceType": "MedicationDispense",
+        "id": rid,
+        "status": "completed",
+        "medicationCodeableConcept": {
+            "coding": [
+                {"system": HIRA_EDI, "code": edi, "display": product},
+                {"system": ATC, "code": atc, "display": atc_name},
+            ]
+        },
+        "subject": {"reference": "Patient/p"},
+        "performer": [{"actor": {"display": pharmacy}}],
+        "daysSupply": {"value": days, "unit": "일", "code": "d"},
+        "whenHandedOver": day,
+        "dosageInstruction": [{"text": "1일 1회 1정 아침 식후"}],
+    }
+    if prescription:
+        resource["authorizingPrescription"] = [{"reference": prescription}]
+    return resource
+
+
+NORVASC = {
+    "edi": "649700070",
+    "product": "노바스크정5밀리그램(암로디핀베실산염)",
+    "atc": "C08CA01",
+    "atc_name": "amlodipine",
+}
+# Another company's amlodipine: another HIRA product code, the same ingredient.
+AMODIPIN = {
+    "edi": "671802500",
+    "product": "아모디핀정5밀리그램(암로디핀캄실산염)",
+    "atc": "C08CA01",
+    "atc_name": "amlodipine",
+}
+METFORMIN = {
+    "edi": "644900310",
+    "product": "다이아벡스정500밀리그램(메트포르민염산염)",
+    "atc": "A10BA02",
+    "atc_name": "metformin",
+}
+
+
+def krcore_example() -> list[dict]:
+    """KR Core's own example: a MedicationRequest whose drug is a referenced Medication (HIRA EDI
+    product code, ATC on its ingredient)."""
+    folder = FIXTURES / "krcore"
+    return [
+        json.loads((folder / f"{name}-krcore-{name.lower()}-example-01.json").read_text())
+        for name in ("Medication", "MedicationRequest")
+    ]
+
+
+def _overview(patient, today=TODAY):
+    return overview(records_for(Actor.patient(patient)), today=today)
+
+
+def test_two_products_of_one_ingredient_are_one_line_with_every_source(patient):
+    import_resources(patient, "A병원", [prescription("a1", "2026-03-01", **NORVASC)])
+    import_resources(patient, "B의원", [prescription("b1", "2025-06-01", **AMODIPIN)])
+    import_resources(
+        patient,
+        "온누리약국",
+        [dispensing("d1", "2026-03-01", days=30, pharmacy="온누리약국 (마포구)", **NORVASC)],
+    )
+
+    meds = _overview(patient)
+
+    (line,) = meds.current
+    assert line.key == (ATC, "C08CA01")
+    assert line.products == sorted([AMODIPIN["product"], NORVASC["product"]])
+    # Newest first; on one day, the later record (the pharmacy's) first.
+    assert [e.kind for e in line.entries] == ["dispensing", "prescription", "prescription"]
+    assert "온누리약국 (마포구)" in line.institutions
+    assert {"A병원", "B의원", "온누리약국"} <= set(line.institutions)
+    assert meds.past == []
+    assert not meds.without_atc
+    latest = line.latest
+    assert (latest.start, latest.days, latest.end) == (
+        dt.date(2026, 3, 1),
+        30,
+        dt.date(2026, 3, 31),
+    )
+    assert latest.dose == "1일 1회 1정 아침 식후"
+
+
+@pytest.mark.parametrize(
+    ("today", "current"),
+    [
+        (dt.date(2026, 3, 1), True),  # the day it starts
+        (dt.date(2026, 3, 30), True),  # the supply's last day
+        (dt.date(2026, 3, 31), False),  # the supply has run out
+        (dt.date(2026, 2, 28), False),  # not started yet
+    ],
+)
+def test_current_or_past_from_the_start_and_the_supply(patient, today, current):
+    import_resources(patient, "A병원", [prescription("a1", "2026-03-01", days=30, **METFORMIN)])
+
+    meds = _overview(patient, today=today)
+
+    assert (len(meds.current), len(meds.past)) == ((1, 0) if current else (0, 1))
+
+
+def test_stopped_is_past_and_no_duration_follows_the_status(patient):
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("a1", "2026-03-01", status="stopped", **METFORMIN),
+            prescription("a2", "2020-01-01", status="active", **NORVASC) | {"dispenseRequest": {}},
+        ],
+    )
+
+    meds = _overview(patient)
+
+    assert [line.key[1] for line in meds.current] == ["C08CA01"]
+    assert [line.key[1] for line in meds.past] == ["A10BA02"]
+
+
+def test_two_current_prescriptions_of_one_ingredient_are_a_duplicate_therapy(patient):
+    import_resources(patient, "A병원", [prescription("a1", "2026-03-02", **NORVASC)])
+    import_resources(patient, "B의원", [prescription("b1", "2026-02-20", **AMODIPIN)])
+    import_resources(patient, "A병원 2", [prescription("m1", "2026-03-02", **METFORMIN)])
+
+    meds = _overview(patient)
+
+    (duplicate,) = meds.duplicates
+    assert duplicate.ingredient.key == (ATC, "C08CA01")
+    assert sorted(e.product for e in duplicate.entries) == sorted(
+        [NORVASC["product"], AMODIPIN["product"]]
+    )
+
+
+def test_a_past_prescription_or_the_same_one_from_two_sources_is_not_a_duplicate(patient):
+    # A hospital's prescription, the pharmacy's dispensing of it, HIRA's copy of the same
+    # prescription (same day, supply and dose), and last year's amlodipine: one therapy.
+    import_resources(patient, "A병원", [prescription("a1", "2026-03-02", **NORVASC)])
+    import_resources(
+        patient,
+        "온누리약국",
+        [
+            dispensing(
+                "d1",
+                "2026-03-02",
+                days=30,
+                pharmacy="온누리약국",
+                prescription="MedicationRequest/a1",
+                **NORVASC,
+            )
+        ],
+    )
+    import_resources(patient, "HIRA", [prescription("h1", "2026-03-02", **NORVASC)])
+    import_resources(patient, "B의원", [prescription("b1", "2025-01-10", **AMODIPIN)])
+
+    meds = _overview(patient)
+
+    assert meds.duplicates == []
+    assert len(meds.current[0].entries) == 4
+
+
+def test_krcore_example_ingredient_read_from_the_referenced_medication(patient):
+    import_resources(patient, "KR Core", krcore_example())
+
+    meds = _overview(patient, today=dt.date(2023, 5, 3))
+
+    (line,) = meds.current  # authored 2023-04-30 for 7 days
+    assert line.key == (ATC, "M01AB15")
+    assert line.name == "Ketorolac"
+    assert line.products == ["케토라신정(케토롤락트로메타민)_(10mg/1정)"]
+    assert line.latest.days == 7
+    assert line.latest.dose == "하루 3알 복용"
+    assert _overview(patient, today=dt.date(2023, 5, 7)).past[0].key == (ATC, "M01AB15")
+
+
+def test_synthea_data_without_atc_grouped_by_rxnorm_and_the_page_says_so(client, patient):
+    bundle = json.loads(
+        (
+            FIXTURES / "synthea" / "Ossie_Rodriguez_d7ec3d8f-7be8-4a94-a20c-e694f7bfdb80.json"
+        ).read_text()
+    )
+    resources = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "MedicationRequest"
+    ]
+    import_resources(patient, "Synthea", resources)
+
+    meds = _overview(patient)
+
+    assert meds.without_atc
+    lines = meds.current + meds.past
+    assert {line.key[0] for line in lines} == {"http://www.nlm.nih.gov/research/umls/rxnorm"}
+    assert sum(len(line.entries) for line in lines) == len(resources)
+    login(client, patient.email)
+    page = client.get("/records/medications/").content.decode()
+    assert "grouped by RxNorm" in page
+    assert "carry no ATC ingredient code" in page
+
+
+def test_the_page_warns_of_duplicate_therapy(client, patient):
+    import_resources(patient, "A병원", [prescription("a1", "2026-03-02", **NORVASC)])
+    import_resources(patient, "B의원", [prescription("b1", "2026-02-20", **AMODIPIN)])
+    login(client, patient.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC), tick=False):
+        page = client.get("/records/medications/").content.decode()
+
+    current = page.split("<h2>Past</h2>")[0]
+    assert "Possible duplicate therapy" in current
+    assert "2 current prescriptions contain amlodipine" in current
+    assert "ATC C08CA01" in current
