@@ -26,6 +26,7 @@ from institutions.models import (
     SyncRun,
     Upload,
 )
+from records import readmodels
 from records.fhirfile import NotFHIR
 from records.models import Record
 
@@ -239,6 +240,7 @@ def unlink_source(*, source: Source, purge: bool, request=None) -> None:
         )
         if purge:
             deleted, _per_model = Record.objects.filter(source=source).delete()
+            readmodels.bump(patient_id=source.patient_id)  # the summaries change with them
             audit.record(
                 action=Action.SOURCE_PURGED,
                 request=request,

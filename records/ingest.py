@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
+from records import readmodels
 from records.bulk import insert_records, update_records
 from records.models import Record
 from records.projection import content_hash, project
@@ -99,7 +100,8 @@ def ingest_page(
     lists and exports never hold the same resource (type, id and content) twice.
 
     Unchanged resources (same content hash) cost one lookup. Side effects: Record inserts,
-    updates and deletes, within the caller's transaction. Refusals are returned, not stored.
+    updates and deletes, and the patient's data version bumped when any happened, within the
+    caller's transaction. Refusals are returned, not stored.
     """
     result = Ingested()
     page: dict[tuple[str, str], dict] = {}
@@ -173,6 +175,9 @@ def ingest_page(
     update_records(updates)
     if foreign:
         Record.objects.filter(pk__in=foreign).delete()
+    if creates or updates or foreign:
+        # The patient's summaries (records.readmodels) are kept per data version: a new one.
+        readmodels.bump(patient_id=patient_id)
     result.created, result.updated = len(creates), len(updates)
     result.invalid = len(result.refusals)
     return result

@@ -1,0 +1,103 @@
+"""Read models: the summaries the pages show, computed once per data version and then read with
+one query (the patient's data version) and one cache get.
+
+A patient's records change only through `records.ingest` (a sync or an import storing,
+updating or deleting rows) and a purge; each of those calls `bump(patient_id=...)` in the
+transaction of the change, so the new version becomes visible together with the new rows.
+A summary is stored in the configured cache (Redis in production and tests) under
+(name, patient, the actor's scope, the language, the data version).
+
+Correct under concurrent syncs: the version is read *before* the summary is computed, so what
+is stored under version v was computed from data at least as new as v. A sync that commits
+v+1 while v is being computed leaves v holding data that may already include it (harmless:
+nobody reads v once v+1 is visible) and never lets v+1 hold data older than v+1. Readers of
+v+1 miss the cache and compute it afresh.
+
+When the cache is unreachable the page still answers: the summary is computed for the request
+(and a warning logged), as it was before read models existed.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+from django.core.cache import cache
+from django.db import connection
+from django.utils.translation import get_language
+
+from core.access import Actor, Scope
+from records.models import DataVersion
+
+logger = logging.getLogger(__name__)
+
+# Old versions are never read again: they expire. A week keeps an idle patient's pages warm.
+TTL = 7 * 24 * 3600
+
+
+def bump(*, patient_id: int) -> None:
+    """Count one change to `patient_id`'s records. Call it in the transaction that changes
+    them (after the writes): the row stays locked until that transaction ends, so concurrent
+    changes of one patient's records each get their own version, in commit order.
+    Side effect: the patient's DataVersion row is created or incremented."""
+    table = connection.ops.quote_name(DataVersion._meta.db_table)
+    with connection.cursor() as cursor:
+        # One statement on PostgreSQL and SQLite (≥ 3.24) alike: no read-then-write race.
+        cursor.execute(
+            f"INSERT INTO {table} (patient_id, version) VALUES (%s, 1) "  # noqa: S608 (our table)
+            f"ON CONFLICT (patient_id) DO UPDATE SET version = {table}.version + 1",
+            [patient_id],
+        )
+
+
+def version(patient_id: int) -> int:
+    """The patient's data version (0 before anything was stored): one query."""
+    return DataVersion.objects.filter(pk=patient_id).values_list("version", flat=True).first() or 0
+
+
+def scope_key(scope: Scope) -> str:
+    if scope.is_whole:
+        return "all"
+    text = "|".join(
+        [
+            ",".join(sorted(scope.categories)),
+            ",".join(str(i) for i in sorted(scope.source_ids)),
+            scope.date_from.isoformat() if scope.date_from else "",
+            scope.date_to.isoformat() if scope.date_to else "",
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def key(actor: Actor, name: str, part: str, data_version: int) -> str:
+    # `part` (a lab code, say) comes from a URL: hashed, so any text makes a valid key.
+    digest = hashlib.sha256(part.encode()).hexdigest()[:16] if part else "-"
+    return ":".join(
+        [
+            "rm1",
+            name,
+            str(actor.patient_id),
+            scope_key(actor.scope),
+            digest,
+            get_language() or "-",
+            f"v{data_version}",
+        ]
+    )
+
+
+def read(actor: Actor, name: str, compute: Callable[[], object], *, part: str = ""):
+    """The summary `name` (with `part`, e.g. a lab code) of what `actor` may see: from the cache
+    for the patient's current data version, or computed by `compute()` and stored there.
+    `compute` must read through `records_for(actor)` (or a queryset built on it) only."""
+    cache_key = key(actor, name, part, version(actor.patient_id))
+    try:
+        value = cache.get(cache_key)
+    except Exception:  # an unreachable cache must not fail the page
+        logger.warning("read model cache unavailable (get %s)", name, exc_info=True)
+        return compute()
+    if value is None:
+        value = compute()
+        try:
+            cache.set(cache_key, value, TTL)
+        except Exception:  # as above
+            logger.warning("read model cache unavailable (set %s)", name, exc_info=True)
+    return value
