@@ -92,6 +92,16 @@ class PatientProfile(models.Model):
     phone = models.CharField(_("mobile phone"), max_length=20, blank=True)
     verified_identifier = models.CharField(max_length=64, blank=True, editable=False)
     identity_verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A child under 14 added by a parent (the Family issue): a patient with no login of their
+    # own, verified through the family registry (accounts.family_registry) and acted for
+    # through guardian grants (sharing.Delegation) until their 14th birthday.
+    managed = models.BooleanField(_("managed by a guardian"), default=False, editable=False)
+    # When the guardians were told that their grants end in 30 days, and when the grants ended
+    # on the 14th birthday (sharing.family.end_guardian_grants): each happens once.
+    age_out_notice_at = models.DateTimeField(null=True, blank=True, editable=False)
+    aged_out_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the child, 14 or older, verified their own identity and took the record over.
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
     objects = patient_scoped_manager("user")
@@ -105,6 +115,15 @@ class PatientProfile(models.Model):
                 fields=["verified_identifier"],
                 condition=~models.Q(verified_identifier=""),
                 name="profile_verified_identifier_unique",
+            ),
+        ]
+        indexes = [
+            # The age-out task: managed children not yet aged out, by birth date
+            # (WHERE managed AND aged_out_at IS NULL AND birth_date <= %s).
+            models.Index(
+                fields=["birth_date"],
+                condition=models.Q(managed=True, aged_out_at__isnull=True),
+                name="profile_managed_birth_idx",
             ),
         ]
 

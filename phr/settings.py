@@ -253,6 +253,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-audit-events": {"task": "audit.tasks.purge_expired_events", "schedule": 24 * 3600.0},
     # Vaccination and check-up reminders (records.reminders): at most one per due item.
     "due-reminders": {"task": "records.tasks.send_due_reminders", "schedule": 24 * 3600.0},
+    # Guardian grants at a child's 14th birthday (sharing.family): notices, the end, shares.
+    "end-guardian-grants": {"task": "sharing.tasks.end_guardian_grants", "schedule": 3600.0},
 }
 
 # --- Audit -----------------------------------------------------------------------------------

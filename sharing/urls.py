@@ -1,8 +1,9 @@
 from django.urls import path
 
-from sharing import recipient, views
+from sharing import family_views, recipient, views
 
 urlpatterns = [
+    path("family/children/", family_views.children, name="family_children"),
     path("shares/", views.share_list, name="share_list"),
     path("shares/new/", views.share_new, name="share_new"),
     path("shares/<uuid:code>/", views.share_detail, name="share_detail"),

@@ -76,6 +76,7 @@ TASK_NAMES = [
     "institutions.tasks.sync_run",
     "phr.ping",
     "phr.send_email",
+    "sharing.tasks.end_guardian_grants",
 ]
 APPS = ["core", "audit", "accounts", "records", "institutions", "sharing", "pages", "phr"]
 
