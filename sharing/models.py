@@ -37,6 +37,11 @@ class Share(models.Model):
     expires_at = models.DateTimeField(_("expires"))
     allow_download = models.BooleanField(_("the recipient may download"), default=False)
     notify_on_open = models.BooleanField(_("e-mail me when it is opened"), default=False)
+    # Plain-language explanations (records.explain) are the patient's reading aid: the
+    # recipient sees them only when the patient chose so on creating the share.
+    include_explanations = models.BooleanField(
+        _("include the plain-language explanations"), default=False
+    )
     token_hash = models.CharField(max_length=64, unique=True)
     passcode_hash = models.CharField(max_length=200, blank=True)
     failed_attempts = models.PositiveIntegerField(default=0)
