@@ -39,6 +39,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("pages.urls")),
+    path("records/explain/", include("records.explain.urls")),
     path("records/", include("records.urls")),
     path("account/", include("accounts.urls")),
     path("", include("institutions.urls")),
