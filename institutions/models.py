@@ -23,7 +23,21 @@ INSTITUTION_TYPES = [
     ("72", _("Public health branch (보건지소)")),
     ("92", _("Korean medicine hospital (한방병원)")),
     ("93", _("Korean medicine clinic (한의원)")),
+    ("00", _("Public agency (공공기관)")),
 ]
+
+
+class InstitutionKind(models.TextChoices):
+    """What an institution is: a hospital (linked from the directory) or one of the three
+    public agencies every verified patient can connect (institutions.windows: what each keeps)."""
+
+    HOSPITAL = "hospital", _("Hospital or clinic")
+    NHIS = "nhis", _("National Health Insurance Service (NHIS)")
+    HIRA = "hira", _("Health Insurance Review and Assessment Service (HIRA)")
+    KDCA = "kdca", _("Korea Disease Control and Prevention Agency (KDCA)")
+
+
+AGENCY_KINDS = [InstitutionKind.NHIS, InstitutionKind.HIRA, InstitutionKind.KDCA]
 
 
 class InstitutionStatus(models.TextChoices):
@@ -40,6 +54,9 @@ class Institution(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     hira_number = models.CharField(_("HIRA institution number"), max_length=20, unique=True)
     type_code = models.CharField(_("type"), max_length=2, choices=INSTITUTION_TYPES)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=InstitutionKind.choices, default=InstitutionKind.HOSPITAL
+    )
     region = models.CharField(_("region"), max_length=100, blank=True)
     fhir_base_url = models.URLField(_("FHIR base URL"), max_length=500, blank=True)
     token_url = models.URLField(_("OAuth2 token URL"), max_length=500, blank=True)
@@ -89,6 +106,10 @@ class Institution(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == InstitutionStatus.ACTIVE
+
+    @property
+    def is_agency(self) -> bool:
+        return self.kind in AGENCY_KINDS
 
 
 class SourceKind(models.TextChoices):

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from institutions import checks, fhir_client
+from institutions import checks, fhir_client, windows
 from institutions.messages import Message, message
 from institutions.models import RunStatus, Source, SourceKind, SourceStatus, SyncIssue, SyncRun
 from records.fhirfile import parse_fhir_entries, upload_owners
@@ -57,6 +57,7 @@ def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = fr
     """
     source = run.source
     upload = source.kind == SourceKind.UPLOAD
+    resources = windows.apply(run, resources)  # an agency's data windows (none for others)
     # Whose records these are: an institution's resources must all be its patient's (a lenient
     # server that ignored a search parameter answers with everyone's); an upload's, the file's
     # Patients' (whose file it is, is asked when it is imported). A file naming no Patient has

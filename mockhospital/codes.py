@@ -46,6 +46,7 @@ ORG_TYPES = {
     "71": "보건소",
     "92": "한방병원",
     "93": "한의원",
+    "00": "공공기관",  # not a HIRA type: the public agencies (NHIS, HIRA, KDCA)
 }
 
 FAMILY_NAMES = "김이박최정강조윤장임한오서신권황안송류홍"

@@ -83,6 +83,53 @@ DEMO_INSTITUTIONS = [
         "knows_fraction": 0.6,
     },
 ]
+# The public agencies: they know every verified person (knows_fraction 1), and serve more
+# history than the platform keeps (its windows: institutions.windows).
+DEMO_AGENCIES = [
+    {
+        "slug": "nhis",
+        "name": "국민건강보험공단",
+        "name_en": "National Health Insurance Service (NHIS)",
+        "hira_number": "00000001",
+        "type_code": "00",
+        "region": "강원특별자치도 원주시",
+        "profile": Profile.NHIS,
+        "patient_size": 200,
+        "history_years": 14,
+        "seed": 901,
+        "knows_fraction": 1.0,
+    },
+    {
+        "slug": "hira",
+        "name": "건강보험심사평가원",
+        "name_en": "Health Insurance Review and Assessment Service (HIRA)",
+        "hira_number": "00000002",
+        "type_code": "00",
+        "region": "강원특별자치도 원주시",
+        "profile": Profile.HIRA,
+        "patient_size": 100,
+        "history_years": 3,
+        "seed": 902,
+        "knows_fraction": 1.0,
+    },
+    {
+        "slug": "kdca",
+        "name": "질병관리청",
+        "name_en": "Korea Disease Control and Prevention Agency (KDCA)",
+        "hira_number": "00000003",
+        "type_code": "00",
+        "region": "충청북도 청주시",
+        "profile": Profile.KDCA,
+        "patient_size": 60,
+        "history_years": 3,
+        "seed": 903,
+        "knows_fraction": 1.0,
+    },
+]
+AGENCY_SLUGS = [spec["slug"] for spec in DEMO_AGENCIES]
+# The people registered at every agency with their demographics (so that their history follows
+# their real age): the demo patients' e-mails; the demo child is added by the family work.
+AGENCY_PEOPLE = ["patient@example.com", "other@example.com"]
 DEMO_LINKS = {
     # Both live in Mapo-gu: its public health centre holds their vaccinations and check-ups.
     "patient@example.com": ["hanbit-univ", "hangang-general", "pureun-clinic", "mapo-health"],
@@ -97,7 +144,7 @@ def create_demo_hospitals() -> list[MockInstitution]:
     """
     institutions = []
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
-    for spec in DEMO_INSTITUTIONS:
+    for spec in DEMO_INSTITUTIONS + DEMO_AGENCIES:
         spec = dict(spec)
         faults = spec.pop("faults", {})
         institution, _ = MockInstitution.objects.update_or_create(
@@ -120,6 +167,17 @@ def create_demo_hospitals() -> list[MockInstitution]:
     for email, slugs in DEMO_LINKS.items():
         profile = User.objects.get(email=email).profile
         for slug in slugs:
+            domain.register_patient(
+                institution=by_slug[slug],
+                identifier=profile.verified_identifier,
+                full_name=profile.full_name,
+                birth_date=profile.birth_date,
+                sex=profile.sex,
+                phone=profile.phone,
+            )
+    for email in AGENCY_PEOPLE:
+        profile = User.objects.get(email=email).profile
+        for slug in AGENCY_SLUGS:
             domain.register_patient(
                 institution=by_slug[slug],
                 identifier=profile.verified_identifier,

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import Max
 
-from mockhospital import codes, faults
+from mockhospital import agencies, codes, faults
 from mockhospital.generator import InstitutionSpec, PatientSpec, generate
 from mockhospital.models import MockInstitution, MockPatient, MockResource, Source
 from records import fhirjson
@@ -137,7 +137,9 @@ def ensure_materialized(patient: MockPatient) -> int:
             patient.generated_until and patient.generated_until >= clock
         ):
             return 0
-        resources = generate(
+        # An agency's data (check-ups, prescriptions, vaccinations) has its own generator.
+        produce = agencies.generate if agencies.is_agency(patient.institution.profile) else generate
+        resources = produce(
             institution_spec(patient.institution),
             patient_spec(patient),
             since=patient.generated_until,

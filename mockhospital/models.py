@@ -18,6 +18,10 @@ class Profile(models.TextChoices):
     CLINIC = "clinic", _("Clinic: outpatient visits")
     DENTAL = "dental", _("Dental clinic")
     PUBLIC_HEALTH = "public_health", _("Public health centre: immunizations, check-ups")
+    # The public agencies (mockhospital.agencies): national data, every verified person.
+    NHIS = "nhis", _("NHIS: national health check-ups and visit history")
+    HIRA = "hira", _("HIRA: prescriptions and pharmacy dispensing")
+    KDCA = "kdca", _("KDCA: vaccinations")
 
 
 class SearchHandling(models.TextChoices):

@@ -5,8 +5,14 @@ from django.conf import settings
 from django.utils import timezone
 
 from institutions import domain
-from institutions.models import Institution, InstitutionStatus
+from institutions.models import Institution, InstitutionKind, InstitutionStatus
+from mockhospital.agencies import is_agency
 from mockhospital.fhir import RESOURCE_TYPES
+
+
+def kind_of(hospital) -> str:
+    """The product's kind of institution for a mock one: an agency's profile names its kind."""
+    return hospital.profile if is_agency(hospital.profile) else InstitutionKind.HOSPITAL
 
 
 def create_demo_institutions(hospitals) -> list[Institution]:
@@ -24,6 +30,7 @@ def create_demo_institutions(hospitals) -> list[Institution]:
                 "name": hospital.name,
                 "name_en": hospital.name_en,
                 "type_code": hospital.type_code,
+                "kind": kind_of(hospital),
                 "region": hospital.region,
                 "fhir_base_url": f"{base}/fhir",
                 "token_url": f"{base}/token",
@@ -51,6 +58,7 @@ def onboard_mock_hospital(hospital, *, base_url: str, **fields) -> Institution:
         name_en=hospital.name_en,
         hira_number=hospital.hira_number,
         type_code=hospital.type_code,
+        kind=fields.pop("kind", kind_of(hospital)),
         region=hospital.region,
         fhir_base_url=f"{base_url}/mock/{hospital.slug}/fhir",
         token_url=f"{base_url}/mock/{hospital.slug}/token",

@@ -12,6 +12,7 @@ parity matches their birth year's — born in an even year, checked in even year
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import Max
 from django.utils import timezone
@@ -31,6 +32,47 @@ RESULT_WORDS = {
     SUSPECT: _("Disease suspected"),
 }
 RESULT_KOREAN = {NORMAL_A: "정상A", NORMAL_B: "정상B", SUSPECT: "질환의심"}
+LOINC = "http://loinc.org"
+# Items without a LOINC code that fits the programme's test (its vision chart and hearing test).
+ITEM_SYSTEM = "https://phr.example/CodeSystem/nhis-checkup-item"
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    system: str
+    code: str
+    korean: str
+    english: object  # lazy text
+    unit: str = ""  # UCUM; "" for a coded or unitless result
+
+
+# The items of the general check-up, in the order the NHIS result sheet lists them.
+ITEMS = [
+    Item("height", LOINC, "8302-2", "신장", _("Height"), "cm"),
+    Item("weight", LOINC, "29463-7", "체중", _("Weight"), "kg"),
+    Item("waist", LOINC, "8280-0", "허리둘레", _("Waist circumference"), "cm"),
+    Item("bmi", LOINC, "39156-5", "체질량지수", _("Body mass index"), "kg/m2"),
+    Item("vision_left", ITEM_SYSTEM, "vision-left", "시력(좌)", _("Vision (left)")),
+    Item("vision_right", ITEM_SYSTEM, "vision-right", "시력(우)", _("Vision (right)")),
+    Item("hearing_left", ITEM_SYSTEM, "hearing-left", "청력(좌)", _("Hearing (left)")),
+    Item("hearing_right", ITEM_SYSTEM, "hearing-right", "청력(우)", _("Hearing (right)")),
+    Item("bp", LOINC, "85354-9", "혈압", _("Blood pressure"), "mm[Hg]"),
+    Item("urine_protein", LOINC, "20454-5", "요단백", _("Urine protein")),
+    Item("hb", LOINC, "718-7", "혈색소", _("Haemoglobin"), "g/dL"),
+    Item("glucose", LOINC, "1558-6", "공복혈당", _("Fasting glucose"), "mg/dL"),
+    Item("chol", LOINC, "2093-3", "총콜레스테롤", _("Total cholesterol"), "mg/dL"),
+    Item("hdl", LOINC, "2085-9", "HDL 콜레스테롤", _("HDL cholesterol"), "mg/dL"),
+    Item("tg", LOINC, "2571-8", "중성지방", _("Triglycerides"), "mg/dL"),
+    Item("ldl", LOINC, "13457-7", "LDL 콜레스테롤", _("LDL cholesterol"), "mg/dL"),
+    Item("creatinine", LOINC, "2160-0", "혈청크레아티닌", _("Serum creatinine"), "mg/dL"),
+    Item("egfr", LOINC, "62238-1", "신사구체여과율(e-GFR)", _("eGFR"), "mL/min/{1.73_m2}"),
+    Item("ast", LOINC, "1920-8", "AST(SGOT)", _("AST"), "U/L"),
+    Item("alt", LOINC, "1742-6", "ALT(SGPT)", _("ALT"), "U/L"),
+    Item("ggt", LOINC, "2324-2", "감마지티피(γ-GTP)", _("γ-GTP"), "U/L"),
+    Item("chest_xray", LOINC, "36643-5", "흉부방사선검사", _("Chest X-ray")),
+]
+ITEMS_BY_CODE = {item.code: item for item in ITEMS}
 # The programme's age and interval for adults.
 ADULT_AGE = 20
 INTERVAL_YEARS = 2
