@@ -1,4 +1,9 @@
-"""The demo cast (development only): one operator and two patients."""
+"""The demo cast (development only): one operator, two patients and a child.
+
+The child, 김하은 (born 2019-04-10), is 이서연's daughter, registered at her address in the
+mock family registry (accounts.family_registry.DEMO_HOUSEHOLDS); `manage.py demo` adds her as
+이서연 would, through sharing.family.add_child (a layer above this one).
+"""
 
 import datetime as dt
 
@@ -15,6 +20,12 @@ DEMO_USERS = [
     ("admin@example.com", True, ("박운영", dt.date(1985, 5, 20), "female", "010-2000-0001")),
     ("patient@example.com", False, ("김민준", dt.date(1962, 3, 15), "male", "010-1234-5678")),
     ("other@example.com", False, ("이서연", dt.date(1990, 7, 2), "female", "010-9876-5432")),
+]
+
+
+DEMO_CHILDREN = [
+    # guardian's email, (name, birth date, sex)
+    ("other@example.com", ("김하은", dt.date(2019, 4, 10), "female")),
 ]
 
 

@@ -97,7 +97,7 @@ def person(spec: PatientSpec) -> Person:
     phone = spec.phone or f"010{rng.randint(10000000, 99999999)}"
     chronic = {}
     # Diagnosed from age 40, mostly in recent years: inside the years institutions hold, so
-    # the charts show the course before and after treatment.
+    # the charts show the course before and after treatment. A child has none of them.
     earliest = max(birth_date.year + 40, 2019)
     for key, probability in (
         ("diabetes", 0.55),
@@ -105,6 +105,8 @@ def person(spec: PatientSpec) -> Person:
         ("dyslipidemia", 0.5),
         ("hypothyroidism", 0.15),
     ):
+        if _age(birth_date, CHRONIC_UNTIL) < CHILD_AGE:
+            break
         if rng.random() < probability:
             onset_year = min(earliest + rng.randint(0, 4), 2024)
             onset = dt.date(onset_year, rng.randint(1, 12), rng.randint(1, 28))
@@ -533,6 +535,46 @@ def _chronic_follow_up(visit, person_, rng, keys, until, *, labs_every: int) -> 
             _medication(visit, c.CHRONIC_DRUG[key], 90, until)
 
 
+# A child (under 15 on the visit's day) sees a paediatrician for what children come with:
+# colds, bronchitis, gastroenteritis, otitis, conjunctivitis, skin rashes, a sprain. No
+# chronic conditions, no inpatient surgery, children's vital signs and medicines.
+CHILD_AGE = 15
+CHRONIC_UNTIL = dt.date(2024, 12, 31)  # the chronic conditions' onsets end here (see person)
+CHILD_ACUTE = [
+    *(code for code in c.ACUTE if code[0] in ("J00", "J06.9", "J20.9", "A09", "H10.9", "L30.9")),
+    ("H66.9", "상세불명의 중이염", "Otitis media, unspecified"),
+    ("S93.4", "발목의 염좌 및 긴장", "Sprain and strain of ankle"),
+]
+CHILD_DRUGS = ["acetaminophen", "ibuprofen", "amoxicillin", "cetirizine"]
+
+
+def is_child(person_: Person, day: dt.date) -> bool:
+    return _age(person_.birth_date, day) < CHILD_AGE
+
+
+def _child_visit(visit, person_, rng, until) -> None:
+    """A paediatric outpatient or emergency visit (the child mode of hospital visits)."""
+    age = _age(person_.birth_date, visit.day)
+    emergency = rng.random() < 0.07
+    _encounter(visit, "EMER" if emergency else "AMB", "소아청소년과", 0)
+    _condition(
+        visit,
+        rng.choice(CHILD_ACUTE),
+        category="encounter-diagnosis",
+        active=visit.start + dt.timedelta(days=30) > until,
+        onset=visit.day,
+    )
+    _vital(visit, "temperature", 37.0 + abs(rng.gauss(0, 0.9)))
+    _vital(visit, "heart_rate", 130 - 4 * age + rng.gauss(0, 8))
+    # Weight for age (kg): about 3.3 at birth, 10 at one, then +2 a year.
+    weight = 3.3 + 6.7 * age if age < 1 else 10 + 2.1 * (age - 1)
+    _vital(visit, "weight", weight * (1 + rng.gauss(0, 0.05)))
+    for drug in rng.sample(CHILD_DRUGS, rng.randint(1, 2)):
+        _medication(visit, drug, rng.choice([3, 5, 7]), until)
+    if emergency and rng.random() < 0.3:
+        _imaging(visit, rng, c.IMAGING[:1])
+
+
 def _acute(visit, person_, rng, until) -> None:
     code = rng.choice(c.ACUTE)
     _condition(
@@ -550,6 +592,9 @@ def _acute(visit, person_, rng, until) -> None:
 
 
 def _hospital_visit(visit, person_, rng, until, *, rich: bool) -> None:
+    if is_child(person_, visit.day):
+        _child_visit(visit, person_, rng, until)
+        return
     roll = rng.random()
     chronic_now = [k for k, (onset, _) in person_.chronic.items() if visit.day >= onset]
     if roll < 0.05 and rich:
