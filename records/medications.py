@@ -332,12 +332,15 @@ def _dose(resource: dict) -> str:
 
 def _where(resource: dict) -> str:
     """The dispensing pharmacy (performer, location) or the prescriber, by display name."""
-    for performer in resource.get("performer") or []:
-        display = ((performer or {}).get("actor") or {}).get("display")
-        if display:
-            return str(display)
+    performers = resource.get("performer") or []
+    if isinstance(performers, dict):  # MedicationRequest.performer is one Reference
+        performers = [{"actor": performers}]
+    for performer in performers if isinstance(performers, list) else []:
+        actor = performer.get("actor") if isinstance(performer, dict) else None
+        if isinstance(actor, dict) and actor.get("display"):
+            return str(actor["display"])
     for name in ("location", "requester", "informationSource"):
-        display = (resource.get(name) or {}).get("display")
-        if display:
-            return str(display)
+        reference = resource.get(name)
+        if isinstance(reference, dict) and reference.get("display"):
+            return str(reference["display"])
     return ""

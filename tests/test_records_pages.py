@@ -16,6 +16,7 @@ PAGES = [
     "/records/labs/",
     "/records/vitals/",
     "/records/medications/",
+    "/records/vaccinations/",
     "/records/summary/",
     "/records/search/?q=a",
     *[f"/records/c/{c}/" for c in Category.values if c != "medication"],

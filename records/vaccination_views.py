@@ -1,0 +1,20 @@
+"""The vaccinations page: the patient's (or child's) record by vaccine and the national
+schedule for their age (records.vaccinations), read through the actor's scoped records."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accounts.queries import profile_for
+from records import vaccinations
+from records.queries import records_for
+
+
+@login_required
+@require_GET
+def vaccinations_page(request):
+    profile = profile_for(request.actor)
+    overview = vaccinations.overview(
+        records_for(request.actor), birth_date=profile.birth_date, sex=profile.sex or ""
+    )
+    return render(request, "records/vaccinations.html", {"overview": overview, "profile": profile})
