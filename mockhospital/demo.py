@@ -2,9 +2,12 @@
 
 from django.utils import timezone
 
+from accounts.demo import DEMO_CHILDREN
 from accounts.models import User
+from core import scopes
 from mockhospital import domain
 from mockhospital.models import MockInstitution, Profile
+from sharing import family
 
 DEMO_INSTITUTIONS = [
     {
@@ -135,6 +138,29 @@ DEMO_LINKS = {
     "patient@example.com": ["hanbit-univ", "hangang-general", "pureun-clinic", "mapo-health"],
     "other@example.com": ["hangang-general", "miso-dental", "mapo-health"],
 }
+# The demo child (accounts.demo.DEMO_CHILDREN) by name: where she has been seen, and how many
+# resources each place holds for her (a child's visits are fewer than an adult's).
+DEMO_CHILD_LINKS = {
+    "김하은": {"hangang-general": 150, "mapo-health": None}
+    | dict.fromkeys(AGENCY_SLUGS),  # the agencies know every resident
+}
+
+
+def create_demo_children() -> list[User]:
+    """Add the demo children as their parent would (the family registry confirms them; a
+    guardian grant to the 14th birthday). Idempotent: a child already added is kept."""
+    children = []
+    for email, (name, birth_date, sex) in DEMO_CHILDREN:
+        guardian = User.objects.get(email=email)
+        with scopes.scopes_disabled():
+            held = [g.patient for g in family.children_of(guardian)]
+        child = next((c for c in held if c.profile.full_name == name), None)
+        if child is None:
+            child = family.add_child(
+                guardian=guardian, full_name=name, birth_date=birth_date, sex=sex
+            ).patient
+        children.append(child)
+    return children
 
 
 def create_demo_hospitals() -> list[MockInstitution]:
@@ -185,5 +211,24 @@ def create_demo_hospitals() -> list[MockInstitution]:
                 birth_date=profile.birth_date,
                 sex=profile.sex,
                 phone=profile.phone,
+            )
+    with scopes.scopes_disabled():
+        children = {
+            g.patient.profile.full_name: g.patient.profile
+            for email, _child in DEMO_CHILDREN
+            for g in family.children_of(User.objects.get(email=email))
+        }
+    for name, places in DEMO_CHILD_LINKS.items():
+        if name not in children:
+            continue
+        profile = children[name]
+        for slug, size in places.items():
+            domain.register_patient(
+                institution=by_slug[slug],
+                identifier=profile.verified_identifier,
+                full_name=profile.full_name,
+                birth_date=profile.birth_date,
+                sex=profile.sex,
+                size=size,
             )
     return institutions

@@ -444,3 +444,36 @@ def test_a_managed_child_cannot_log_in(other_patient):
     assert not Client().login(email=child.email, password="")
     response = Client().post("/accounts/login/", {"login": child.email, "password": "x"})
     assert response.status_code == 200
+
+
+# --- The demo --------------------------------------------------------------------------------
+
+
+def test_demo_adds_the_child_known_at_two_hospitals_and_the_agencies(db, settings):
+    import io
+
+    from django.core.management import call_command
+
+    from mockhospital.models import MockPatient
+
+    settings.DEBUG = True
+    out = io.StringIO()
+    call_command("demo", stdout=out)
+    call_command("demo", stdout=io.StringIO())  # idempotent: still one child, one grant
+
+    mother = User.objects.get(email="other@example.com")
+    (grant,) = family.children_of(mother)
+    profile = grant.patient.profile
+    assert (profile.full_name, profile.birth_date, profile.managed) == (
+        "김하은",
+        dt.date(2019, 4, 10),
+        True,
+    )
+    assert grant.expires_at == FOURTEENTH
+    known = set(
+        MockPatient.objects.filter(identifier=profile.verified_identifier).values_list(
+            "institution__slug", flat=True
+        )
+    )
+    assert known == {"hangang-general", "mapo-health", "nhis", "hira", "kdca"}
+    assert "other@example.com is also the guardian of 김하은 (born 2019-04-10" in out.getvalue()

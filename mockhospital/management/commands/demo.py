@@ -1,8 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import DEMO_PASSWORD, create_demo_users
-from mockhospital.demo import create_demo_hospitals
+from accounts.demo import DEMO_CHILDREN, DEMO_PASSWORD, create_demo_users
+from mockhospital.demo import create_demo_children, create_demo_hospitals
 from mockhospital.onboarding import create_demo_institutions
 
 
@@ -16,12 +16,18 @@ class Command(BaseCommand):
                 "it is refused when DEBUG is off."
             )
         users = create_demo_users()
+        create_demo_children()
         hospitals = create_demo_hospitals()
         create_demo_institutions(hospitals)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in at /accounts/login/ with:"))
         for user in users:
             role = "operator (admin at /admin/)" if user.is_staff else "patient"
             self.stdout.write(f"  {user.email:<22} {DEMO_PASSWORD}   {role}")
+        for email, (name, birth_date, _sex) in DEMO_CHILDREN:
+            self.stdout.write(
+                f"  {email} is also the guardian of {name} (born {birth_date:%Y-%m-%d}, "
+                "no login of her own): My account → My children"
+            )
         self.stdout.write(
             f"Institutions ({len(hospitals)}), served by the mock hospitals at /mock/:"
         )
