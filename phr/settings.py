@@ -251,8 +251,8 @@ CELERY_BEAT_SCHEDULE = {
     "schedule-syncs": {"task": "institutions.tasks.schedule_syncs", "schedule": 15 * 60.0},
     # Remove audit events past their retention period (PHR_AUDIT_RETENTION_DAYS).
     "purge-audit-events": {"task": "audit.tasks.purge_expired_events", "schedule": 24 * 3600.0},
-    # Vaccination and check-up reminders (records.reminders): at most one per due item.
-    "due-reminders": {"task": "records.tasks.send_due_reminders", "schedule": 24 * 3600.0},
+    # Vaccination and check-up reminders (pages.reminders): at most one per due item.
+    "due-reminders": {"task": "pages.tasks.send_due_reminders", "schedule": 24 * 3600.0},
     # Guardian grants at a child's 14th birthday (sharing.family): notices, the end, shares.
     "end-guardian-grants": {"task": "sharing.tasks.end_guardian_grants", "schedule": 3600.0},
 }
