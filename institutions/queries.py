@@ -7,12 +7,33 @@ from django.shortcuts import get_object_or_404
 from accounts.models import User
 from accounts.queries import patient_for
 from core.access import Actor
-from institutions.models import Institution, InstitutionStatus, Source, SourceStatus, SyncRun
+from institutions.models import (
+    AGENCY_KINDS,
+    Institution,
+    InstitutionKind,
+    InstitutionStatus,
+    Source,
+    SourceStatus,
+    SyncRun,
+)
+
+
+def linkable() -> QuerySet[Institution]:
+    """Every institution a patient can link: the active hospitals and agencies."""
+    return Institution.objects.filter(status=InstitutionStatus.ACTIVE)
+
+
+def agencies() -> QuerySet[Institution]:
+    """The active public agencies (NHIS, HIRA, KDCA), in that order: every verified patient's
+    national-data sources."""
+    order = {kind: index for index, kind in enumerate(AGENCY_KINDS)}
+    return sorted(linkable().filter(kind__in=AGENCY_KINDS), key=lambda i: order[i.kind])
 
 
 def directory(*, q: str = "", region: str = "", type_code: str = "") -> QuerySet[Institution]:
-    """Active institutions a patient can link, filtered by name, region and type."""
-    institutions = Institution.objects.filter(status=InstitutionStatus.ACTIVE)
+    """Active hospitals and clinics a patient can link, filtered by name, region and type (the
+    agencies are on the national-data page instead)."""
+    institutions = linkable().filter(kind=InstitutionKind.HOSPITAL)
     if q:
         institutions = institutions.filter(Q(name__icontains=q) | Q(name_en__icontains=q))
     if region:

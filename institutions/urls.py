@@ -4,6 +4,7 @@ from institutions import views
 
 urlpatterns = [
     path("institutions/", views.directory, name="directory"),
+    path("national/", views.national, name="national_data"),
     path("institutions/<uuid:code>/link/", views.link, name="link_institution"),
     path("sources/import/", views.import_file, name="import_file"),
     path("sources/<uuid:code>/", views.source_detail, name="source_detail"),

@@ -5,7 +5,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from institutions import domain, queries
+from accounts.queries import profile_for
+from institutions import domain, queries, windows
 from institutions.forms import ConsentForm, DirectorySearchForm, ImportForm, UnlinkForm
 from institutions.models import SourceStatus
 from records.fhirfile import NotFHIR
@@ -34,7 +35,7 @@ def directory(request):
 @require_http_methods(["GET", "POST"])
 def link(request, code):
     """The consent screen; on consent, find the patient there and start the first sync."""
-    institution = get_object_or_404(queries.directory(), code=code)
+    institution = get_object_or_404(queries.linkable(), code=code)
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -55,7 +56,39 @@ def link(request, code):
     return render(
         request,
         "institutions/consent.html",
-        {"institution": institution, "form": form, "consent_version": domain.CONSENT_VERSION},
+        {
+            "institution": institution,
+            "form": form,
+            "consent_version": domain.CONSENT_VERSION,
+            # An agency sends what its window allows, not all history (institutions.windows).
+            "window": windows.EXPLAINED.get(institution.kind),
+        },
+    )
+
+
+@login_required
+@require_GET
+def national(request):
+    """The three public agencies every verified patient can connect (NHIS, HIRA, KDCA): each
+    one's data and window, linked or to connect (consent asked per agency)."""
+    profile = profile_for(request.actor)
+    linked = {
+        source.institution_id: source
+        for source in queries.linked_sources(request.actor)
+        if source.institution_id
+    }
+    rows = [
+        {
+            "institution": institution,
+            "source": linked.get(institution.pk),
+            "window": windows.EXPLAINED[institution.kind],
+        }
+        for institution in queries.agencies()
+    ]
+    return render(
+        request,
+        "institutions/national.html",
+        {"rows": rows, "verified": profile.is_verified, "may_manage": request.actor.may_manage},
     )
 
 

@@ -115,3 +115,194 @@ def next_checkup_due(actor: Actor) -> dt.date | None:
     last = timezone.localtime(latest).date() if latest else None
     year = due_year(birth, last, today)
     return dt.date(year, 1, 1) if year is not None else None
+
+
+# --- The check-up pages ------------------------------------------------------------------------
+
+ORDER = [NORMAL_A, NORMAL_B, SUSPECT]
+
+
+@dataclass
+class Result:
+    """One item of one check-up, as the page shows it."""
+
+    item: Item
+    record: object  # the Observation's Record
+    category: str  # NORMAL_A / NORMAL_B / SUSPECT, or "" where the programme judges none
+    value: str  # as the result sheet writes it (number with unit, or the words)
+    reference: str  # 정상A's range, in words
+    change: str = ""  # since the previous check-up: "+3", "−1.2", "" (no earlier value)
+    category_changed: str = ""  # "better" / "worse" / "" (same or not judged both times)
+
+    @property
+    def name(self) -> str:
+        return str(self.item.english)
+
+    @property
+    def words(self) -> str:
+        return str(RESULT_WORDS[self.category]) if self.category else ""
+
+
+def _category(resource: dict) -> str:
+    for concept in resource.get("interpretation") or []:
+        for coding in (concept or {}).get("coding") or []:
+            if coding.get("system") == RESULT_SYSTEM and coding.get("code") in RESULT_WORDS:
+                return coding["code"]
+    return ""
+
+
+def _number(value) -> str:
+    text = f"{float(value):.1f}".rstrip("0").rstrip(".")
+    return text
+
+
+def _value(record, item: Item) -> str:
+    resource = record.resource
+    if item.key == "bp" and record.value_num is not None and record.value_num2 is not None:
+        return f"{_number(record.value_num)}/{_number(record.value_num2)} mmHg"
+    if record.value_num is not None:
+        unit = {"kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73m²"}.get(item.unit, item.unit)
+        return f"{_number(record.value_num)} {unit}".strip()
+    concept = resource.get("valueCodeableConcept")
+    if isinstance(concept, dict):
+        return concept.get("text", "")
+    return str(resource.get("valueString", ""))
+
+
+def _reference(resource: dict, item: Item) -> str:
+    """정상A's range in words (the first referenceRange): "18.5–24.9", "≤ 99", "≥ 60", or its
+    text ("음성(-)")."""
+    if item.key == "bp":
+        return "< 120/80"
+    ranges = resource.get("referenceRange") or []
+    entry = ranges[0] if ranges and isinstance(ranges[0], dict) else {}
+    low, high = (entry.get("low") or {}).get("value"), (entry.get("high") or {}).get("value")
+    if low is not None and high is not None:
+        return f"{_number(low)}–{_number(high)}"
+    if high is not None:
+        return f"≤ {_number(high)}"
+    if low is not None:
+        return f"≥ {_number(low)}"
+    return entry.get("text", "")
+
+
+def _result_ids(report) -> list[str]:
+    ids = []
+    for reference in report.resource.get("result") or []:
+        text = (reference or {}).get("reference", "")
+        kind, _, rid = text.rpartition("/")
+        if kind.endswith("Observation") and rid:
+            ids.append(rid)
+    return ids
+
+
+def _results(records, report) -> list[Result]:
+    """The items of one check-up in the result sheet's order (one query)."""
+    rows = records.filter(
+        source_id=report.source_id, resource_type="Observation", resource_id__in=_result_ids(report)
+    ).select_related("source__institution")
+    by_code = {}
+    for row in rows:
+        item = ITEMS_BY_CODE.get(row.code_value)
+        if item is not None:
+            by_code[item.code] = Result(
+                item=item,
+                record=row,
+                category=_category(row.resource),
+                value=_value(row, item),
+                reference=_reference(row.resource, item),
+            )
+    return [by_code[item.code] for item in ITEMS if item.code in by_code]
+
+
+def _compare(results: list[Result], previous: list[Result]) -> None:
+    earlier = {r.item.code: r for r in previous}
+    for result in results:
+        before = earlier.get(result.item.code)
+        if before is None:
+            continue
+        now_value, then_value = result.record.value_num, before.record.value_num
+        if now_value is not None and then_value is not None and result.item.key != "height":
+            delta = now_value - then_value
+            result.change = (
+                "±0" if abs(delta) < 0.05 else f"{'+' if delta > 0 else '−'}{_number(abs(delta))}"
+            )
+        if result.category and before.category and result.category != before.category:
+            worse = ORDER.index(result.category) > ORDER.index(before.category)
+            result.category_changed = "worse" if worse else "better"
+
+
+def overall(report) -> str:
+    """The check-up's overall category (its conclusionCode), or ""."""
+    for concept in report.resource.get("conclusionCode") or []:
+        for coding in (concept or {}).get("coding") or []:
+            if coding.get("system") == RESULT_SYSTEM and coding.get("code") in RESULT_WORDS:
+                return coding["code"]
+    return ""
+
+
+def checkup_list(records) -> list[dict]:
+    """The check-ups among `records`, newest first: year, date, the overall category, who did
+    it (one query)."""
+    return [
+        {
+            "year": timezone.localtime(report.effective).year,
+            "report": report,
+            "category": overall(report),
+            "words": RESULT_WORDS.get(overall(report), ""),
+        }
+        for report in checkup_reports(records).select_related("source__institution")
+        if report.effective
+    ]
+
+
+def checkup_detail(records, year: int) -> dict | None:
+    """One year's check-up with each item, its category in words and what changed since the
+    check-up before it; None when there is none that year. Queries: the list, two result sets."""
+    checkups = checkup_list(records)
+    index = next((i for i, c in enumerate(checkups) if c["year"] == year), None)
+    if index is None:
+        return None
+    current = checkups[index]
+    previous = checkups[index + 1] if index + 1 < len(checkups) else None
+    results = _results(records, current["report"])
+    if previous is not None:
+        _compare(results, _results(records, previous["report"]))
+    changed = [r for r in results if r.category_changed]
+    return {
+        **current,
+        "results": results,
+        "previous": previous,
+        "changed": changed,
+        "flagged": [r for r in results if r.category in (NORMAL_B, SUSPECT)],
+        "years": [c["year"] for c in checkups],
+    }
+
+
+def item_series(records, code: str) -> tuple[Item, list] | None:
+    """One item across every check-up, oldest first: (the item, its Records with `.category`
+    and `.flag` set for the table); None for an unknown item or one never measured."""
+    item = ITEMS_BY_CODE.get(code)
+    if item is None:
+        return None
+    reports = list(checkup_reports(records))
+    wanted = {(r.source_id, rid) for r in reports for rid in _result_ids(r)}
+    rows = [
+        row
+        for row in records.filter(
+            resource_type="Observation",
+            code_value=code,
+            source_id__in={source for source, _ in wanted},
+        )
+        .select_related("source__institution")
+        .order_by("effective", "id")
+        if (row.source_id, row.resource_id) in wanted
+    ]
+    if not rows:
+        return None
+    for row in rows:
+        row.category = _category(row.resource)
+        row.words = RESULT_WORDS.get(row.category, "")
+        row.shown = _value(row, item)
+        row.flag = ""
+    return item, rows
