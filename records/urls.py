@@ -1,6 +1,6 @@
 from django.urls import path
 
-from records import checkup_views, views
+from records import checkup_views, vaccination_views, views
 
 urlpatterns = [
     path("timeline/", views.timeline, name="timeline"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("labs/<str:code>/", views.lab_detail, name="lab_detail"),
     path("vitals/", views.vitals, name="vitals"),
     path("medications/", views.medications, name="medications"),
+    path("vaccinations/", vaccination_views.vaccinations_page, name="vaccinations"),
     path("summary/", views.summary, name="summary"),
     path("checkups/", checkup_views.checkup_index, name="checkups"),
     path("checkups/<int:year>/", checkup_views.checkup_year, name="checkup_year"),
