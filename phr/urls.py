@@ -42,6 +42,7 @@ urlpatterns = [
     path("records/explain/", include("records.explain.urls")),
     path("records/", include("records.urls")),
     path("account/", include("accounts.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("institutions.urls")),
     path("", include("sharing.urls")),
     path("accounts/", include("allauth.urls")),

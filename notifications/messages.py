@@ -1,0 +1,47 @@
+"""The in-app message of each kind, written when shown, in the reader's language, from the
+notification's plain values."""
+
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from notifications.models import Kind, Notification
+
+
+def localised(value) -> str:
+    """A value written in several languages ({"en": …, "ko": …}) in the reader's, else as is."""
+    if isinstance(value, dict):
+        language = (get_language() or "en").split("-")[0]
+        return str(value.get(language) or value.get("en") or next(iter(value.values()), ""))
+    return str(value)
+
+
+def message(notification: Notification) -> str:
+    p = notification.params or {}
+    whose = localised(p.get("whose", ""))
+    if notification.kind == Kind.VACCINATION_DUE:
+        values = {"vaccine": localised(p.get("vaccine", "")), "dose": p.get("dose", "")}
+        if not isinstance(p.get("dose"), int):
+            text = _("%(vaccine)s for the %(dose)s season is due.") % values
+        elif p.get("state") == "overdue":
+            text = _("%(vaccine)s, dose %(dose)s, is overdue.") % values
+        else:
+            text = _("%(vaccine)s, dose %(dose)s, is due.") % values
+    elif notification.kind == Kind.CHECKUP_DUE:
+        text = _("Your national health check-up is due in %(year)s.") % {"year": p.get("year", "")}
+    elif notification.kind == Kind.NEW_RESULTS:
+        text = _("New records arrived from %(institution)s.") % {
+            "institution": p.get("institution", "")
+        }
+    elif notification.kind == Kind.SYNC_FAILED:
+        text = _("The update from %(institution)s failed: %(reason)s") % {
+            "institution": p.get("institution", ""),
+            "reason": p.get("reason", ""),
+        }
+    elif notification.kind == Kind.SHARE_OPENED:
+        text = _("%(name)s opened the records you shared with “%(label)s”.") % {
+            "name": p.get("name", ""),
+            "label": p.get("label", ""),
+        }
+    else:
+        text = str(Kind(notification.kind).label) if notification.kind in Kind.values else ""
+    return f"{whose}: {text}" if whose else text
