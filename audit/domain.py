@@ -46,13 +46,28 @@ def record(
 
     `actor` defaults to the request's logged-in user; `patient` is the user whose data or
     account is concerned (a User or an id); `obj` any model instance the event is about.
-    `extra` must hold no clinical content, tokens or secrets.
+    `extra` must hold no clinical content, tokens or secrets. On a request of someone acting
+    for the patient (a guardian, a caregiver), the event is theirs as a delegate: kind
+    DELEGATE, their e-mail as label, the grant's id in `extra["grant"]`.
     Side effect: one INSERT.
     """
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
     actor_id = _user_id(actor)
     patient_id = _user_id(patient)
+    # Someone acting for the patient under a grant (sharing.middleware sets the request's
+    # delegated actor): recorded as "X acting for Y", with the grant.
+    delegated = getattr(request, "delegated_actor", None) if request is not None else None
+    if (
+        actor_kind in (None, ActorKind.PATIENT)
+        and delegated is not None
+        and actor_id == delegated.user_id
+        and patient_id == delegated.patient_id
+        and actor_id != patient_id
+    ):
+        actor_kind = ActorKind.DELEGATE
+        actor_label = actor_label or delegated.label
+        extra = {**(extra or {}), "grant": delegated.grant_id}
     if actor_kind is None:
         if actor_id is None:
             actor_kind = ActorKind.ANONYMOUS

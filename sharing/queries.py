@@ -13,9 +13,10 @@ from sharing.models import Share
 
 def shares_for(actor: Actor | None) -> QuerySet[Share]:
     """The one question about shares: which may this actor manage? The patient's shares, any
-    state; none for an actor who may not manage the account (a share's own recipient sees
-    no shares, not even the one they hold). No actor (no one logged in): none."""
-    if not actor or not actor.may_manage:
+    state, for the patient and for a delegate whose grant lets them share; none for any other
+    actor (a share's own recipient sees no shares, not even the one they hold; a read-only
+    caregiver none). No actor (no one logged in): none."""
+    if not actor or not actor.may_share:
         return Share.objects.none()
     return Share.objects.filter(patient_id=actor.patient_id)
 
