@@ -136,6 +136,13 @@ def set_status(*, institution: Institution, status: str, actor=None, request=Non
 # --- Patients ----------------------------------------------------------------------------
 
 
+def _acting(request, patient):
+    """Who did it: the logged-in user of the request (the patient, or a guardian acting for
+    them, whom audit.record then writes as "X acting for Y"), else the patient."""
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else patient
+
+
 def link_institution(*, patient, institution: Institution, request=None) -> Source:
     """Link the patient to an institution with their consent, and start the first sync.
 
@@ -183,7 +190,7 @@ def link_institution(*, patient, institution: Institution, request=None) -> Sour
         audit.record(
             action=Action.SOURCE_LINKED,
             request=request,
-            actor=patient,
+            actor=_acting(request, patient),
             patient=patient,
             obj=source,
             extra={"consent_version": CONSENT_VERSION},
@@ -310,7 +317,7 @@ def import_file(
             audit.record(
                 action=Action.IMPORT_CONFIRMED,
                 request=request,
-                actor=patient,
+                actor=_acting(request, patient),
                 patient=patient,
                 obj=source,
                 extra={"identity": review.identity, "people": len(review.people)},
@@ -318,7 +325,7 @@ def import_file(
         audit.record(
             action=Action.RECORDS_IMPORTED,
             request=request,
-            actor=patient,
+            actor=_acting(request, patient),
             patient=patient,
             obj=source,
             extra={
