@@ -8,7 +8,7 @@ import logging
 
 from celery import shared_task
 
-from institutions import sync, sync_schedule
+from institutions import sync, sync_notices, sync_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +23,15 @@ def sync_run(self, *, run_id: int):
     """Perform one sync run (see sync.execute_run). Tried again later while the run is busy,
     at most BUSY_RETRIES times."""
     try:
-        return sync.execute_run(run_id=run_id)
+        status = sync.execute_run(run_id=run_id)
     except sync.Busy as busy:
         if self.request.retries >= BUSY_RETRIES:
             logger.info("sync busy, left for recovery run=%s", run_id)
             return None
         raise self.retry(countdown=busy.seconds) from None
+    # The patient is told of new records, or of a failure that needs them, once per run.
+    sync_notices.run_ended(run_id=run_id, status=status)
+    return status
 
 
 @shared_task(name="institutions.tasks.recover_runs")

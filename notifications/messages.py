@@ -33,9 +33,8 @@ def message(notification: Notification) -> str:
             "institution": p.get("institution", "")
         }
     elif notification.kind == Kind.SYNC_FAILED:
-        text = _("The update from %(institution)s failed: %(reason)s") % {
-            "institution": p.get("institution", ""),
-            "reason": p.get("reason", ""),
+        text = _("The update from %(institution)s failed; open it to see what it needs.") % {
+            "institution": p.get("institution", "")
         }
     elif notification.kind == Kind.SHARE_OPENED:
         text = _("%(name)s opened the records you shared with “%(label)s”.") % {

@@ -74,11 +74,22 @@ TASK_NAMES = [
     "institutions.tasks.recover_runs",
     "institutions.tasks.schedule_syncs",
     "institutions.tasks.sync_run",
+    "pages.tasks.send_due_reminders",
     "phr.ping",
     "phr.send_email",
     "sharing.tasks.end_guardian_grants",
 ]
-APPS = ["core", "audit", "accounts", "records", "institutions", "sharing", "pages", "phr"]
+APPS = [
+    "core",
+    "audit",
+    "accounts",
+    "notifications",
+    "records",
+    "institutions",
+    "sharing",
+    "pages",
+    "phr",
+]
 
 
 def test_every_task_of_ours_is_registered_under_its_written_down_name():
