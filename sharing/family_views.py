@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import domain as accounts_domain
 from accounts.queries import profile_for
 from core.access import Actor
-from sharing import family
+from sharing import delegation, family
 from sharing.family_forms import AddChildForm
 
 
@@ -32,6 +32,7 @@ def children(request):
         except family.ChildRefused as exc:
             form.add_error(None, exc.message)
         else:
+            delegation.remember_grants(request)  # the switcher in the header shows the child
             messages.success(
                 request,
                 _(
