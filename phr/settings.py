@@ -392,6 +392,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "phr.schema.add_error_responses",
+        "sharing.openapi.add_patient_parameter",
     ],
 }
 
