@@ -1,8 +1,10 @@
 """From a page of FHIR resources to stored Record rows: hash, validate, project, insert/update.
 
 The one way resources come into PHR, whoever fetched them (an institution's sync, an uploaded
-file). Validation with fhir.resources R4B only for new or changed resources: an unchanged
-resource (same content hash) was validated when it was stored. What the caller knows about the
+file). Validation (records.validation: the official FHIR R4 JSON Schema, compiled natively)
+only for new or changed resources, before anything is stored: an unchanged resource (same
+content hash) was validated when it was stored. Nothing is stored unvalidated, and what is
+stored is visible when the caller's transaction commits. What the caller knows about the
 source comes in as plain values; what was refused goes back as values (Refusal) for the caller
 to record where it keeps them (institutions: SyncIssue rows of the run).
 """
@@ -15,7 +17,13 @@ from records import readmodels
 from records.bulk import insert_records, update_records
 from records.models import Record
 from records.projection import content_hash, project
-from records.validation import NO_TYPE_OR_ID, OTHER_PATIENT, names_other_patient, validate
+from records.validation import (
+    NO_TYPE_OR_ID,
+    OTHER_PATIENT,
+    TOO_DEEP,
+    names_other_patient,
+    validate,
+)
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,11 @@ def ingest_page(
     )
     creates, updates, foreign = [], [], []
     for (resource_type, resource_id), resource in page.items():
-        digest = content_hash(resource)
+        try:
+            digest = content_hash(resource)
+        except TypeError:  # nested deeper than JSON can be written back (orjson's limit)
+            result.refusals.append(_refusal(resource, *TOO_DEEP))
+            continue
         known = existing.get((resource_type, resource_id))
         element = names_other_patient(resource, owners) if owners else None
         if element:
