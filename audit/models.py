@@ -121,6 +121,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["created"], name="audit_created_idx"),
             # Admin log filtered by action
             models.Index(fields=["action", "-created"], name="audit_action_created_idx"),
+            # What a guardian or caregiver did for others (audit.queries.acted_by)
+            models.Index(
+                fields=["actor_id", "-created"],
+                name="audit_delegate_created_idx",
+                condition=models.Q(actor_kind="delegate"),
+            ),
         ]
         triggers = [
             pgtrigger.Protect(

@@ -2,8 +2,9 @@
 
 from django.db.models import QuerySet
 
-from audit.models import AuditEvent
+from audit.models import ActorKind, AuditEvent
 from core.access import Actor
+from core.scopes import scopes_disabled
 
 
 def events_for(actor: Actor | None) -> QuerySet[AuditEvent]:
@@ -14,3 +15,21 @@ def events_for(actor: Actor | None) -> QuerySet[AuditEvent]:
     if actor is None or not actor.is_patient:
         return AuditEvent.objects.none()
     return AuditEvent.objects.filter(patient_id=actor.patient_id).order_by("-created", "-id")
+
+
+def acted_by(actor: Actor | None) -> list[AuditEvent]:
+    """What the actor's user did acting for others (a guardian, a caregiver), newest first,
+    at most ACTED_BY_LIMIT: their own record of it, beside the patient's. Only on their own
+    account (not while acting for someone). The events are the other patients', so they
+    are read outside the request's scope, by the one condition that makes them this user's."""
+    if actor is None or not actor.is_patient:
+        return []
+    with scopes_disabled():
+        return list(
+            AuditEvent.objects.filter(actor_kind=ActorKind.DELEGATE, actor_id=actor.user_id)
+            .exclude(patient_id=actor.patient_id)
+            .order_by("-created", "-id")[:ACTED_BY_LIMIT]
+        )
+
+
+ACTED_BY_LIMIT = 500

@@ -25,6 +25,8 @@ def add_patient_parameter(result, generator, request, public):
         if not path.startswith("/api/v1/") or path.startswith(OWN_ONLY):
             continue
         for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
             parameters = operation.setdefault("parameters", [])
             if not any(p.get("name") == "patient" and p.get("in") == "query" for p in parameters):
                 parameters.append(dict(PARAMETER))

@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
 
 from core.access import Actor
-from sharing.models import Share
+from sharing.models import Delegation, Share
 
 
 def shares_for(actor: Actor | None) -> QuerySet[Share]:
@@ -34,3 +34,20 @@ def share_list(actor: Actor) -> QuerySet[Share]:
         .annotate(opens=Count("accesses", distinct=True))
         .prefetch_related("sources__institution")
     )
+
+
+def delegations_given(actor: Actor | None) -> QuerySet[Delegation]:
+    """The grants the patient gave to accounts that act for them (caregivers; a child's
+    guardians), any state, newest first, with each delegate: only the patient themself reads
+    them; nobody acting for them (a guardian, a caregiver) sees or changes them."""
+    if not actor or not actor.is_patient:
+        return Delegation.objects.none()
+    return Delegation.objects.filter(patient_id=actor.patient_id).select_related("delegate")
+
+
+def delegation_given(actor: Actor, code, *, kind: str | None = None) -> Delegation:
+    """One grant the patient gave, by its public code; 404 for any other."""
+    grants = delegations_given(actor)
+    if kind:
+        grants = grants.filter(kind=kind)
+    return get_object_or_404(grants, code=code)

@@ -1,6 +1,7 @@
 from django import template
 from django.urls import get_script_prefix, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from records.models import Category
 from sharing import delegation
@@ -85,3 +86,27 @@ def acting_band(context):
         "people": people,
         "me_url": _own_path(request, reverse("dashboard")),
     }
+
+
+DELEGATE_PAGES = {
+    "dashboard": _lazy("Dashboard"),
+    "dashboard_sources": _lazy("Dashboard"),
+    "timeline": _lazy("Timeline"),
+    "search": _lazy("Search"),
+    "labs": _lazy("Lab results"),
+    "lab_detail": _lazy("A lab trend"),
+    "vitals": _lazy("Vital signs"),
+    "medications": _lazy("Medications"),
+    "summary": _lazy("Summary"),
+    "category": _lazy("A kind of records"),
+    "record_detail": _lazy("A record"),
+    "share_list": _lazy("Shares"),
+    "share_detail": _lazy("A share"),
+}
+
+
+@register.filter
+def delegate_page(name: str) -> str:
+    """The page someone acting for the patient opened, in words (stored as its route name,
+    never its URL's codes)."""
+    return str(DELEGATE_PAGES.get(name, _("A page of your record")))

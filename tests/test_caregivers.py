@@ -1,0 +1,337 @@
+"""Caregivers: invite by e-mail → accept → a scoped read → expiry or revocation → 404.
+
+The patient chooses what the caregiver sees (kinds of records, institutions), what they may
+do (read; read and share; manage), until when (mandatory, renewable), and may end it at any
+moment; they see every use. The invitation's token is one-time and only its SHA-256 is kept.
+"""
+
+import datetime as dt
+import hashlib
+import re
+import threading
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from audit.models import Action, ActorKind, AuditEvent
+from core.access import Actor
+from sharing import caregivers
+from sharing.models import Delegation
+from tests.conftest import login
+from tests.factories import (
+    DelegationFactory,
+    InstitutionFactory,
+    RecordFactory,
+    SourceFactory,
+    UserFactory,
+    hba1c,
+)
+from tests.test_idor_matrix import CONDITION
+
+pytestmark = pytest.mark.django_db
+
+
+def _for(user, path="/dashboard/"):
+    return f"/for/{user.code}{path}"
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _token_of(message) -> str:
+    return re.search(r"/family/invitations/([^/\s]+)/", message.body).group(1)
+
+
+@pytest.fixture
+def two_hospitals(patient):
+    first = SourceFactory(patient=patient, institution=InstitutionFactory(name="한강병원"))
+    second = SourceFactory(patient=patient, institution=InstitutionFactory(name="마포의원"))
+    lab_first = RecordFactory(
+        source=first, resource=hba1c("lab-a", 6.1, "2025-01-04T09:00:00+09:00")
+    )
+    lab_second = RecordFactory(
+        source=second, resource=hba1c("lab-b", 7.2, "2025-02-04T09:00:00+09:00")
+    )
+    condition = RecordFactory(source=first, resource=CONDITION)
+    return first, second, lab_first, lab_second, condition
+
+
+def _invite(client, email=None, **fields):
+    data = {
+        "email": email,
+        "label": "박지훈, my son",
+        "purpose": "hospital visits",
+        "rights": "read",
+        "duration": "30d",
+        **fields,
+    }
+    return client.post("/family/caregivers/invite/", data)
+
+
+# --- The invitation ------------------------------------------------------------------------
+
+
+def test_the_patient_invites_a_caregiver_by_email(patient, delegate):
+    client = _client(patient)
+    delegate.language = "en"
+    delegate.save(update_fields=["language"])
+
+    response = _invite(client, delegate.email, categories=["lab"])
+
+    grant = Delegation.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/family/caregivers/{grant.code}/"
+    assert (grant.kind, grant.patient, grant.delegate) == ("caregiver", patient, None)
+    assert grant.categories == ["lab"]
+    assert (grant.may_share, grant.may_manage) == (False, False)
+    assert grant.invited_email == delegate.email
+    assert not grant.is_active
+    [message] = mail.outbox
+    assert message.to == [delegate.email]
+    token = _token_of(message)
+    assert grant.invite_token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in str(Delegation.objects.values().get())
+    assert "김민준" in message.body  # who invites, no clinical content
+    assert message.extra_headers["Content-Language"] == "en"
+    event = AuditEvent.objects.get(action=Action.DELEGATION_INVITED)
+    assert (event.actor_id, event.patient_id, event.extra["rights"]) == (
+        patient.pk,
+        patient.pk,
+        "read",
+    )
+
+
+def test_the_invitation_is_in_the_invitees_language(patient, delegate):
+    delegate.language = "ko"
+    delegate.save(update_fields=["language"])
+
+    _invite(_client(patient), delegate.email)
+
+    # Written in Korean (the catalogue's words are the lead's to merge): said by the header.
+    assert mail.outbox[0].extra_headers["Content-Language"] == "ko"
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"duration": ""}, "This field is required."),
+        ({"duration": "forever"}, "Select a valid choice."),
+        ({"rights": "everything"}, "Select a valid choice."),
+        ({"email": "patient@example.org"}, "That is your own address."),
+        ({"email": "not an address"}, "Enter a valid email address."),
+    ],
+)
+def test_an_invitation_needs_an_expiry_rights_and_another_address(patient, fields, error):
+    response = _invite(_client(patient), **{"email": "friend@example.org", **fields})
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Delegation.objects.exists()
+    assert mail.outbox == []
+
+
+def test_only_a_verified_adult_invites(patient):
+    unverified = UserFactory()
+
+    page = _client(unverified).get("/family/caregivers/invite/")
+    post = _invite(_client(unverified), "friend@example.org")
+
+    assert "Verify your identity first" in page.content.decode()
+    assert post.status_code == 200
+    assert not Delegation.objects.exists()
+
+
+def test_someone_acting_for_the_patient_cannot_invite_or_see_their_caregivers(
+    patient, delegate
+):
+    DelegationFactory(patient=patient, delegate=delegate, guardian=True)
+    client = _client(delegate)
+
+    for path in ("/family/caregivers/", "/family/caregivers/invite/"):
+        assert client.get(_for(patient, path)).status_code == 404
+    assert _invite(client, "x@example.org").status_code == 302  # their own invitation
+    assert Delegation.objects.filter(patient=patient).count() == 1
+
+
+# --- Accepting -----------------------------------------------------------------------------
+
+
+def test_invite_accept_scoped_read_expiry_404(patient, delegate, two_hospitals, password):
+    first, _second, lab_first, lab_second, condition = two_hospitals
+    patient_client = _client(patient)
+    _invite(patient_client, delegate.email, categories=["lab"], sources=[str(first.code)])
+    token = _token_of(mail.outbox[0])
+    invitee = Client()
+
+    # Not logged in: the invitation sends them to log in, and back.
+    anonymous = invitee.get(f"/family/invitations/{token}/")
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith("/accounts/login/?next=/family/invitations/")
+    login(invitee, delegate.email, password)
+    page = invitee.get(f"/family/invitations/{token}/")
+    assert page.status_code == 200
+    assert "김민준 invites you as caregiver" in page.content.decode()
+    assert "한강병원" in page.content.decode()
+    assert not Delegation.objects.get().is_active  # a GET accepts nothing
+
+    accepted = invitee.post(f"/family/invitations/{token}/")
+
+    assert accepted.status_code == 302
+    assert accepted["Location"] == _for(patient)
+    grant = Delegation.objects.get()
+    assert grant.delegate == delegate
+    assert grant.invite_token_hash == ""
+    # The scope: labs of the first hospital only.
+    assert invitee.get(_for(patient, f"/records/r/{lab_first.code}/")).status_code == 200
+    assert invitee.get(_for(patient, f"/records/r/{lab_second.code}/")).status_code == 404
+    assert invitee.get(_for(patient, f"/records/r/{condition.code}/")).status_code == 404
+    labs = invitee.get(_for(patient, "/records/labs/")).content.decode()
+    assert "6.1" in labs
+    assert "7.2" not in labs
+    # The invitation is one-time.
+    assert invitee.post(f"/family/invitations/{token}/").status_code == 404
+
+    with time_machine.travel(grant.expires_at + dt.timedelta(seconds=1)):
+        invitee.force_login(delegate)  # the old session has timed out by then
+        urls = [_for(patient), _for(patient, f"/records/r/{lab_first.code}/")]
+        assert [invitee.get(url).status_code for url in urls] == [404, 404]
+
+
+def test_an_invitation_is_accepted_only_by_the_invited_address(patient, delegate):
+    _invite(_client(patient), "someone.else@example.org")
+    token = _token_of(mail.outbox[0])
+
+    response = _client(delegate).post(f"/family/invitations/{token}/", follow=True)
+
+    assert "sent to another e-mail address" in response.content.decode()
+    assert Delegation.objects.get().delegate is None
+
+
+def test_a_revoked_invitation_cannot_be_accepted(patient, delegate):
+    _invite(_client(patient), delegate.email)
+    token = _token_of(mail.outbox[0])
+    grant = Delegation.objects.get()
+    caregivers.revoke(grant=grant, actor=Actor.patient(patient))
+
+    response = _client(delegate).post(f"/family/invitations/{token}/")
+
+    assert response.status_code == 404
+    assert Delegation.objects.get().delegate is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_invitation_accepted_30_times_at_once_is_accepted_once(patient, delegate):
+    """30 acceptances at the same moment, each on its own database connection: one wins."""
+    grant, token = caregivers.invite(
+        actor=Actor.patient(patient),
+        patient=patient,
+        email=delegate.email,
+        label="박지훈",
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
+    attempts = 30
+    barrier = threading.Barrier(attempts)
+    outcomes = []
+    lock = threading.Lock()
+
+    def accept():
+        try:
+            barrier.wait()
+            caregivers.accept(token=token, user=delegate)
+            outcome = "accepted"
+        except caregivers.NotAcceptable:
+            outcome = "refused"
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=accept) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["accepted"] + ["refused"] * (attempts - 1)
+    assert Delegation.objects.get(pk=grant.pk).delegate_id == delegate.pk
+    assert AuditEvent.objects.filter(action=Action.DELEGATION_ACCEPTED).count() == 1
+
+
+# --- The patient's side: every use, renew, revoke ------------------------------------------
+
+
+def test_the_patient_sees_every_use_of_the_grant(patient, delegate, two_hospitals):
+    _first, _second, lab_first, _lab_second, _condition = two_hospitals
+    grant = DelegationFactory(patient=patient, delegate=delegate, label="박지훈")
+    _client(delegate).get(_for(patient, f"/records/r/{lab_first.code}/"))
+
+    page = _client(patient).get(f"/family/caregivers/{grant.code}/").content.decode()
+    activity = _client(patient).get("/account/activity/").content.decode()
+
+    assert "Records viewed" in page
+    assert "A record" in page
+    assert delegate.email in page
+    assert "Someone acting for you" in activity
+    assert delegate.email in activity
+
+
+def test_the_delegates_own_activity_says_whom_they_acted_for(patient, delegate, two_hospitals):
+    _first, _second, lab_first, _lab_second, _condition = two_hospitals
+    DelegationFactory(patient=patient, delegate=delegate)
+    client = _client(delegate)
+    client.get(_for(patient, f"/records/r/{lab_first.code}/"))
+
+    activity = client.get("/family/acting/").content.decode()
+
+    assert "You, acting for 김민준" in activity
+    assert "Records viewed" in activity
+
+
+def test_revoking_ends_the_access_at_once(patient, delegate, two_hospitals):
+    grant = DelegationFactory(patient=patient, delegate=delegate)
+    caregiver = _client(delegate)
+    assert caregiver.get(_for(patient)).status_code == 200
+
+    response = _client(patient).post(f"/family/caregivers/{grant.code}/revoke/")
+
+    assert response.status_code == 302
+    assert caregiver.get(_for(patient)).status_code == 404
+    assert Delegation.objects.get().ended_reason == "revoked"
+    event = AuditEvent.objects.get(action=Action.DELEGATION_REVOKED)
+    assert (event.actor_kind, event.patient_id) == (ActorKind.PATIENT, patient.pk)
+
+
+def test_renewing_an_expired_grant_opens_it_again(patient, delegate):
+    grant = DelegationFactory(patient=patient, delegate=delegate)
+    Delegation.objects.filter(pk=grant.pk).update(
+        expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    caregiver = _client(delegate)
+    assert caregiver.get(_for(patient)).status_code == 404
+
+    _client(patient).post(f"/family/caregivers/{grant.code}/renew/", {"duration": "90d"})
+
+    grant.refresh_from_db()
+    assert grant.expires_at > timezone.now() + dt.timedelta(days=89)
+    assert caregiver.get(_for(patient)).status_code == 200
+    assert AuditEvent.objects.filter(action=Action.DELEGATION_RENEWED).count() == 1
+
+
+def test_another_patients_caregiver_pages_are_404(patient, other_patient, delegate):
+    grant = DelegationFactory(patient=patient, delegate=delegate)
+    client = _client(other_patient)
+
+    assert client.get(f"/family/caregivers/{grant.code}/").status_code == 404
+    assert client.post(f"/family/caregivers/{grant.code}/revoke/").status_code == 404
+    renew = client.post(f"/family/caregivers/{grant.code}/renew/", {"duration": "7d"})
+    assert renew.status_code == 404
+    assert _client(delegate).get(f"/family/caregivers/{grant.code}/").status_code == 404
+    grant.refresh_from_db()
+    assert grant.revoked_at is None
