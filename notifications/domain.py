@@ -64,22 +64,24 @@ def notify(
     if not chosen.in_app and not (chosen.email and email):
         return None
     send = bool(chosen.email and email and user.email)
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                user=user,
-                patient=patient if patient is not None and patient != user else None,
-                kind=kind,
-                params=params or {},
-                link=link,
-                key=key,
-                in_app=chosen.in_app,
-                emailed=send,
-            )
-    except IntegrityError:
-        if not key:
-            raise
-        return None  # told already
+    fields = {
+        "user": user,
+        "patient": patient if patient is not None and patient != user else None,
+        "kind": kind,
+        "params": params or {},
+        "link": link,
+        "key": key,
+        "in_app": chosen.in_app,
+        "emailed": send,
+    }
+    if not key:
+        notification = Notification.objects.create(**fields)
+    else:
+        try:
+            with transaction.atomic():  # the key's uniqueness decides, also under a race
+                notification = Notification.objects.create(**fields)
+        except IntegrityError:
+            return None  # told already
     if send:
         mail.send_after_commit(_email(user, notification))
     return notification
