@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit import domain as audit
 from audit.models import Action, ActorKind
-from core import mail, scopes
+from core import scopes
 from core.access import Actor
+from notifications.domain import notify
+from notifications.models import Kind
 from sharing import shl
 from sharing.models import AccessAction, Share, ShareAccess, ShareState, ShlFileLocation
 
@@ -308,21 +309,16 @@ def record_access(*, share: Share, action: str, request, name: str = "", what: s
         extra={"what": what} if what else None,
     )
     if action == AccessAction.OPENED and share.notify_on_open:
-        # Sent by the worker after commit: the recipient's page must not wait on, or fail with,
-        # the SMTP server.
-        # In the patient's language, not the clinician's (whose request this is).
-        with translation.override(share.patient.language or settings.LANGUAGE_CODE):
-            message = EmailMessage(
-                _("Your shared records were opened"),
-                _(
-                    "%(name)s opened the records you shared with “%(label)s”. You can see every "
-                    "access, or revoke the share, in PHR."
-                )
-                % {"name": name, "label": share.label},
-                settings.DEFAULT_FROM_EMAIL,
-                [share.patient.email],
-            )
-        mail.send_after_commit(message)
+        # Told as the patient chose in their notification settings (notifications.notify: in
+        # PHR, by e-mail — sent by the worker after commit, so that the recipient's page never
+        # waits on, or fails with, the SMTP server — in the patient's language, not the
+        # clinician's, whose request this is).
+        notify(
+            user=share.patient,
+            kind=Kind.SHARE_OPENED,
+            params={"name": name, "label": share.label},
+            link=reverse("share_detail", args=[share.code]),
+        )
 
 
 @dataclass(frozen=True)
