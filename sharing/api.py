@@ -70,6 +70,19 @@ class ShareSerializer(serializers.ModelSerializer):
             domain.check_dates(data.get("date_from"), data.get("date_to"))
         except DjangoValidationError as refused:
             raise serializers.ValidationError({"date_to": refused.messages}) from None
+        actor = getattr(self.context.get("request"), "actor", None)
+        if actor is not None:
+            # Someone acting for the patient shares within their own grant only.
+            try:
+                domain.within_scope(
+                    actor,
+                    categories=data.get("categories") or [],
+                    sources=data.get("sources") or [],
+                    date_from=data.get("date_from"),
+                    date_to=data.get("date_to"),
+                )
+            except DjangoValidationError as refused:
+                raise serializers.ValidationError(refused.message_dict) from None
         return data
 
 

@@ -18,6 +18,7 @@ from audit import domain as audit
 from audit.models import Action, ActorKind
 from core import scopes
 from core.access import Actor
+from institutions.models import Source
 from notifications.domain import notify
 from notifications.models import Kind
 from sharing import shl
@@ -75,6 +76,39 @@ def check_terms(*, expires_at, date_from, date_to) -> None:
         raise ValidationError(errors)
 
 
+def within_scope(actor: Actor, *, categories, sources, date_from, date_to):
+    """A share's scope for `actor`, never wider than the actor's own: what is left open
+    ("all kinds", "all institutions", no date) becomes the actor's bound; a kind, an
+    institution or a date outside it is refused (ValidationError under its field). The
+    patient's scope is whole: nothing changes (no query)."""
+    scope = actor.scope
+    if scope.is_whole:
+        return categories, sources, date_from, date_to
+    errors = {}
+    categories = list(categories)
+    sources = list(sources)
+    if scope.categories:
+        if set(categories) - scope.categories:
+            errors["categories"] = _("You may share only the kinds of records you may see.")
+        categories = categories or sorted(scope.categories)
+    if scope.source_ids:
+        if {source.pk for source in sources} - scope.source_ids:
+            errors["sources"] = _("You may share only the institutions you may see.")
+        sources = sources or _sources_by_id(scope.source_ids)
+    if scope.date_from and (date_from is None or date_from < scope.date_from):
+        date_from = scope.date_from
+    if scope.date_to and (date_to is None or date_to > scope.date_to):
+        date_to = scope.date_to
+    if errors:
+        raise ValidationError(errors)
+    return categories, sources, date_from, date_to
+
+
+def _sources_by_id(ids):
+    # The ids are the actor's grant's own sources (of its patient).
+    return list(Source.objects.filter(pk__in=ids))
+
+
 def create_share(
     *,
     actor: Actor,
@@ -97,13 +131,17 @@ def create_share(
     nature): `share.shlink` then holds its URI, shown once too; otherwise it is None.
     Side effects: a Share (token hash, hashed passcode, encrypted SHL file), its sources, an
     audit event.
-    `actor`: who shares — one who may manage the patient's account (only the patient, today;
-    PermissionDenied for any other). Raises ValidationError for terms check_terms refuses,
-    storing nothing.
+    `actor`: who shares — one who may share the patient's records (the patient, or a
+    delegate whose grant lets them share; PermissionDenied for any other). A delegate shares
+    within their own grant's scope (`within_scope`). Raises ValidationError for terms
+    check_terms refuses, storing nothing.
     """
-    if not actor.may_manage:
+    if not actor.may_share:
         raise PermissionDenied
     check_terms(expires_at=expires_at, date_from=date_from, date_to=date_to)
+    categories, sources, date_from, date_to = within_scope(
+        actor, categories=categories, sources=sources, date_from=date_from, date_to=date_to
+    )
     token = new_token()
     with transaction.atomic():
         share = Share.objects.create(
@@ -132,7 +170,7 @@ def create_share(
             action=Action.SHARE_CREATED,
             request=request,
             actor=actor.user_id,
-            actor_kind=ActorKind.PATIENT,  # who may manage: only the patient, today
+            actor_kind=ActorKind.PATIENT,  # or, acting for them, a delegate (audit.record)
             patient=actor.patient_id,
             obj=share,
             extra={"smart_health_link": bool(share.shlink)},

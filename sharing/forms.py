@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from institutions.queries import sources_for
 from records.forms import limit_to_sources
 from records.models import Category
+from records.queries import records_for, sources_of
 from sharing import domain
 
 EXPIRY_CHOICES = [
@@ -78,7 +79,21 @@ class ShareForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        limit_to_sources(self.fields["sources"], sources_for(actor))
+        self.actor = actor
+        scope = actor.scope if actor is not None else None
+        if actor is not None and not actor.may_manage:
+            # A delegate who may share but not manage: the institutions of what they see.
+            sources = sources_of(records_for(actor))
+        else:
+            sources = sources_for(actor)
+        if scope is not None and scope.source_ids:
+            sources = sources.filter(pk__in=scope.source_ids)
+        limit_to_sources(self.fields["sources"], sources)
+        if scope is not None and scope.categories:
+            # A delegate shares only the kinds of records their grant opens.
+            self.fields["categories"].choices = [
+                (value, label) for value, label in SHAREABLE if value in scope.categories
+            ]
 
     def clean(self):
         # The share's terms are the domain's (create_share enforces them too): shown here
@@ -88,6 +103,18 @@ class ShareForm(forms.Form):
             domain.check_dates(cleaned.get("date_from"), cleaned.get("date_to"))
         except ValidationError as refused:
             self.add_error("date_to", refused)
+        if self.actor is not None and not self.errors:
+            try:
+                domain.within_scope(
+                    self.actor,
+                    categories=cleaned.get("categories") or [],
+                    sources=cleaned.get("sources") or [],
+                    date_from=cleaned.get("date_from"),
+                    date_to=cleaned.get("date_to"),
+                )
+            except ValidationError as refused:
+                for field, errors in refused.error_dict.items():
+                    self.add_error(field, errors)
         if "expires" in cleaned:
             try:
                 domain.check_expiry(self.expires_at())

@@ -1,0 +1,285 @@
+"""The IDOR matrix for guardians and caregivers: the grant opens one person's record, within
+its scope and rights, and nothing else — on the web (/for/<code>/…) and in the API
+(?patient=<code>).
+
+- a guardian of child A gets 404 for child B and for the other parent's own record;
+- an expired or revoked caregiver gets 404 on every object URL of the patient's;
+- a caregiver without "share" cannot create shares; one with it shares within their scope;
+- the API acts for a patient only under an active grant, with the grant's scope and rights.
+"""
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from audit.models import Action, ActorKind, AuditEvent
+from institutions.models import Source, SourceStatus
+from sharing.models import Delegation, Share
+from tests.factories import (
+    DelegationFactory,
+    InstitutionFactory,
+    PatientProfileFactory,
+    RecordFactory,
+    SourceFactory,
+    UserFactory,
+    hba1c,
+)
+from tests.test_idor_matrix import CONDITION, OBJECT_URLS, world  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.django_db
+
+
+def _for(user, path="/dashboard/"):
+    return f"/for/{user.code}{path}"
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _child(name: str, birth_date: dt.date):
+    child = UserFactory(verified_email=False)
+    PatientProfileFactory(user=child, full_name=name, birth_date=birth_date, sex="female")
+    source = SourceFactory(patient=child)
+    record = RecordFactory(
+        source=source, resource=hba1c(f"lab-{name}", 5.2, "2025-05-01T09:00:00+09:00")
+    )
+    return child, source, record
+
+
+# --- Guardians ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def family(patient, other_patient):
+    """Child A, of both parents (patient, other_patient); child B, of the other parent only."""
+    child_a, source_a, record_a = _child("김하은", dt.date(2019, 4, 10))
+    child_b, source_b, record_b = _child("김도윤", dt.date(2021, 8, 1))
+    DelegationFactory(patient=child_a, delegate=patient, guardian=True)
+    DelegationFactory(patient=child_a, delegate=other_patient, guardian=True)
+    DelegationFactory(patient=child_b, delegate=other_patient, guardian=True)
+    own_source = SourceFactory(patient=other_patient)
+    own_record = RecordFactory(source=own_source, resource=CONDITION)
+    return {
+        "a": (child_a, source_a, record_a),
+        "b": (child_b, source_b, record_b),
+        "other parent": (other_patient, own_source, own_record),
+    }
+
+
+@pytest.mark.parametrize("whose", ["b", "other parent"])
+def test_a_guardian_of_child_a_gets_404_for_child_b_and_the_other_parent(whose, family, patient):
+    child_a, _source_a, _record_a = family["a"]
+    person, source, record = family[whose]
+    client = _client(patient)
+    assert client.get(_for(child_a)).status_code == 200
+
+    urls = [
+        # Under their own prefix: no grant.
+        _for(person),
+        _for(person, f"/records/r/{record.code}/"),
+        _for(person, f"/sources/{source.code}/"),
+        # Under child A's prefix: not child A's.
+        _for(child_a, f"/records/r/{record.code}/"),
+        _for(child_a, f"/sources/{source.code}/"),
+        # In the API.
+        f"/api/v1/records/?patient={person.code}",
+        f"/api/v1/records/{record.code}/?patient={child_a.code}",
+        f"/api/v1/sources/{source.code}/?patient={child_a.code}",
+    ]
+
+    assert [client.get(url).status_code for url in urls] == [404] * len(urls)
+    assert client.post(_for(child_a, f"/sources/{source.code}/sync/")).status_code == 404
+    assert source.runs.count() == 0
+
+
+def test_both_parents_manage_child_a(family, patient, other_patient):
+    child_a, source_a, record_a = family["a"]
+
+    for parent in (patient, other_patient):
+        client = _client(parent)
+        assert client.get(_for(child_a, f"/records/r/{record_a.code}/")).status_code == 200
+        assert client.get(_for(child_a, f"/sources/{source_a.code}/")).status_code == 200
+    assert "김하은" in _client(patient).get(_for(child_a)).content.decode()
+
+
+# --- An ended caregiver grant: 404 on every object URL ------------------------------------
+
+
+def _as_delegate(url: str, patient) -> str:
+    return f"{url}?patient={patient.code}" if url.startswith("/api/") else _for(patient, url)
+
+
+@pytest.mark.parametrize("ending", ["expired", "revoked"])
+@pytest.mark.parametrize("route", OBJECT_URLS)
+def test_an_ended_caregiver_gets_404_everywhere(ending, route, world, patient, delegate):  # noqa: F811
+    grant = DelegationFactory(patient=patient, delegate=delegate, guardian=True)
+    if ending == "expired":
+        Delegation.objects.filter(pk=grant.pk).update(
+            expires_at=timezone.now() - dt.timedelta(seconds=1)
+        )
+    else:
+        Delegation.objects.filter(pk=grant.pk).update(revoked_at=timezone.now())
+    method, url_of, _owner_status = OBJECT_URLS[route]
+
+    response = getattr(_client(delegate), method)(
+        _as_delegate(url_of(world.mine), patient), content_type="application/json"
+    )
+
+    assert response.status_code == 404
+    assert "김민준" not in response.content.decode()
+    world.mine.share.refresh_from_db()
+    assert world.mine.share.revoked_at is None
+    assert Source.objects.get(pk=world.mine.source.pk).status == SourceStatus.ACTIVE
+    assert world.mine.source.runs.count() == 1
+
+
+@pytest.mark.parametrize("route", OBJECT_URLS)
+def test_an_active_guardian_reaches_every_object_url(route, world, patient, delegate):  # noqa: F811
+    """The matrix's other half: with an active managing grant every route answers as it
+    does the patient (so the 404s above are the grant's ending, not a broken route)."""
+    DelegationFactory(patient=patient, delegate=delegate, guardian=True)
+    method, url_of, owner_status = OBJECT_URLS[route]
+
+    response = getattr(_client(delegate), method)(
+        _as_delegate(url_of(world.mine), patient), content_type="application/json"
+    )
+
+    assert response.status_code == owner_status, response.content[:300]
+
+
+# --- The API acting for someone ------------------------------------------------------------
+
+
+@pytest.fixture
+def scoped(patient, delegate):
+    source = SourceFactory(patient=patient)
+    lab = RecordFactory(source=source, resource=hba1c("lab-1", 6.4, "2025-03-04T09:00:00+09:00"))
+    condition = RecordFactory(source=source, resource=CONDITION)
+    grant = DelegationFactory(patient=patient, delegate=delegate, categories=["lab"])
+    return grant, source, lab, condition
+
+
+def test_the_api_lists_the_grants_scope_only(scoped, patient, delegate):
+    grant, _source, lab, condition = scoped
+
+    response = _client(delegate).get(f"/api/v1/records/?patient={patient.code}")
+
+    assert response.status_code == 200
+    ids = {row["id"] for row in response.json()["results"]}
+    assert ids == {str(lab.code)}
+    assert str(condition.code) not in response.content.decode()
+    event = AuditEvent.objects.get(action=Action.DELEGATE_VIEWED)
+    assert (event.actor_kind, event.actor_id, event.patient_id, event.extra["grant"]) == (
+        ActorKind.DELEGATE,
+        delegate.pk,
+        patient.pk,
+        grant.pk,
+    )
+
+
+def test_without_the_parameter_the_api_is_the_callers_own(scoped, delegate):
+    response = _client(delegate).get("/api/v1/records/")
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", str(uuid.uuid4()), "", "%00"])
+def test_the_api_answers_404_for_a_patient_without_a_grant(value, scoped, delegate):
+    response = _client(delegate).get("/api/v1/records/", {"patient": value})
+
+    assert response.status_code == 404
+
+
+def test_the_api_refuses_a_read_only_caregiver_the_managing_routes(scoped, patient, delegate):
+    _grant, source, _lab, _condition = scoped
+    client = _client(delegate)
+    query = f"?patient={patient.code}"
+
+    assert client.get(f"/api/v1/sources/{query}").status_code == 404
+    assert client.post(f"/api/v1/sources/{source.code}/sync/{query}").status_code == 404
+    assert client.get(f"/api/v1/export/fhir/{query}").status_code == 404
+    assert client.get(f"/api/v1/shares/{query}").status_code == 404
+    assert source.runs.count() == 0
+
+
+def test_the_api_ends_with_the_grant(scoped, patient, delegate):
+    grant, _source, _lab, _condition = scoped
+    client = _client(delegate)
+    assert client.get(f"/api/v1/records/?patient={patient.code}").status_code == 200
+
+    Delegation.objects.filter(pk=grant.pk).update(revoked_at=timezone.now())
+
+    assert client.get(f"/api/v1/records/?patient={patient.code}").status_code == 404
+
+
+def test_the_schema_documents_the_patient_parameter(client):
+    schema = client.get("/api/schema/?format=json").json()
+
+    records = schema["paths"]["/api/v1/records/"]["get"]["parameters"]
+    me = schema["paths"]["/api/v1/me/"]["get"].get("parameters", [])
+    assert [p["in"] for p in records if p["name"] == "patient"] == ["query"]
+    assert [p for p in me if p["name"] == "patient"] == []
+
+
+@pytest.fixture
+def two_hospitals(patient):
+    first = SourceFactory(patient=patient, institution=InstitutionFactory(name="한강병원"))
+    second = SourceFactory(patient=patient, institution=InstitutionFactory(name="마포의원"))
+    return first, second, None, None, None
+
+
+# --- Shares by a caregiver -----------------------------------------------------------------
+
+
+def _share_post(**fields):
+    return {"label": "Dr. Han", "categories": ["lab"], "expires": "1d", **fields}
+
+
+def test_a_caregiver_without_share_cannot_create_shares(patient, delegate, two_hospitals):
+    DelegationFactory(patient=patient, delegate=delegate)
+    client = _client(delegate)
+
+    page = client.get(_for(patient, "/shares/new/"))
+    post = client.post(_for(patient, "/shares/new/"), _share_post())
+    api = client.post(
+        f"/api/v1/shares/?patient={patient.code}",
+        {"label": "Dr. Han", "categories": ["lab"], "expires_at": "2099-01-01T00:00:00Z"},
+        content_type="application/json",
+    )
+
+    assert page.status_code == 404
+    assert post.status_code == 404
+    assert api.status_code in (403, 404)
+    assert not Share.objects.exists()
+
+
+def test_a_caregiver_with_share_shares_within_their_scope(patient, delegate, two_hospitals):
+    first, _second, _lab_first, _lab_second, _condition = two_hospitals
+    DelegationFactory(
+        patient=patient, delegate=delegate, may_share=True, categories=["lab"], sources=[first]
+    )
+    client = _client(delegate)
+
+    outside = client.post(_for(patient, "/shares/new/"), _share_post(categories=["condition"]))
+    inside = client.post(_for(patient, "/shares/new/"), _share_post())
+
+    assert outside.status_code == 200  # the form again: diagnoses are not theirs to share
+    share = Share.objects.get()
+    assert inside.status_code == 302
+    assert inside["Location"] == _for(patient, f"/shares/{share.code}/")
+    assert share.patient == patient
+    assert share.categories == ["lab"]
+    assert list(share.sources.all()) == [first]  # "all institutions" is theirs: the first
+    event = AuditEvent.objects.get(action=Action.SHARE_CREATED)
+    assert (event.actor_kind, event.actor_id, event.patient_id) == (
+        ActorKind.DELEGATE,
+        delegate.pk,
+        patient.pk,
+    )
