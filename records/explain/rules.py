@@ -131,7 +131,12 @@ class RuleExplainer:
             head = explanation.sentences[0]
             lines.append(
                 Sentence(
-                    _("%(name)s: %(words)s") % {"name": explanation.name, "words": head.text},
+                    # The entry's name is in the reader's language (the source's may not be).
+                    _("%(name)s: %(words)s")
+                    % {
+                        "name": explanation.about.get("name") or explanation.name,
+                        "words": head.text,
+                    },
                     head.records,
                     URGENT if explanation.urgent else head.tone,
                 )

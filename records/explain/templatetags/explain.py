@@ -6,17 +6,47 @@ only what its scope holds."""
 from django import template
 
 from records.explain import explainer
+from records.models import Category
 
 register = template.Library()
 
 
 @register.inclusion_tag("explain/_explanation.html", takes_context=True)
 def explanation_for(context, points, heading_id="explanation"):
+    """Nothing on a share's pages unless the patient chose to include explanations when they
+    created the share (Share.include_explanations): the page says share_mode and has the share.
+    """
     dated = [p for p in points or [] if p.effective and p.value_num is not None]
+    if context.get("share_mode") and not getattr(
+        context.get("share"), "include_explanations", False
+    ):
+        dated = []
     return {
         "explanation": explainer().series(dated) if dated else None,
         "heading_id": heading_id,
         "share_mode": context.get("share_mode", False),
+        "token": context.get("token", ""),
+    }
+
+
+@register.inclusion_tag("explain/_explanation.html", takes_context=True)
+def explanation_of_record(context, record):
+    """One record on its detail page: a diagnosis or medication by its entry, a result by its
+    range (its trend is on the test's page). Nothing for other kinds, nor in a share's view
+    unless the patient chose to include explanations."""
+    explanation = None
+    shared = context.get("share_mode")
+    if not shared or getattr(context.get("share"), "include_explanations", False):
+        if record.category in (Category.CONDITION, Category.MEDICATION):
+            explanation = explainer().record(record)
+        elif record.category in (Category.LAB, Category.VITAL) and (
+            record.value_num is not None and record.effective
+        ):
+            explanation = explainer().series([record])
+    return {
+        "explanation": explanation,
+        "heading_id": "record-explanation",
+        "share_mode": shared,
         "token": context.get("token", ""),
     }
 
