@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 from benchmarks import world
 from benchmarks.stats import median, percentile
@@ -95,8 +96,9 @@ def b1_full_sync(suite, server, state):
 
 
 def _validation_rate(source) -> float:
-    """Resources per second that strict fhir.resources (R4B) validation alone manages, on the
-    same resources, in this process: the part of B1 spent validating is rate / this."""
+    """Resources per second that validation alone (records.validation: the official R4 JSON
+    Schema, compiled by jsonschema-rs, with its additions) manages, on the same resources, in
+    this process: the part of B1 spent validating is rate / this."""
     from records.models import Record
     from records.validation import validate
 
@@ -219,11 +221,20 @@ def _pages(user, share_token):
         .values_list("code_value", flat=True)
         .first()
     )
+    # A record of the kind most often opened (a result), and a word its search text holds.
+    record = Record.objects.filter(patient=user, category=Category.LAB).order_by("id").first()
+    word = record.display.split()[0] if record.display else "a"
     return {
         "dashboard": "/dashboard/",
         "timeline": "/records/timeline/",
         "lab trend": f"/records/labs/{lab}/",
         "labs": "/records/labs/",
+        "vitals": "/records/vitals/",
+        "medications": "/records/medications/",
+        "summary": "/records/summary/",
+        "search": f"/records/search/?q={quote(word)}",
+        "record detail": f"/records/r/{record.code}/",
+        "activity": "/account/activity/",
         "records API": "/api/v1/records/",
         "share view": f"/s/{share_token}/",
     }
@@ -279,32 +290,70 @@ def b3_pages(suite, server, state):
     small_client = _timed_client(small_user, small_token)
     small_pages = _pages(small_user, small_token)
 
-    def queries(which_client, path):
-        with CaptureQueriesContext(connection) as captured:
-            which_client.get(path)
-        return len(captured)
+    def queries(which_client, which_user, path):
+        """(warm, cold) query counts: the page again, then after a new data version."""
+        from django.db import transaction
 
-    worst, details, same_queries = 0.0, {}, True
+        from records import readmodels
+
+        which_client.get(path)
+        with CaptureQueriesContext(connection) as warm:
+            which_client.get(path)
+        with transaction.atomic():
+            readmodels.bump(patient_id=which_user.pk)
+        with CaptureQueriesContext(connection) as cold:
+            which_client.get(path)
+        return len(warm), len(cold)
+
+    def cold(path):
+        """The first request after a sync changed the data: what every ingest that stores a
+        row does to the read models (a new data version), then the page."""
+        from django.db import transaction
+
+        from records import readmodels
+
+        samples = []
+        for _ in range(max(repeats // 3, 5)):
+            with transaction.atomic():
+                readmodels.bump(patient_id=user.pk)
+            started = time.perf_counter()
+            response = client.get(path)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, path
+        return percentile(samples, 0.5)
+
+    worst, worst_cold, details, same_queries = 0.0, 0.0, {}, True
     for name, path in pages.items():
         p50, p95 = measure(path)
-        big_q, small_q = queries(client, path), queries(small_client, small_pages[name])
+        cold_p50 = cold(path)
+        big_q, small_q = (
+            queries(client, user, path),
+            queries(small_client, small_user, small_pages[name]),
+        )
         same_queries &= big_q == small_q
         worst = max(worst, p50 / baseline_p50)
+        worst_cold = max(worst_cold, cold_p50 / baseline_p50)
         details[name] = {
             "p50_ms": round(p50, 1),
             "p95_ms": round(p95, 1),
             "ratio": round(p50 / baseline_p50, 2),
-            "queries": f"{small_q} at {suite.small}, {big_q} at {suite.size}",
+            "cold_p50_ms": round(cold_p50, 1),
+            "cold_ratio": round(cold_p50 / baseline_p50, 2),
+            "queries": f"{small_q[0]} at {suite.small}, {big_q[0]} at {suite.size} "
+            f"(cold: {small_q[1]}, {big_q[1]})",
         }
+        print(f"     {name:14} {details[name]}", flush=True)
     state["b3_p95"] = {name: d["p95_ms"] for name, d in details.items()}
     suite.report(
         "B3",
         value=max(d["p50_ms"] for d in details.values()),
-        unit="ms (slowest page p50)",
+        unit="ms (slowest page p50, warm)",
         baseline=baseline_p50,
         ratio=worst,
-        goal="each page p50 ≤ 3× the trivial view; same query count at 200 and 20,000 records",
-        met=worst <= 3 and same_queries,
+        goal="each page p50 ≤ 3× the trivial view (warm), ≤ 15× (cold, after a sync changed "
+        "the data); same query count at 200 and 20,000 records",
+        met=worst <= 3 and worst_cold <= 15 and same_queries,
+        cold_ratio=worst_cold,
         pages=details,
         baseline_p95_ms=baseline_p95,
     )

@@ -10,7 +10,7 @@ from accounts.forms import DeleteAccountForm
 from accounts.queries import profile_for
 from institutions import queries as source_queries
 from pages import archive, domain
-from records import queries
+from records import queries, readmodels
 from records.models import Category
 
 
@@ -30,28 +30,34 @@ def dashboard_sources(request):
     return render(request, "records/_sources.html", _sources_context(request.actor))
 
 
-@login_required
-@require_GET
-def dashboard(request):
-    """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
-    records = queries.records_for(request.actor)
+def _dashboard_summary(actor) -> dict:
+    """What the dashboard shows of the records (not the sources, whose runs change while a sync
+    goes on, nor the profile): computed once per data version (records.readmodels)."""
+    records = queries.records_for(actor)
     counts = queries.category_counts(records)
-    context = {
-        **_sources_context(request.actor),
-        "profile": profile_for(request.actor),
-        "counts": counts,
-        "categories": Category.choices,
-        "has_records": any(counts.values()),
-    }
-    if context["has_records"]:
+    summary = {"counts": counts, "has_records": any(counts.values())}
+    if summary["has_records"]:
         visits, _next = queries.page(records.filter(category=Category.ENCOUNTER), size=5)
-        context.update(
+        summary.update(
             problems=queries.active_problems(records),
             current_medications=queries.current_medications(records, limit=10),
             allergies=queries.latest_by_code(records, Category.ALLERGY),
             vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,
         )
+    return summary
+
+
+@login_required
+@require_GET
+def dashboard(request):
+    """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
+    context = {
+        **_sources_context(request.actor),
+        "profile": profile_for(request.actor),
+        "categories": Category.choices,
+        **readmodels.read(request.actor, "dashboard", lambda: _dashboard_summary(request.actor)),
+    }
     return render(request, "records/dashboard.html", context)
 
 

@@ -8,7 +8,10 @@ every label is auto-escaped.
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.template.defaultfilters import floatformat
 from django.utils import formats, timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -43,6 +46,9 @@ class Chart:
     plot: dict = field(default_factory=dict)
     unit: str = ""  # as people write it, shown on the value axis
     series: list = field(default_factory=list)  # the named lines (systolic, diastolic)
+    # The points' SVG markup, built here: hundreds of <path> elements through the template
+    # engine cost more than everything else on the page (see points_markup).
+    points_svg: str = ""
 
 
 def source_styles(records) -> dict[int, dict]:
@@ -177,6 +183,7 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
                     "institution": record.source.display_name,
                 }
             )
+    chart.points_svg = points_markup(chart.points)
     chart.lines.append(" ".join(f"{x(r)},{y(r.value_num)}" for r in dated))
     if second:
         chart.lines.append(
@@ -222,6 +229,52 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
             }
         )
     return chart
+
+
+POINT = (
+    '<path class="chart-point marker-{shape}" d="{marker}" fill="{color}" stroke="#fff" '
+    'stroke-width="1"><title>{date} · {text} · {institution}</title></path>'
+)
+
+
+def points_markup(points: list[dict]) -> str:
+    """The chart's points as SVG (what records/_chart.html drew in a loop), every value
+    escaped: an institution's name and a unit come from outside."""
+    return mark_safe(  # noqa: S308 (each value escaped below)
+        "".join(
+            POINT.format(**{name: escape(value) for name, value in point.items()})
+            for point in points
+        )
+    )
+
+
+ROW = "<tr><td>{date}</td><td>{value}{flag}</td><td>{institution}</td></tr>"
+LINKED = '<a href="{href}">{value}</a>'
+CODE = "00000000-0000-0000-0000-000000000000"  # stands for a record's code in `link`
+
+
+def values_rows(points, *, link: str = "") -> str:
+    """The rows of the values table under a chart (records/_values_table.html), built here for
+    the reason points_markup is. `link`: the URL of a record with CODE for its code (each value
+    links to its record), or "" (no links)."""
+    rows = []
+    for point in points:
+        value = floatformat(point.value_num, "-2")
+        if point.value_num2 is not None:
+            value = f"{value}/{floatformat(point.value_num2, '-2')}"
+        value = escape(f"{value}{unit_suffix(point.unit)}")
+        if link:
+            value = LINKED.format(href=escape(link.replace(CODE, str(point.code))), value=value)
+        flagged = getattr(point, "flag", "")
+        rows.append(
+            ROW.format(
+                date=escape(_date(point)),
+                value=value,
+                flag=f" <strong>{escape(flagged)}</strong>" if flagged else "",
+                institution=escape(point.source.display_name),
+            )
+        )
+    return mark_safe("".join(rows))  # noqa: S308 (each value escaped above)
 
 
 def lab_detail_context(records, code: str) -> dict | None:

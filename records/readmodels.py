@@ -26,6 +26,7 @@ from django.db import connection
 from django.utils.translation import get_language
 
 from core.access import Actor, Scope
+from records import charts, queries
 from records.models import DataVersion
 
 logger = logging.getLogger(__name__)
@@ -101,3 +102,40 @@ def read(actor: Actor, name: str, compute: Callable[[], object], *, part: str = 
         except Exception:  # as above
             logger.warning("read model cache unavailable (set %s)", name, exc_info=True)
     return value
+
+
+# --- The summaries ---------------------------------------------------------------------------
+# Each is what a page shows of `records_for(actor)`, computed as the pages computed it before.
+
+
+def labs_overview(actor: Actor) -> list[dict]:
+    """The labs page: each test with its latest result, its flag and its sparkline."""
+
+    def compute():
+        tests = queries.results_overview(queries.records_for(actor))
+        for test in tests:
+            test["spark"] = charts.sparkline(test["points"])
+            test["flag"] = charts.flag(test["latest"])
+        return tests
+
+    return read(actor, "labs", compute)
+
+
+def summary_sections(actor: Actor) -> dict:
+    """The patient summary's sections (queries.summary_sections) of what `actor` may see."""
+    return read(actor, "summary", lambda: queries.summary_sections(queries.records_for(actor)))
+
+
+def lab_detail(actor: Actor, code: str) -> dict | None:
+    """One test's page (charts.lab_detail_context): its results, the latest and the chart."""
+    return read(
+        actor,
+        "lab",
+        lambda: charts.lab_detail_context(queries.records_for(actor), code),
+        part=code,
+    )
+
+
+def vital_panels(actor: Actor) -> list[dict]:
+    """The vital signs page's charts (charts.vital_panels)."""
+    return read(actor, "vitals", lambda: charts.vital_panels(queries.records_for(actor)))

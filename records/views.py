@@ -1,24 +1,38 @@
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.queries import patient_for, profile_for
 from audit import domain as audit
 from audit.models import Action
-from records import charts, export, fhirjson, narrative, queries
+from records import export, fhirjson, narrative, queries, readmodels
 from records.forms import RecordFilterForm
 from records.medications import overview as medication_overview
 from records.models import Category
 
 
-def _list_page(request, queryset, template, extra, *, filters=None):
-    records, next_cursor = queries.page(queryset, after=request.GET.get("after", ""))
+def _first_page(queryset) -> dict:
+    records, next_cursor = queries.page(queryset)
+    return {"records": queries.merge_duplicates(records), "next_cursor": next_cursor}
+
+
+def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
+    """A page of `queryset`; `kept_as`: the name of its first page among the read models
+    (records.readmodels), for a list whose first page is the same for every request."""
+    after = request.GET.get("after", "")
+    if kept_as and not after:
+        listed = readmodels.read(request.actor, "list", lambda: _first_page(queryset), part=kept_as)
+    else:
+        records, next_cursor = queries.page(queryset, after=after)
+        listed = {"records": queries.merge_duplicates(records), "next_cursor": next_cursor}
+    records = listed["records"]
     context = {
         **extra,
-        "records": queries.merge_duplicates(records),
-        "next_cursor": next_cursor,
+        "records": records,
+        "next_cursor": listed["next_cursor"],
         "query": request.GET.copy(),
     }
     if not records:
@@ -48,6 +62,7 @@ def timeline(request):
         "records/timeline.html",
         {"form": form, "title": _("Timeline")},
         filters=filters,
+        kept_as="timeline" if filters == queries.Filters() else "",
     )
 
 
@@ -61,7 +76,11 @@ def category(request, category):
     queryset = queries.records_for(request.actor).filter(category=category)
     label = Category(category).label
     return _list_page(
-        request, queryset, "records/category.html", {"category": category, "title": label}
+        request,
+        queryset,
+        "records/category.html",
+        {"category": category, "title": label},
+        kept_as=f"category:{category}",
     )
 
 
@@ -94,17 +113,14 @@ def record_detail(request, code):
 @login_required
 @require_GET
 def labs(request):
-    tests = queries.results_overview(queries.records_for(request.actor))
-    for test in tests:
-        test["spark"] = charts.sparkline(test["points"])
-        test["flag"] = charts.flag(test["latest"])
+    tests = readmodels.labs_overview(request.actor)
     return render(request, "records/labs.html", {"tests": tests})
 
 
 @login_required
 @require_GET
 def lab_detail(request, code):
-    context = charts.lab_detail_context(queries.records_for(request.actor), code)
+    context = readmodels.lab_detail(request.actor, code)
     if context is None:
         raise Http404
     return render(request, "records/lab_detail.html", context)
@@ -113,7 +129,7 @@ def lab_detail(request, code):
 @login_required
 @require_GET
 def vitals(request):
-    panels = charts.vital_panels(queries.records_for(request.actor))
+    panels = readmodels.vital_panels(request.actor)
     return render(request, "records/vitals.html", {"panels": panels})
 
 
@@ -121,7 +137,13 @@ def vitals(request):
 @require_GET
 def medications(request):
     # Grouped by active ingredient across institutions (records.medications).
-    meds = medication_overview(queries.records_for(request.actor))
+    # Once per data version and day (current or past depends on today's date).
+    meds = readmodels.read(
+        request.actor,
+        "medications",
+        lambda: medication_overview(queries.records_for(request.actor)),
+        part=timezone.localdate().isoformat(),
+    )
     return render(request, "records/medications.html", vars(meds))
 
 
@@ -134,7 +156,7 @@ def summary(request):
         "records/summary.html",
         {
             "profile": profile_for(request.actor),
-            "sections": queries.summary_sections(queries.records_for(request.actor)),
+            "sections": readmodels.summary_sections(request.actor),
         },
     )
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.queries import profile_for
 from core import scopes
-from records import charts, export, narrative
+from records import export, narrative, readmodels
 from records import queries as record_queries
 from records.models import Category
 from records.queries import records_for
@@ -92,13 +92,29 @@ def _scope_notes(share) -> dict:
     }
 
 
+def _listing(actor, category: str, *, after: str = "") -> dict:
+    """The scope's counts per category and a page of its records (of `category`, or all)."""
+    scoped = records_for(actor)
+    rows, next_cursor = record_queries.page(
+        scoped.filter(category=category) if category else scoped, after=after
+    )
+    return {
+        "counts": record_queries.category_counts(scoped),
+        "rows": record_queries.merge_duplicates(rows),
+        "next_cursor": next_cursor,
+    }
+
+
 def scope_context(request, share, *, actor, preview=False, category=""):
     """What the recipient's overview and category pages show of `share`, read as `actor`."""
-    scoped = records_for(actor)
-    counts = record_queries.category_counts(scoped)
-    rows, next_cursor = record_queries.page(
-        scoped.filter(category=category) if category else scoped, after=request.GET.get("after", "")
-    )
+    after = request.GET.get("after", "")
+    if after:  # a later page: read as it is asked for
+        listed = _listing(actor, category, after=after)
+    else:  # the counts and first page, once per data version of the scope (records.readmodels)
+        listed = readmodels.read(
+            actor, "share-list", lambda: _listing(actor, category), part=category
+        )
+    counts, rows, next_cursor = listed["counts"], listed["rows"], listed["next_cursor"]
     profile = profile_for(actor)
     today = timezone.localdate()
     age = None
@@ -112,7 +128,7 @@ def scope_context(request, share, *, actor, preview=False, category=""):
         "preview": preview,
         "category": category,
         "counts": [(c, label, counts[c]) for c, label in Category.choices if counts[c]],
-        "records": record_queries.merge_duplicates(rows),
+        "records": rows,
         "next_cursor": next_cursor,
         "query": request.GET.copy(),
         "share_mode": True,
@@ -174,7 +190,6 @@ def _view(request, token, share, state, *, category):
             what=category or "summary",
         )
     actor = actor_for_share(share, recipient=state["name"])
-    scoped = records_for(actor)
     context = {
         **scope_context(request, share, actor=actor, category=category),
         "token": token,
@@ -182,14 +197,13 @@ def _view(request, token, share, state, *, category):
     }
     if request.headers.get("HX-Request") and request.GET.get("after"):
         return render(request, "records/_rows.html", context)  # the next rows only
+    # The summaries, once per data version of the scope (records.readmodels).
     if not category:
-        context["sections"] = record_queries.summary_sections(scoped)
+        context["sections"] = readmodels.summary_sections(actor)
     elif category == Category.LAB:
-        context["tests"] = record_queries.results_overview(scoped)
-        for test in context["tests"]:
-            test["flag"] = charts.flag(test["latest"])
+        context["tests"] = readmodels.labs_overview(actor)
     elif category == Category.VITAL:
-        context["panels"] = charts.vital_panels(scoped)
+        context["panels"] = readmodels.vital_panels(actor)
     return render(request, "sharing/recipient/view.html", context)
 
 
@@ -254,10 +268,9 @@ def share_lab(request, token, code):
         return not_available(request)
     if state is None:
         return redirect("share_entry", token=token)
-    scoped = records_for(actor_for_share(share, recipient=state["name"]))
     # The patient's own lab page's context, within the scope (the chart coloured by the
-    # share's sources, as on its vital signs charts).
-    lab = charts.lab_detail_context(scoped, code)
+    # share's sources, as on its vital signs charts), once per data version of the scope.
+    lab = readmodels.lab_detail(actor_for_share(share, recipient=state["name"]), code)
     if lab is None:
         return not_available(request)
     domain.record_access(

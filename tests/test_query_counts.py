@@ -205,10 +205,10 @@ def populate(patient, n: int) -> Data:
 
 # name → (the URL for the patient's data, the queries it runs at either size)
 PATIENT_PAGES = {
-    # auth, category counts (GROUP BY), sources, their last runs, profile, visits page, active
-    # problems (window), recent results (window over lab codes, then their points), current
-    # medications (count, rows), the sources' names, latest vitals (two windows)
-    "dashboard": (lambda d: "/dashboard/", 13),
+    # auth, sources, their last runs, profile, the data version (the summary of the records —
+    # counts, visits, problems, medications, allergies, vitals — is one cache get:
+    # records.readmodels; 13 before)
+    "dashboard": (lambda d: "/dashboard/", 6),
     # auth, sources, their last runs
     "dashboard sources": (lambda d: "/dashboard/sources/", 4),
     # auth, a page of records (keyset), the sources for the filter
@@ -218,18 +218,16 @@ PATIENT_PAGES = {
     # auth, a page of the category's records
     "category lab": (lambda d: "/records/c/lab/", 3),
     "category encounter": (lambda d: "/records/c/encounter/", 3),
-    # auth, the lab codes (series keys), the latest point of each (window)
-    "labs": (lambda d: "/records/labs/", 4),
-    # auth, series keys, the code's points, the sources' colours
-    "lab detail": (lambda d: "/records/labs/4548-4/", 5),
-    # auth, the sources' colours, one series per vital chart (4), glucose's series keys and
-    # points
-    "vitals": (lambda d: "/records/vitals/", 9),
+    # auth, the data version (the overview is a cache get; 4 before)
+    "labs": (lambda d: "/records/labs/", 3),
+    # auth, the data version (the series and its chart are a cache get; 5 before)
+    "lab detail": (lambda d: "/records/labs/4548-4/", 3),
+    # auth, the data version (the charts are a cache get; 9 before)
+    "vitals": (lambda d: "/records/vitals/", 3),
     # auth, the medication records
     "medications": (lambda d: "/records/medications/", 3),
-    # auth, profile, lab series keys, latest per code (window), active problems (window),
-    # current medications (count, rows, sources), allergies and immunizations (windows)
-    "summary": (lambda d: "/records/summary/", 11),
+    # auth, profile, the data version (the sections are a cache get; 11 before)
+    "summary": (lambda d: "/records/summary/", 4),
     # auth, the source, its last runs, its record count
     "source detail": (lambda d: f"/sources/{d.source.code}/", 5),
     # auth, the patient's linked sources with record counts, the directory
@@ -265,17 +263,19 @@ PATIENT_PAGES = {
 
 # name → (the URL under the clinician's link, the queries it runs at either size)
 RECIPIENT_PAGES = {
-    # link, the access logged (ShareAccess, AuditEvent), the share's sources, category counts,
-    # the Patient record, profile, sources and institutions for the scope notes, then the
-    # summary's sections over the scoped records (lab keys, windows, medications, sources)
-    "recipient overview": (lambda d, t: f"/s/{t}/", 18),
-    # link, access logged (2), the share's sources, category counts, the Patient record,
-    # profile, sources and institutions, the category's count and page
-    "recipient category": (lambda d, t: f"/s/{t}/c/lab/", 12),
+    # link, the access logged (ShareAccess, AuditEvent), the share's sources, the data version
+    # (read twice: counts and first page, then the summary's sections, each a cache get), the
+    # Patient record, profile, sources and institutions for the scope notes (18 before)
+    "recipient overview": (lambda d, t: f"/s/{t}/", 10),
+    # link, access logged (2), the share's sources, the data version (twice: the counts and
+    # page, the overview of tests), the Patient record, profile, sources and institutions (12
+    # before)
+    "recipient category": (lambda d, t: f"/s/{t}/c/lab/", 10),
     # link, the share's sources, the record, access logged (2)
     "recipient record": (lambda d, t: f"/s/{t}/r/{d.lab.code}/", 6),
-    # link, the share's sources, series keys, the points, access logged (2), sources' colours
-    "recipient lab detail": (lambda d, t: f"/s/{t}/labs/4548-4/", 8),
+    # link, the share's sources, the data version (the series and chart a cache get), access
+    # logged (2) (8 before)
+    "recipient lab detail": (lambda d, t: f"/s/{t}/labs/4548-4/", 6),
 }
 
 

@@ -1,4 +1,5 @@
 from django import template
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from records import charts, ranges, units
@@ -50,3 +51,16 @@ def name(record) -> str:
 def result_flag(record) -> str:
     """H, L or '' for a result against its reference range (the resource must be loaded)."""
     return charts.flag(record)
+
+
+@register.simple_tag(takes_context=True)
+def values_rows(context, points) -> str:
+    """The rows of a chart's values table, each value linked to its record: the patient's own
+    page, or the share's record page under the link's token (none in a share's preview)."""
+    if not context.get("share_mode"):
+        link = reverse("record_detail", args=[charts.CODE])
+    elif context.get("token"):
+        link = reverse("share_record", args=[context["token"], charts.CODE])
+    else:
+        link = ""
+    return charts.values_rows(points, link=link)

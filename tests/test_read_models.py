@@ -1,0 +1,155 @@
+"""The summaries pages read (records.readmodels) are kept per data version in the real cache:
+a sync that changes the records changes what every page shows on the very next request, a purge
+too, and a summary computed while a sync commits is never kept as the newer version's."""
+
+import pytest
+from django.db import transaction
+
+from core.access import Actor
+from institutions import domain
+from records import readmodels
+from records.models import DataVersion
+from tests.records_data import import_resources
+from tests.test_records import hba1c
+
+pytestmark = pytest.mark.django_db
+
+
+def condition(rid, text, date):
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": "active",
+                }
+            ]
+        },
+        "code": {"text": text},
+        "subject": {"reference": "Patient/p"},
+        "recordedDate": date,
+    }
+
+
+def pages(client, recipient, token) -> dict[str, str]:
+    urls = {
+        "dashboard": "/dashboard/",
+        "labs": "/records/labs/",
+        "lab trend": "/records/labs/4548-4/",
+        "summary": "/records/summary/",
+    }
+    shown = {}
+    for name, url in urls.items():
+        response = client.get(url)
+        assert response.status_code == 200, name
+        shown[name] = response.content.decode()
+    response = recipient.get(f"/s/{token}/")
+    assert response.status_code == 200
+    shown["share view"] = response.content.decode()
+    return shown
+
+
+def test_a_sync_that_changes_the_records_changes_every_page_on_the_next_request(
+    client, patient, clinician
+):
+    import_resources(
+        patient,
+        "A병원",
+        [hba1c("a1", 7.6, "2024-04-10"), condition("c1", "제2형 당뇨병", "2024-04-10")],
+    )
+    client.force_login(patient)
+    recipient = clinician.open(type(client)())
+    before = pages(client, recipient, clinician.token)
+    for name in ("labs", "lab trend", "summary", "share view"):
+        assert "7.6" in before[name], name
+        assert "9.1" not in before[name], name
+    assert "제2형 당뇨병" in before["dashboard"]
+    assert "고혈압" not in before["dashboard"]
+    version = readmodels.version(patient.pk)
+
+    # A second sync (an import run through records.ingest) brings a newer result and a
+    # diagnosis.
+    import_resources(
+        patient,
+        "B의원",
+        [hba1c("b1", 9.1, "2025-01-10"), condition("c2", "고혈압", "2025-01-10")],
+    )
+
+    assert readmodels.version(patient.pk) > version
+    after = pages(client, recipient, clinician.token)
+    for name in ("labs", "summary", "share view"):  # the latest result is the new one
+        assert "9.1" in after[name], name
+    assert "9.1" in after["lab trend"]  # both on the chart
+    assert "7.6" in after["lab trend"]
+    assert "2 results" in after["lab trend"]
+    assert "1 result" in before["lab trend"]
+    assert "고혈압" in after["dashboard"]
+
+
+def test_a_purge_changes_every_page_on_the_next_request(client, patient, clinician):
+    import_resources(patient, "A병원", [hba1c("a1", 7.6, "2024-04-10")])
+    newer = import_resources(patient, "B의원", [hba1c("b1", 9.1, "2025-01-10")])
+    client.force_login(patient)
+    recipient = clinician.open(type(client)())
+    before = pages(client, recipient, clinician.token)
+    for name in ("labs", "summary", "share view"):
+        assert "9.1" in before[name], name
+
+    domain.unlink_source(source=newer, purge=True)
+
+    after = pages(client, recipient, clinician.token)
+    for name in ("labs", "lab trend", "summary", "share view"):
+        assert "9.1" not in after[name], name
+        assert "7.6" in after[name], name
+
+
+def test_a_summary_computed_while_a_sync_commits_is_not_kept_as_the_newer_version(patient):
+    """The version is read before computing: what a reader computed from data that a sync
+    changed meanwhile is filed under the version it started from, never the sync's."""
+    actor = Actor.patient(patient)
+    with transaction.atomic():
+        readmodels.bump(patient_id=patient.pk)
+
+    def computed_while_a_sync_commits():
+        with transaction.atomic():  # the sync's page commits: a new data version
+            readmodels.bump(patient_id=patient.pk)
+        return "computed from what the reader saw"
+
+    assert readmodels.read(actor, "t", computed_while_a_sync_commits) == (
+        "computed from what the reader saw"
+    )
+    # The next reader, at the sync's version, computes afresh.
+    assert readmodels.read(actor, "t", lambda: "after the sync") == "after the sync"
+    assert readmodels.read(actor, "t", lambda: "not computed again") == "after the sync"
+
+
+def test_the_version_counts_each_change_and_an_unchanged_sync_keeps_it(patient):
+    assert readmodels.version(patient.pk) == 0
+    source = import_resources(patient, "A병원", [hba1c("a1", 7.6, "2024-04-10")])
+    first = readmodels.version(patient.pk)
+    assert first >= 1
+    # The same file's resources again (another run of the same source): nothing stored.
+    from institutions import sync
+
+    run, _ = sync.request_sync(source=source, trigger="patient")
+    assert sync.execute_run(run_id=run.pk) == "succeeded"
+    assert readmodels.version(patient.pk) == first
+    assert DataVersion.objects.get(pk=patient.pk).version == first
+
+
+def test_each_scope_and_language_has_its_own_summary(patient, clinician):
+    import_resources(patient, "A병원", [hba1c("a1", 7.6, "2024-04-10")])
+    whole = Actor.patient(patient)
+    from sharing.grants import actor_for_share
+
+    shared = actor_for_share(clinician.share, recipient=clinician.name)
+    version = readmodels.version(patient.pk)
+    assert readmodels.key(whole, "labs", "", version) != readmodels.key(shared, "labs", "", version)
+    from django.utils import translation
+
+    with translation.override("ko"):
+        korean = readmodels.key(whole, "labs", "", version)
+    with translation.override("en"):
+        assert readmodels.key(whole, "labs", "", version) != korean
