@@ -122,6 +122,7 @@ def create_share(
     passcode,
     allow_download,
     notify_on_open,
+    include_explanations=False,
     request=None,
     base_url: str | None = None,
 ) -> tuple[Share, str]:
@@ -134,7 +135,8 @@ def create_share(
     `actor`: who shares — one who may share the patient's records (the patient, or a
     delegate whose grant lets them share; PermissionDenied for any other). A delegate shares
     within their own grant's scope (`within_scope`). Raises ValidationError for terms
-    check_terms refuses, storing nothing.
+    check_terms refuses, storing nothing. `include_explanations`: the recipient also reads the
+    plain-language explanations (records.explain), off unless the patient chooses it.
     """
     if not actor.may_share:
         raise PermissionDenied
@@ -155,6 +157,7 @@ def create_share(
             passcode_hash=make_password(passcode) if passcode else "",
             allow_download=allow_download,
             notify_on_open=notify_on_open,
+            include_explanations=include_explanations,
             token_hash=hash_token(token),
         )
         share.sources.set(sources)

@@ -76,6 +76,14 @@ class ShareForm(forms.Form):
     notify_on_open = forms.BooleanField(
         label=_("E-mail me when the link is opened"), required=False
     )
+    include_explanations = forms.BooleanField(
+        label=_("Include the plain-language explanations"),
+        required=False,
+        help_text=_(
+            "The recipient also sees what your results mean in plain words, as you do. Off by "
+            "default: explanations are for you, and the clinician reads the results themselves."
+        ),
+    )
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)

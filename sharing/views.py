@@ -45,6 +45,7 @@ def share_new(request):
             passcode=data["passcode"],
             allow_download=data["allow_download"],
             notify_on_open=data["notify_on_open"],
+            include_explanations=data["include_explanations"],
             request=request,
         )
         # The token (and the SHL's key) exist nowhere but here: shown on the next page once.

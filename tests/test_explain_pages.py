@@ -12,6 +12,7 @@ import pytest
 
 from records.explain.models import LastLooked
 from records.models import Record
+from sharing.models import Share
 from tests.conftest import login
 from tests.factories import RecordFactory, SourceFactory, hba1c, make_share
 
@@ -265,3 +266,16 @@ def test_a_copy_of_a_resource_for_another_patient_never_joins_the_summary(client
     login(_english(client), patient.email)
     text = _text(client.get(f"/records/explain/visit/{encounter.code}/").content.decode())
     assert "9.9" not in text
+
+
+@pytest.mark.parametrize("chosen", [True, False])
+def test_the_patient_chooses_on_the_share_form_whether_explanations_are_included(
+    client, patient, chosen
+):
+    login(client, patient.email)
+    form = {"label": "Dr. Jung", "categories": ["lab"], "expires": "1d"}
+    if chosen:
+        form["include_explanations"] = "on"
+    response = client.post("/shares/new/", form)
+    assert response.status_code == 302, response.content.decode()[:1000]
+    assert Share.objects.get(patient=patient).include_explanations is chosen
