@@ -38,6 +38,11 @@ def share_url(token: str, *, request=None) -> str:
     """The link a recipient opens (absolute: it is sent, printed or shown as a QR code), on
     the request's host or, without a request, on SITE_URL."""
     path = reverse("share_entry", args=[token])
+    # Made by someone acting for the patient (under /for/<code>/, sharing.middleware): the
+    # script prefix names the patient's record there, but the link names nobody's.
+    acting_prefix = getattr(request, "for_prefix", None)
+    if acting_prefix and path.startswith(acting_prefix + "/"):
+        path = path[len(acting_prefix) :]
     return request.build_absolute_uri(path) if request else f"{settings.SITE_URL}{path}"
 
 
