@@ -33,16 +33,49 @@ EXAMPLE = json.loads(
 )
 
 
+# The krcore-vcnt-types displays (KR Core 1.0.2 CodeSystem) of the codes used here.
+KR_NAMES = {
+    "13": "인플루엔자",
+    "18": "B형간염(HepB)",
+    "19": "결핵(BCG, 피내접종)",
+    "20": "디프테리아/파상풍/백일해 (DTaP)",
+    "22": "디프테리아/파상풍/백일해/폴리오/b형 헤모필루스 인플루엔자(DTaP-IPV/Hib)",
+    "23": "파상풍/디프테리아(Td)",
+    "24": "파상풍/디프테리아/백일해 (Tdap)",
+    "26": "b형 헤모필루스 인플루엔자 (Hib)",
+    "27": "폐렴구균(PCV, PPSV)",
+    "29": "홍역/유행성이하선염/풍진 (MMR)",
+    "30": "수두 (VAR)",
+    "31": "A형간염(HepA, 소아용)",
+    "32": "일본뇌염 (IJEV, 불활성화 백신)",
+    "33": "일본뇌염 (LJEV, 약독화 생백신)",
+}
+
+
 def shot(n: int, code: str, day: str, *, dose=None, system=KR, where="마포구보건소") -> dict:
     """KR Core's Immunization example with another vaccine, day, dose number and performer."""
     resource = copy.deepcopy(EXAMPLE)
     resource["id"] = f"imm-{n}"
-    resource["vaccineCode"] = {"coding": [{"system": system, "code": code}], "text": code}
+    name = KR_NAMES.get(code, code) if system == KR else code
+    resource["vaccineCode"] = {
+        "coding": [{"system": system, "code": code, "display": name}],
+        "text": name,
+    }
     resource["occurrenceDateTime"] = day
     resource["protocolApplied"] = [{"doseNumberPositiveInt": dose or 1}]
     resource["performer"] = [{"actor": {"display": where}}]
     resource["patient"] = {"reference": "Patient/p"}
     return resource
+
+
+def shots(given: list[tuple[str, str]]) -> list[dict]:
+    """Immunizations of (code, day) pairs, each numbered as the n-th of its code."""
+    counts: dict[str, int] = {}
+    resources = []
+    for i, (code, day) in enumerate(given):
+        counts[code] = counts.get(code, 0) + 1
+        resources.append(shot(i, code, day, dose=counts[code]))
+    return resources
 
 
 def child(birth: dt.date, sex="female"):
