@@ -10,6 +10,7 @@ import json
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 import time_machine
 from celery.contrib.testing.worker import start_worker
@@ -64,6 +65,12 @@ def _valid(resource: dict, schema) -> None:
         assert not errors, (resource["resourceType"], resource["id"], errors[:3])
 
 
+def warm(live_server) -> None:
+    """One first request to the live server, with time to spare: its first answer loads every
+    URL module, which on a loaded machine takes longer than the FHIR client's test timeout."""
+    httpx.get(f"{live_server.url}/mock/", timeout=120)
+
+
 def _agency(slug: str) -> MockInstitution:
     spec = dict(next(s for s in DEMO_AGENCIES if s["slug"] == slug))
     return MockInstitution.objects.create(
@@ -72,7 +79,8 @@ def _agency(slug: str) -> MockInstitution:
 
 
 @pytest.fixture
-def agencies(db):
+def agencies(db, live_server):
+    warm(live_server)
     return {slug: _agency(slug) for slug in ("nhis", "hira", "kdca")}
 
 

@@ -22,6 +22,7 @@ from tests.browser.helpers import (
 )
 from tests.conftest import onboard, run_to_end
 from tests.factories import PASSWORD
+from tests.test_agencies import warm
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CLOCK = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
@@ -30,6 +31,7 @@ CLOCK = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)
 @pytest.fixture
 def checked_up(live_server, other_patient):
     """이서연 (born 1990) with her NHIS check-ups synced."""
+    warm(live_server)
     spec = next(s for s in DEMO_AGENCIES if s["slug"] == "nhis")
     mock = MockInstitution.objects.create(**spec, client_id="nhis", client_secret="s", clock=CLOCK)
     profile = other_patient.profile
