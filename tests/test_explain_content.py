@@ -170,7 +170,7 @@ def _demo_resources():
 
 
 def test_every_lab_and_vital_sign_of_the_demo_patients_is_explained():
-    # What the mock hospitals generate for the demo's institutions (every profile, five
+    # What the mock hospitals generate for the demo's institutions (every profile, three
     # patients each, eight years): the figures in docs/records.md.
     tallies = measure(_demo_resources())
     for kind in ("lab", "vital", "medication"):

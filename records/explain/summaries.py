@@ -107,13 +107,25 @@ def digest(records, *, since, today=None):
     their histories."""
     cutoff = since or timezone.now() - FIRST_LOOK
     new = records.filter(created__gt=cutoff)
-    counts = {k: v for k, v in queries.category_counts(new).items() if v}
-    events = list(
+    # The patient's own demographics and unclassified rows are no news to explain.
+    counts = {
+        k: v
+        for k, v in queries.category_counts(new).items()
+        if v and k not in (Category.PATIENT, Category.OTHER)
+    }
+    events = []
+    seen = set()
+    for record in (
         new.filter(category__in=[Category.CONDITION, Category.MEDICATION])
         .defer("search_text")
         .select_related("source__institution")
-        .order_by("-effective", "-id")[:DIGEST_EVENTS]
-    )
+        .order_by("-effective", "-id")[: DIGEST_EVENTS * 3]
+    ):
+        # A repeat prescription or a diagnosis recorded again at each visit: said once.
+        key = (record.category, record.code_value or record.display)
+        if key not in seen and len(events) < DIGEST_EVENTS:
+            seen.add(key)
+            events.append(record)
     latest = queries.with_resources(
         queries.latest_per_code(
             new.filter(
