@@ -21,6 +21,7 @@ from notifications.models import Kind
 from records import vaccinations
 from records.checkups import next_checkup_due
 from records.queries import records_for
+from sharing.delegation import prefix_for
 from sharing.models import Delegation, DelegationKind
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,13 @@ def send_due_reminders(today: dt.date | None = None) -> int:
                 if notify(user=patient, **reminder):
                     written += 1
                 for guardian in guardians:
-                    params = {**reminder["params"], "whose": whose}
-                    if notify(user=guardian, patient=patient, **{**reminder, "params": params}):
+                    # The guardian's link opens the child's page (under /for/<the child>/).
+                    told = {
+                        **reminder,
+                        "params": {**reminder["params"], "whose": whose},
+                        "link": prefix_for(patient.code) + reminder["link"],
+                    }
+                    if notify(user=guardian, patient=patient, **told):
                         written += 1
         except Exception as exc:  # one patient's fault must not stop everyone's reminders
             logger.warning("reminders not computed user=%s: %s", patient.pk, type(exc).__name__)

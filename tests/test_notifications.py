@@ -231,6 +231,8 @@ def test_reminders_are_idempotent_and_reach_the_childs_guardian():
     guardian_notice = Notification.objects.filter(user=parent).first()
     assert guardian_notice.patient == child
     assert guardian_notice.params["whose"] == "김하은"
+    assert guardian_notice.link == f"/for/{child.code}/records/vaccinations/"
+    assert Notification.objects.filter(user=child).first().link == "/records/vaccinations/"
     # After her 7th birthday the unfinished doses are overdue: one new reminder each (DTaP is
     # then no longer given).
     later = reminders.send_due_reminders(today=dt.date(2026, 4, 20))

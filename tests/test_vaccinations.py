@@ -397,3 +397,32 @@ def test_the_vaccinations_page_shows_the_childs_schedule(client):
     assert 'class="dose dose-done"' in page
     assert "표준예방접종일정표" in page  # the schedule's source, named
     assert "마포구보건소" in page
+
+
+def test_a_guardian_sees_the_childs_schedule_under_the_childs_address(client):
+    from django.utils import timezone
+
+    from sharing.models import Delegation, DelegationKind
+
+    birth = dt.date(2019, 4, 10)
+    patient = child(birth)
+    import_resources(patient, "질병관리청", shots(PRESCHOOL))
+    parent = UserFactory()
+    Delegation.objects.create(
+        kind=DelegationKind.GUARDIAN,
+        patient=patient,
+        delegate=parent,
+        accepted_at=timezone.now(),
+        expires_at=timezone.now() + dt.timedelta(days=365),
+    )
+    login(client, parent.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        response = client.get(f"/for/{patient.code}/records/vaccinations/")
+        own = client.get("/records/vaccinations/").content.decode()
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'class="dose dose-due"' in page
+    assert "Born April 10, 2019 (age 6)" in page
+    assert "Add a birth date to your profile" in own  # the parent's own page: no profile
