@@ -279,3 +279,57 @@ def test_the_patient_chooses_on_the_share_form_whether_explanations_are_included
     response = client.post("/shares/new/", form)
     assert response.status_code == 302, response.content.decode()[:1000]
     assert Share.objects.get(patient=patient).include_explanations is chosen
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def _more_visits(patient, source, n):
+    for i in range(n):
+        enc = f"enc-more-{i}"
+        RecordFactory(
+            source=source,
+            resource=_encounter(enc, f"2024-0{1 + i % 9}-0{1 + i % 9}T10:00:00+09:00"),
+        )
+        RecordFactory(source=source, resource=_condition(f"c-more-{i}", enc))
+        RecordFactory(source=source, resource=_medication(f"m-more-{i}", enc))
+        RecordFactory(
+            source=source,
+            resource=_lab(
+                f"a-more-{i}",
+                5.5 + i / 10,
+                f"2024-0{1 + i % 9}-0{1 + i % 9}T10:00:00+09:00",
+                encounter=enc,
+            ),
+        )
+
+
+@pytest.mark.parametrize("size", [1, 20])
+def test_explanation_pages_cost_the_same_queries_whatever_the_data(client, patient, size):
+    source = SourceFactory(patient=patient)
+    encounter = _visit(patient, source)
+    _more_visits(patient, source, size)
+    login(client, patient.email)
+    client.get("/dashboard/")  # the session warmed
+    counts = {
+        "visit": _queries(client, f"/records/explain/visit/{encounter.code}/"),
+        "glance": _queries(client, "/records/explain/glance/"),
+        "digest": _queries(client, "/records/explain/digest/"),
+    }
+    # Each begins with the session and the user (2). Then
+    # visit (3): the encounter (record_for), the records naming it, the tested results'
+    # histories;
+    # glance (12): the clinical summary's sections (the results overview's codes and
+    # latest points, active problems, current medications' latest, drugs and sources,
+    # allergies, immunizations: 8), their resources (1), each test's recent points (the
+    # overview again: 2), the latest vital signs (1; with vital signs, also their resources
+    # and histories: 2 more — these records have none);
+    # digest (6): when last looked, the new records by category, the new diagnoses and
+    # medications, the latest new result of each test, their resources, their histories.
+    assert counts == {"visit": 5, "glance": 14, "digest": 8}
