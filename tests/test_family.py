@@ -477,3 +477,25 @@ def test_demo_adds_the_child_known_at_two_hospitals_and_the_agencies(db, setting
     )
     assert known == {"hangang-general", "mapo-health", "nhis", "hira", "kdca"}
     assert "other@example.com is also the guardian of 김하은 (born 2019-04-10" in out.getvalue()
+
+
+def test_a_share_made_by_a_guardian_links_to_nobodys_record(other_patient):
+    # Under /for/<the child's code>/ the script prefix names the child's record; the link a
+    # clinician opens must not (they have no grant, and /for/ asks them to log in).
+    import re
+
+    grant = _add_haeun(other_patient)
+    client = _guardian_client(other_patient)
+    prefix = f"/for/{grant.patient.code}"
+
+    created = client.post(
+        f"{prefix}/shares/new/", {"label": "Dr. Park", "categories": ["condition"], "expires": "1d"}
+    )
+    page = client.get(created["Location"]).content.decode()
+
+    links = set(re.findall(r"http://testserver[^\"<\s]*/s/[^\"<\s]+", page))
+    assert len(links) == 1
+    (link,) = links
+    assert link.startswith("http://testserver/s/")
+    opened = Client().post(link.removeprefix("http://testserver"), {"name": "Dr. Park"})
+    assert opened.status_code == 302
