@@ -9,21 +9,32 @@ FHIR's failure modes (a 404 on a paging link is not "no more pages").
 Searches are read page by page (`everything`, `search`, `resume`: iterators of Page) following
 the server's next links; a caller that stores each page's next link can resume from it.
 Every connection goes to an address the SSRF guard checked in the same step (PinnedTransport).
+
+What a sync costs before its first page is kept small: the access token is reused across
+syncs until shortly before it expires (in the configured cache, encrypted, keyed by the
+institution and its client credentials; a 401 drops it and a new one is fetched once), and the
+TLS context (the CA bundle, ~20–200 ms to load) is built once per process, not per client.
 """
 
 import datetime as dt
 import email.utils
+import functools
 import ipaddress
 import logging
+import os
 import random
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.cache import cache
+from django.utils.crypto import salted_hmac
 
 # Messages stay msgid + parameters, so a run stores them as such and each reader sees them in
 # their own language (institutions.messages); they read like gettext calls for makemessages.
@@ -61,6 +72,10 @@ class PageExpired(FHIRError):
 
 class UnsafeURL(PermanentError):
     pass
+
+
+class Gone(PermanentError):
+    """404 or 410 for what was asked (not a paging link): the server does not know it (now)."""
 
 
 def check_url(url: str) -> None:
@@ -155,6 +170,82 @@ def _outcome_text(response: httpx.Response) -> str:
         return ""
 
 
+def _tls_context() -> ssl.SSLContext:
+    """httpx's own default context (its CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR), built once
+    per process and bundle: loading the bundle is most of what creating a client costs, and an
+    SSLContext is safe to share between threads."""
+    return _tls_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.cache
+def _tls_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+# --- Access tokens, reused across clients and syncs ------------------------------------------
+
+TOKEN_MARGIN = 60.0  # seconds before its expiry a cached token is no longer used (at most)
+TOKEN_DEFAULT_LIFETIME = 300.0  # a token answer without expires_in: reused this long (or to a 401)
+_now = time.time  # the clock the cached tokens' expiry is read by (tests move it)
+
+
+def _token_key(institution) -> str:
+    """The cache key of an institution's token: its id and a keyed digest of the credentials
+    it was issued for, so that changed credentials never reuse an old token."""
+    digest = salted_hmac(
+        "institutions.fhir_client.token",
+        "\0".join((institution.token_url, institution.client_id, institution.client_secret)),
+    ).hexdigest()[:32]
+    return f"fhir-token:{institution.pk}:{digest}"
+
+
+def _fernet() -> MultiFernet:
+    # The cache may be the database (DatabaseCache): a token is stored only encrypted.
+    return MultiFernet([Fernet(key) for key in settings.FIELD_ENCRYPTION_KEYS])
+
+
+def _cached_token(institution) -> str | None:
+    try:
+        entry = cache.get(_token_key(institution))
+    except Exception as exc:  # the cache being down only costs a token request
+        logger.warning("fhir token cache unavailable: %s", type(exc).__name__)
+        return None
+    if not isinstance(entry, dict) or entry.get("until", 0) <= _now():
+        return None
+    try:
+        return _fernet().decrypt(entry["token"].encode()).decode()
+    except (InvalidToken, KeyError, AttributeError, TypeError):
+        return None
+
+
+def _cache_token(institution, token: str, lifetime: float) -> None:
+    margin = min(TOKEN_MARGIN, lifetime / 10)
+    keep = lifetime - margin
+    if not token or keep <= 0:
+        return
+    entry = {"token": _fernet().encrypt(token.encode()).decode(), "until": _now() + keep}
+    try:
+        cache.set(_token_key(institution), entry, timeout=keep)
+    except Exception as exc:
+        logger.warning("fhir token cache unavailable: %s", type(exc).__name__)
+
+
+def _drop_token(institution) -> None:
+    try:
+        cache.delete(_token_key(institution))
+    except Exception as exc:
+        logger.warning("fhir token cache unavailable: %s", type(exc).__name__)
+
+
+def _lifetime(answer: dict) -> float:
+    value = answer.get("expires_in")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return TOKEN_DEFAULT_LIFETIME
+
+
 class FHIRClient:
     """Talks to one institution. Use as a context manager (closes its connections)."""
 
@@ -170,8 +261,10 @@ class FHIRClient:
             budget=settings.PHR_FHIR_RETRY_BUDGET,
         )
         self.sleep = sleep
+        tls = _tls_context()
         self.http = httpx.Client(
-            transport=PinnedTransport(),
+            transport=PinnedTransport(verify=tls),
+            verify=tls,
             timeout=httpx.Timeout(settings.PHR_FHIR_TIMEOUT, connect=5.0),
             follow_redirects=False,  # a redirect could point anywhere: never follow it
             headers={"Accept": FHIR_ACCEPT},
@@ -186,6 +279,7 @@ class FHIRClient:
 
     # --- token ---------------------------------------------------------------------------
     def _fetch_token(self) -> str:
+        """A new access token from the institution's token endpoint, cached for other syncs."""
         if not self.institution.token_url:
             return ""
         try:
@@ -209,15 +303,26 @@ class FHIRClient:
                 % {"status": response.status_code}
             )
         try:
-            return response.json()["access_token"]
-        except (ValueError, KeyError):
-            raise PermanentError(
-                _("The hospital's sign-in service answered without a token.")
-            ) from None
+            answer = response.json()
+            token = answer["access_token"]
+        except (ValueError, KeyError, TypeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise PermanentError(_("The hospital's sign-in service answered without a token."))
+        _cache_token(self.institution, token, _lifetime(answer))
+        return token
 
     def _headers(self, *, refresh: bool = False) -> dict:
-        if self._token is None or refresh:
+        """The Authorization header: the cached token while it is valid, else a new one.
+        `refresh`: the server refused the token in use; it is dropped and a new one fetched."""
+        if refresh:
+            _drop_token(self.institution)
             self._token = self._fetch_token()
+        elif self._token is None:
+            if self.institution.token_url:
+                self._token = _cached_token(self.institution) or self._fetch_token()
+            else:
+                self._token = ""
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}
 
     # --- requests ------------------------------------------------------------------------
@@ -323,6 +428,11 @@ class FHIRClient:
         if status == 404 and paging:
             raise PageExpired(
                 _("The hospital no longer answers a page of the results."), detail="HTTP 404"
+            )
+        if status in (404, 410):
+            raise Gone(
+                _("The hospital refused the request (HTTP %(status)s).") % {"status": status},
+                detail=f"HTTP {status}: {_outcome_text(response)}",
             )
         raise PermanentError(
             _("The hospital refused the request (HTTP %(status)s).") % {"status": status},

@@ -125,24 +125,33 @@ def claim(run_id: int) -> SyncRun | None:
                 )
                 return None
         institution = run.source.institution
-        if institution is not None:
-            # Institution row lock: the per-institution cap is a count-then-start, which two
-            # workers starting syncs against the same hospital at once would both pass.
-            Institution.objects.select_for_update().filter(pk=institution.pk).first()
-            running = (
-                SyncRun.objects.filter(
-                    source__institution=institution, status=RunStatus.RUNNING, lease_until__gt=now
-                )
-                .exclude(pk=run.pk)
-                .count()
-            )
-            if running >= institution.max_concurrent_syncs:
-                raise Busy(random.uniform(5, 15))  # noqa: S311 - staggering, not security
+        if institution is not None and _running_elsewhere(run, now) >= (
+            institution.max_concurrent_syncs
+        ):
+            raise Busy(random.uniform(5, 15))  # noqa: S311 - staggering, not security
         run.status = RunStatus.RUNNING
         run.started_at = run.started_at or now
         run.lease_until = sync_pull.lease_deadline()
         run.save(update_fields=["status", "started_at", "lease_until", "crashes"])
     return run
+
+
+def _running_elsewhere(run: SyncRun, now) -> int:
+    """How many other runs of the run's institution hold a lease, counted after locking the
+    institution's row: the cap is a count-then-start, which two workers starting syncs against
+    the same hospital at once would otherwise both pass. Two statements on purpose: a count in
+    the locking statement itself would read the snapshot taken before the lock was granted, and
+    miss the run that the lock's previous holder just started (seen: 5 running at a cap of 3)."""
+    Institution.objects.select_for_update().filter(pk=run.source.institution_id).first()
+    return (
+        SyncRun.objects.filter(
+            source__institution_id=run.source.institution_id,
+            status=RunStatus.RUNNING,
+            lease_until__gt=now,
+        )
+        .exclude(pk=run.pk)
+        .count()
+    )
 
 
 def execute_run(*, run_id: int) -> str | None:

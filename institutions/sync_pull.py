@@ -24,6 +24,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from accounts.queries import profile_for
+from core.access import Actor
 from institutions import checks, fhir_client, windows
 from institutions.messages import Message, message
 from institutions.models import RunStatus, Source, SourceKind, SourceStatus, SyncIssue, SyncRun
@@ -97,26 +99,40 @@ def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = fr
 def _commit_page(
     run: SyncRun, resources: list, cursor: dict, *, owners: frozenset[str] = frozenset(), **extra
 ) -> None:
-    """Store a page and move the cursor in one transaction: a crash replays at most this page."""
-    with transaction.atomic():
-        if not Source.objects.filter(pk=run.source_id, status=SourceStatus.ACTIVE).exists():
-            stopped = message(gettext_noop("Stopped: the source was unlinked."))
-            SyncRun.objects.filter(pk=run.pk).update(
-                status=RunStatus.FAILED,
-                finished_at=timezone.now(),
-                lease_until=None,
-                error=str(stopped),
-                error_message=stopped.to_json(),
+    """Store a page and move the cursor in one transaction: a crash replays at most this page.
+
+    The run's row is written only while its source is still linked (one UPDATE, which also
+    says whether it is): a source unlinked meanwhile rolls the page back and stops the run.
+    """
+    try:
+        with transaction.atomic():
+            counts = store_page(run, resources, owners=owners)
+            for field, value in counts.items():
+                setattr(run, field, getattr(run, field) + value)
+            run.cursor = cursor
+            run.lease_until = lease_deadline()
+            for field, value in extra.items():
+                setattr(run, field, value)
+            fields = [*counts, "cursor", "lease_until", "since", *extra]
+            linked = SyncRun.objects.filter(pk=run.pk, source__status=SourceStatus.ACTIVE).update(
+                **{field: getattr(run, field) for field in fields}
             )
-            raise Stopped
-        counts = store_page(run, resources, owners=owners)
-        for field, value in counts.items():
-            setattr(run, field, getattr(run, field) + value)
-        run.cursor = cursor
-        run.lease_until = lease_deadline()
-        for field, value in extra.items():
-            setattr(run, field, value)
-        run.save(update_fields=[*counts, "cursor", "lease_until", *extra])
+            if not linked:
+                raise _Unlinked
+    except _Unlinked:
+        stopped = message(gettext_noop("Stopped: the source was unlinked."))
+        SyncRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            lease_until=None,
+            error=str(stopped),
+            error_message=stopped.to_json(),
+        )
+        raise Stopped from None
+
+
+class _Unlinked(Exception):
+    pass
 
 
 # --- Pulling from an institution ------------------------------------------------------
@@ -140,7 +156,10 @@ def pull(run: SyncRun) -> None:
                     run.cursor["plan"] = checks.patient_searches(capability)
                     run.cursor["refer"] = checks.referenced_types(capability)
                 run.total = None
-                run.save(update_fields=["since", "cursor", "total"])
+                if mode == "types":
+                    run.save(update_fields=["since", "cursor", "total"])
+                # $everything plans nothing a resumed run must repeat: the first page's
+                # commit stores the cursor, `since` and the total (one query less per sync).
             if _pull_pages(run, client):
                 return
 
@@ -187,6 +206,13 @@ def _pull_pages(run: SyncRun, client: fhir_client.FHIRClient) -> bool:
         except fhir_client.PageExpired as exc:
             _restart(run, exc.message)
             return False
+        except fhir_client.Gone:
+            # The patient's id (kept since linking: no search per sync) is no longer known —
+            # a merged or renumbered record. Found again by the verified identity, once.
+            if cursor["url"] or not _by_patient(run, cursor):
+                raise
+            _find_patient_again(run, client)
+            return False
     # A page cut short loses resources silently; only the announced total tells.
     if run.total is not None and cursor["received"] < run.total:
         _restart(
@@ -200,6 +226,37 @@ def _pull_pages(run: SyncRun, client: fhir_client.FHIRClient) -> bool:
         )
         return False
     return True
+
+
+def _by_patient(run: SyncRun, cursor: dict) -> bool:
+    """Whether the cursor's search is one addressed by the patient's id."""
+    return cursor["mode"] == "everything" or len(cursor["plan"][cursor["index"]]) == 2
+
+
+def _find_patient_again(run: SyncRun, client: fhir_client.FHIRClient) -> None:
+    """The institution says it does not know the source's patient id: look the patient up by
+    their verified identity (as linking did), keep the new id and start a full sync with it.
+    Raises PermanentError with a reason when the institution does not know them any more."""
+    source = run.source
+    profile = profile_for(Actor.patient(source.patient))
+    found = client.find_patient(profile.verified_identifier) if profile.is_verified else None
+    if found is None or found == source.patient_ref or run.restarts >= settings.PHR_SYNC_RESTARTS:
+        raise fhir_client.PermanentError(
+            message(
+                gettext_noop(
+                    "The hospital no longer has records under the patient number it gave when "
+                    "you linked it, nor under your verified identity. If your details there "
+                    "changed, check them with the hospital, then link it again."
+                )
+            )
+        )
+    logger.info("sync patient id changed at the institution run=%s source=%s", run.pk, source.pk)
+    # Another id: what was synced up to the high-water mark was the old id's, so a full sync.
+    Source.objects.filter(pk=source.pk).update(patient_ref=found, high_water_mark=None)
+    source.patient_ref, source.high_water_mark = found, None
+    run.restarts += 1
+    run.cursor, run.total, run.fetched, run.server_time = {}, None, 0, None
+    run.save(update_fields=["restarts", "cursor", "total", "fetched", "server_time"])
 
 
 def _take_page(run: SyncRun, cursor: dict, page: fhir_client.Page) -> None:

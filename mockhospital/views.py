@@ -12,17 +12,29 @@ import time
 from urllib.parse import urlencode
 
 from django.core import signing
+from django.core.cache import cache
 from django.db.models import Min
 from django.http import JsonResponse, StreamingHttpResponse
+from django.utils.crypto import salted_hmac
 from django.utils.dateparse import parse_datetime
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from mockhospital import codes, domain, faults, fhir
-from mockhospital.models import MockInstitution, MockPatient, MockResource, SearchHandling
+from mockhospital.models import MockInstitution, MockPatient, MockResource, SearchHandling, Source
 
 TOKEN_SALT = "mockhospital.token"  # noqa: S105 - a signing namespace, not a secret
+
+
+def _tokens_key(institution) -> str:
+    return f"mockhospital:tokens:{institution.pk}"
+
+
+def tokens_issued(institution) -> int:
+    """How many access tokens the institution has issued (counted in the shared cache, so every
+    server process agrees): what a client that reuses its token saves is seen here."""
+    return cache.get(_tokens_key(institution), 0)
 
 
 def _base_url(request, institution) -> str:
@@ -82,7 +94,14 @@ def token(request, slug):
         and hmac.compare_digest(secret, institution.client_secret)
     ):
         return JsonResponse({"error": "invalid_client"}, status=401)
-    access_token = signing.dumps({"i": institution.slug}, salt=TOKEN_SALT)
+    cache.add(_tokens_key(institution), 0, timeout=None)
+    number = cache.incr(_tokens_key(institution))
+    # The number makes each token distinct, as a real server's are (one issued in the same
+    # second as another is not the same token).
+    access_token = signing.dumps(
+        {"i": institution.slug, "n": number, "c": _credentials_digest(institution)},
+        salt=TOKEN_SALT,
+    )
     return JsonResponse(
         {
             "access_token": access_token,
@@ -101,7 +120,15 @@ def _token_valid(request, institution) -> bool:
         payload = signing.loads(header[7:], salt=TOKEN_SALT, max_age=institution.token_lifetime)
     except signing.BadSignature:  # also SignatureExpired
         return False
-    return payload.get("i") == institution.slug
+    # Rotating the client secret revokes the tokens issued under the old one.
+    return payload.get("i") == institution.slug and payload.get("c") == _credentials_digest(
+        institution
+    )
+
+
+def _credentials_digest(institution) -> str:
+    credentials = f"{institution.client_id}:{institution.client_secret}"
+    return salted_hmac(TOKEN_SALT, credentials).hexdigest()[:16]
 
 
 def _socket_of(request) -> socket.socket | None:
@@ -308,11 +335,21 @@ def _page(request, institution, decision, queryset):
     )
 
 
-def _patient(institution, patient_id) -> MockPatient | None:
+def _patient(request, institution, patient_id) -> MockPatient | None:
     patient = MockPatient.objects.filter(institution=institution, patient_id=patient_id).first()
-    if patient is not None:
+    if patient is not None and _needs_materializing(request, institution, patient):
         domain.ensure_materialized(patient)
     return patient
+
+
+def _needs_materializing(request, institution, patient) -> bool:
+    """Whether the patient's data may lag the institution's clock for this request. A later
+    page of a search reads only rows up to its first page's snapshot, which was materialised
+    then; data generated up to the clock needs nothing (ensure_materialized decides under its
+    lock — this spares the lock and its transaction on every page)."""
+    if "_page_token" in request.GET or patient.source == Source.FILE:
+        return False
+    return not (patient.generated_until and patient.generated_until >= institution.clock)
 
 
 def _strict(request, institution) -> bool:
@@ -382,7 +419,7 @@ def patient_search(request, institution, decision):
 
 @fhir_api
 def patient_read(request, institution, decision, patient_id):
-    patient = _patient(institution, patient_id)
+    patient = _patient(request, institution, patient_id)
     row = (
         MockResource.objects.filter(
             patient=patient, resource_type="Patient", resource_id=patient_id
@@ -399,7 +436,7 @@ def patient_read(request, institution, decision, patient_id):
 def everything(request, institution, decision, patient_id):
     if not institution.supports_everything:
         return fhir.outcome(400, "not-supported", "$everything is not supported by this server.")
-    patient = _patient(institution, patient_id)
+    patient = _patient(request, institution, patient_id)
     if patient is None:
         return fhir.outcome(404, "not-found", f"Patient/{patient_id} is not known here.")
     return _page(request, institution, decision, MockResource.objects.filter(patient=patient))
@@ -425,7 +462,7 @@ def type_search(request, institution, decision, resource_type):
     else:
         # Patient/<id>, an absolute URL ending so, or a bare id.
         patient_id = request.GET[link].rstrip("/").rpartition("Patient/")[2]
-        queryset = queryset.filter(patient=_patient(institution, patient_id))
+        queryset = queryset.filter(patient=_patient(request, institution, patient_id))
     if resource_type in fhir.NOT_PATIENT_TYPES:
         # The hospital's own directory (its Organization, staff, wards): held once per patient
         # here, served once by id (`_id=a,b,c` finds each of them once).
