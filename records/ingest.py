@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from records import readmodels
-from records.bulk import insert_records, update_records
+from records.bulk import insert_rows, update_records
 from records.models import Record
 from records.projection import content_hash, project
 from records.validation import (
@@ -169,21 +169,33 @@ def ingest_page(
         if problem:
             result.refusals.append(_refusal(resource, *problem))
             continue
-        record = Record(
-            patient_id=patient_id,
-            source_id=source_id,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            content_hash=digest,
-            resource=resource,
-            **project(resource).columns(),
-        )
+        columns = project(resource).columns()
         if known:
-            record.pk = known[0]
-            updates.append(record)
+            updates.append(
+                Record(
+                    pk=known[0],
+                    patient_id=patient_id,
+                    source_id=source_id,
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    content_hash=digest,
+                    resource=resource,
+                    **columns,
+                )
+            )
         else:
-            creates.append(record)
-    insert_records(creates)
+            creates.append(
+                {
+                    "patient_id": patient_id,
+                    "source_id": source_id,
+                    "resource_type": resource_type,
+                    "resource_id": resource_id,
+                    "content_hash": digest,
+                    "resource": resource,
+                    **columns,
+                }
+            )
+    insert_rows(creates)
     update_records(updates)
     if foreign:
         Record.objects.filter(pk__in=foreign).delete()
