@@ -1,5 +1,6 @@
 """Masks the secret parts of URL paths in log lines: share tokens (/s/<token>/), SMART Health
-Link manifest ids (/shl/<id>) and file locations (/shl/file/<location>).
+Link manifest ids (/shl/<id>), file locations (/shl/file/<location>) and caregiver invitation
+tokens (/family/invitations/<token>/).
 
 Each of them alone opens a patient's records, so none may reach a log (gunicorn's access log,
 runserver's request lines, django.request's "Not Found: …", a Referer, a traceback). Used by
@@ -17,7 +18,7 @@ MASK = "[masked]"
 # harmless path costs nothing, missing a token leaks a patient's records.
 _SLASH = r"(?:/|%2[Ff])"
 _SECRET_PATH = re.compile(
-    rf"({_SLASH}(?:s|shl{_SLASH}file|shl){_SLASH})((?:(?!%2[Ff])[^/?#&\s\"'<>])+)"
+    rf"({_SLASH}(?:s|shl{_SLASH}file|shl|invitations){_SLASH})((?:(?!%2[Ff])[^/?#&\s\"'<>])+)"
 )
 
 

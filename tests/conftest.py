@@ -5,8 +5,10 @@
 - `admin_user`: staff (an operator).
 - `clinician`: a share recipient without an account: the share of `patient`'s labs and
   medications, its link (token) and the name they give when they open it.
-- `delegate`: a verified user with no grant over `patient` (the Family issue gives them one:
-  a parent or caregiver acting for the patient). Until then they see nothing of the patient's.
+- `delegate`: a verified user who is `patient`'s caregiver: a read-only grant over all of
+  the patient's records for 30 days (`sharing.Delegation`), used under /for/<patient's code>/
+  on the web and ?patient=<code> in the API; on their own pages they see nothing of the
+  patient's. `DelegationFactory(patient=patient, delegate=delegate, …)` gives it other terms.
 """
 
 import datetime as dt
@@ -23,7 +25,13 @@ from institutions import sync
 from institutions.models import Institution, SyncRun
 from mockhospital import domain as mock
 from mockhospital.onboarding import onboard_mock_hospital
-from tests.factories import PASSWORD, MockInstitutionFactory, ShareFactory, UserFactory
+from tests.factories import (
+    PASSWORD,
+    DelegationFactory,
+    MockInstitutionFactory,
+    ShareFactory,
+    UserFactory,
+)
 
 # The live server's listen backlog is Django's 10: the 50-request bursts of the share tests
 # overflowed it and the kernel reset connections (ListenOverflows, TCPAbortOnData). Set before
@@ -111,9 +119,11 @@ def clinician(patient):
 
 
 @pytest.fixture
-def delegate(db):
+def delegate(patient):
     user = UserFactory(email="delegate@example.org")
-    return _verified(user, "박지훈", dt.date(1988, 11, 20), "010-5555-0101", "male")
+    _verified(user, "박지훈", dt.date(1988, 11, 20), "010-5555-0101", "male")
+    DelegationFactory(patient=patient, delegate=user, label="박지훈", purpose="hospital visits")
+    return user
 
 
 @pytest.fixture

@@ -306,6 +306,21 @@ class DelegationFactory(factory.django.DjangoModelFactory):
     class Params:
         guardian = factory.Trait(kind=DelegationKind.GUARDIAN, may_share=True, may_manage=True)
 
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # One live grant per (patient, delegate): the cast's delegate already holds one over
+        # the cast's patient (tests/conftest.py), which is then given these terms instead.
+        if kwargs.get("delegate") is not None:
+            live = model_class.objects.filter(
+                patient=kwargs["patient"], delegate=kwargs["delegate"], revoked_at__isnull=True
+            ).first()
+            if live is not None:
+                for name, value in kwargs.items():
+                    setattr(live, name, value)
+                live.save()
+                return live
+        return super()._create(model_class, *args, **kwargs)
+
     @factory.post_generation
     def sources(self, create, extracted, **kwargs):
         if create and extracted:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.models import Action, ActorKind, AuditEvent
 from core.access import Actor
+from core.log_masking import mask_secrets
 from sharing import caregivers
 from sharing.models import Delegation
 from tests.conftest import login
@@ -47,6 +48,12 @@ def _client(user) -> Client:
 
 def _token_of(message) -> str:
     return re.search(r"/family/invitations/([^/\s]+)/", message.body).group(1)
+
+
+@pytest.fixture
+def invitee(db):
+    """Someone the patient invites (the cast's delegate already is their caregiver)."""
+    return UserFactory(email="jiwoo@example.org")
 
 
 @pytest.fixture
@@ -85,7 +92,7 @@ def test_the_patient_invites_a_caregiver_by_email(patient, delegate):
 
     response = _invite(client, delegate.email, categories=["lab"])
 
-    grant = Delegation.objects.get()
+    grant = Delegation.objects.get(invited_email__isnull=False, accepted_at=None)
     assert response.status_code == 302
     assert response["Location"] == f"/family/caregivers/{grant.code}/"
     assert (grant.kind, grant.patient, grant.delegate) == ("caregiver", patient, None)
@@ -97,7 +104,7 @@ def test_the_patient_invites_a_caregiver_by_email(patient, delegate):
     assert message.to == [delegate.email]
     token = _token_of(message)
     assert grant.invite_token_hash == hashlib.sha256(token.encode()).hexdigest()
-    assert token not in str(Delegation.objects.values().get())
+    assert token not in str(Delegation.objects.filter(pk=grant.pk).values().get())
     assert "김민준" in message.body  # who invites, no clinical content
     assert message.extra_headers["Content-Language"] == "en"
     event = AuditEvent.objects.get(action=Action.DELEGATION_INVITED)
@@ -148,9 +155,7 @@ def test_only_a_verified_adult_invites(patient):
     assert not Delegation.objects.exists()
 
 
-def test_someone_acting_for_the_patient_cannot_invite_or_see_their_caregivers(
-    patient, delegate
-):
+def test_someone_acting_for_the_patient_cannot_invite_or_see_their_caregivers(patient, delegate):
     DelegationFactory(patient=patient, delegate=delegate, guardian=True)
     client = _client(delegate)
 
@@ -163,30 +168,30 @@ def test_someone_acting_for_the_patient_cannot_invite_or_see_their_caregivers(
 # --- Accepting -----------------------------------------------------------------------------
 
 
-def test_invite_accept_scoped_read_expiry_404(patient, delegate, two_hospitals, password):
+def test_invite_accept_scoped_read_expiry_404(patient, invitee, two_hospitals, password):
     first, _second, lab_first, lab_second, condition = two_hospitals
     patient_client = _client(patient)
-    _invite(patient_client, delegate.email, categories=["lab"], sources=[str(first.code)])
+    _invite(patient_client, invitee.email, categories=["lab"], sources=[str(first.code)])
     token = _token_of(mail.outbox[0])
+    person = invitee
     invitee = Client()
 
     # Not logged in: the invitation sends them to log in, and back.
     anonymous = invitee.get(f"/family/invitations/{token}/")
     assert anonymous.status_code == 302
     assert anonymous["Location"].startswith("/accounts/login/?next=/family/invitations/")
-    login(invitee, delegate.email, password)
+    login(invitee, person.email, password)
     page = invitee.get(f"/family/invitations/{token}/")
     assert page.status_code == 200
     assert "김민준 invites you as caregiver" in page.content.decode()
     assert "한강병원" in page.content.decode()
-    assert not Delegation.objects.get().is_active  # a GET accepts nothing
+    assert not Delegation.objects.get(delegate=None).is_active  # a GET accepts nothing
 
     accepted = invitee.post(f"/family/invitations/{token}/")
 
     assert accepted.status_code == 302
     assert accepted["Location"] == _for(patient)
-    grant = Delegation.objects.get()
-    assert grant.delegate == delegate
+    grant = Delegation.objects.get(delegate=person)
     assert grant.invite_token_hash == ""
     # The scope: labs of the first hospital only.
     assert invitee.get(_for(patient, f"/records/r/{lab_first.code}/")).status_code == 200
@@ -199,7 +204,7 @@ def test_invite_accept_scoped_read_expiry_404(patient, delegate, two_hospitals, 
     assert invitee.post(f"/family/invitations/{token}/").status_code == 404
 
     with time_machine.travel(grant.expires_at + dt.timedelta(seconds=1)):
-        invitee.force_login(delegate)  # the old session has timed out by then
+        invitee.force_login(person)  # the old session has timed out by then
         urls = [_for(patient), _for(patient, f"/records/r/{lab_first.code}/")]
         assert [invitee.get(url).status_code for url in urls] == [404, 404]
 
@@ -211,28 +216,28 @@ def test_an_invitation_is_accepted_only_by_the_invited_address(patient, delegate
     response = _client(delegate).post(f"/family/invitations/{token}/", follow=True)
 
     assert "sent to another e-mail address" in response.content.decode()
-    assert Delegation.objects.get().delegate is None
+    assert Delegation.objects.get(invited_email__isnull=False, accepted_at=None).delegate is None
 
 
 def test_a_revoked_invitation_cannot_be_accepted(patient, delegate):
     _invite(_client(patient), delegate.email)
     token = _token_of(mail.outbox[0])
-    grant = Delegation.objects.get()
+    grant = Delegation.objects.get(invited_email__isnull=False, accepted_at=None)
     caregivers.revoke(grant=grant, actor=Actor.patient(patient))
 
     response = _client(delegate).post(f"/family/invitations/{token}/")
 
     assert response.status_code == 404
-    assert Delegation.objects.get().delegate is None
+    assert Delegation.objects.get(invited_email__isnull=False, accepted_at=None).delegate is None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_invitation_accepted_30_times_at_once_is_accepted_once(patient, delegate):
+def test_one_invitation_accepted_30_times_at_once_is_accepted_once(patient, invitee):
     """30 acceptances at the same moment, each on its own database connection: one wins."""
     grant, token = caregivers.invite(
         actor=Actor.patient(patient),
         patient=patient,
-        email=delegate.email,
+        email=invitee.email,
         label="박지훈",
         expires_at=timezone.now() + dt.timedelta(days=7),
     )
@@ -244,7 +249,7 @@ def test_one_invitation_accepted_30_times_at_once_is_accepted_once(patient, dele
     def accept():
         try:
             barrier.wait()
-            caregivers.accept(token=token, user=delegate)
+            caregivers.accept(token=token, user=invitee)
             outcome = "accepted"
         except caregivers.NotAcceptable:
             outcome = "refused"
@@ -260,7 +265,7 @@ def test_one_invitation_accepted_30_times_at_once_is_accepted_once(patient, dele
         thread.join()
 
     assert sorted(outcomes) == ["accepted"] + ["refused"] * (attempts - 1)
-    assert Delegation.objects.get(pk=grant.pk).delegate_id == delegate.pk
+    assert Delegation.objects.get(pk=grant.pk).delegate_id == invitee.pk
     assert AuditEvent.objects.filter(action=Action.DELEGATION_ACCEPTED).count() == 1
 
 
@@ -303,7 +308,7 @@ def test_revoking_ends_the_access_at_once(patient, delegate, two_hospitals):
 
     assert response.status_code == 302
     assert caregiver.get(_for(patient)).status_code == 404
-    assert Delegation.objects.get().ended_reason == "revoked"
+    assert Delegation.objects.get(pk=grant.pk).ended_reason == "revoked"
     event = AuditEvent.objects.get(action=Action.DELEGATION_REVOKED)
     assert (event.actor_kind, event.patient_id) == (ActorKind.PATIENT, patient.pk)
 
@@ -335,3 +340,12 @@ def test_another_patients_caregiver_pages_are_404(patient, other_patient, delega
     assert _client(delegate).get(f"/family/caregivers/{grant.code}/").status_code == 404
     grant.refresh_from_db()
     assert grant.revoked_at is None
+
+
+def test_an_invitations_token_never_reaches_a_log(patient, delegate):
+    _invite(_client(patient), delegate.email)
+    token = _token_of(mail.outbox[0])
+
+    line = f'"GET /family/invitations/{token}/ HTTP/1.1" 404'
+    assert token not in mask_secrets(line)
+    assert mask_secrets(line) == '"GET /family/invitations/[masked]/ HTTP/1.1" 404'

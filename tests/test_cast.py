@@ -8,7 +8,7 @@ from django.test import Client
 from institutions.models import RunStatus, SourceKind
 from records import projection
 from records.models import Record
-from sharing.models import Share
+from sharing.models import Delegation, Share
 from tests.factories import (
     InstitutionFactory,
     RecordFactory,
@@ -82,10 +82,21 @@ def test_the_clinician_opens_the_patients_share_by_its_link(patient, clinician):
     assert client.get(f"{clinician.link}c/condition/").status_code == 404
 
 
-def test_the_delegate_has_nothing_of_the_patients(patient, delegate):
+def test_the_delegate_is_the_patients_caregiver_with_nothing_of_theirs_on_their_own_pages(
+    patient, delegate
+):
     RecordFactory(source=SourceFactory(patient=patient))
     client = Client()
     client.force_login(delegate)
 
     assert client.get("/api/v1/records/").json()["results"] == []
+    assert len(client.get(f"/api/v1/records/?patient={patient.code}").json()["results"]) == 1
     assert delegate.profile.full_name != patient.profile.full_name
+    grant = Delegation.objects.get()
+    assert (grant.kind, grant.patient, grant.delegate, grant.is_active) == (
+        "caregiver",
+        patient,
+        delegate,
+        True,
+    )
+    assert (grant.may_share, grant.may_manage, grant.categories) == (False, False, [])

@@ -5,7 +5,9 @@ explained) with three intruders at once. Here every object URL meets every actor
 one test each, with the exact answer expected:
 
 - the owner (`patient`): allowed (200, or the redirect or status of the action);
-- another patient, the delegate (no grant yet), the admin outside the admin: 404, never 403;
+- another patient, the delegate (the patient's caregiver, on their own pages: the grant is
+  used only under /for/<patient's code>/, see tests/test_idor_delegates.py), the admin
+  outside the admin: 404, never 403;
 - the clinician (a share of the patient's labs and medications), an SHL viewer, anonymous:
   the login page (HTML) or 401 (API): they have no account session;
 - on the clinician's own pages: 404 for anything outside the share's categories, sources and
@@ -30,8 +32,9 @@ from django.utils import timezone
 from audit.models import Action, AuditEvent
 from institutions.models import Source, SourceStatus
 from sharing import domain as sharing_domain
-from sharing.models import Share
+from sharing.models import Delegation, Share
 from tests.factories import (
+    DelegationFactory,
     RecordFactory,
     ShareFactory,
     SourceFactory,
@@ -80,6 +83,7 @@ class Side:
     run: object
     share: object  # a share of labs with downloads (so an SHL too)
     manifest_id: str
+    grant: object  # a caregiver invited (not yet accepted): the patient's own grant pages
 
 
 def _manifest_id(shlink: str) -> str:
@@ -103,7 +107,10 @@ def _side(user, *, lab_code: str, prefix: str) -> Side:
         allow_download=True,
         base_url="http://testserver",
     )
-    return Side(record, lab_code, source, upload, run, share, _manifest_id(share.shlink))
+    grant = DelegationFactory(
+        patient=user, delegate=None, label=f"{prefix} caregiver", invited_email=f"{prefix}@x.org"
+    )
+    return Side(record, lab_code, source, upload, run, share, _manifest_id(share.shlink), grant)
 
 
 @dataclass
@@ -143,6 +150,7 @@ def world(patient, other_patient, clinician):
             mine.share.label,
             clinician.share.label,
             mine.source.display_name,
+            mine.grant.label,
         ],
     )
 
@@ -199,6 +207,10 @@ OBJECT_URLS = {
     "share_preview": ("get", lambda s: _url("share_preview", code=s.share.code), 200),
     "share_revoke": ("post", lambda s: _url("share_revoke", code=s.share.code), 302),
     "share_reissue": ("post", lambda s: _url("share_reissue", code=s.share.code), 302),
+    "caregiver_detail": ("get", lambda s: _url("caregiver_detail", code=s.grant.code), 200),
+    "caregiver_revoke": ("post", lambda s: _url("caregiver_revoke", code=s.grant.code), 302),
+    # Without a duration the renewal is refused with a message, back on the grant's page.
+    "caregiver_renew": ("post", lambda s: _url("caregiver_renew", code=s.grant.code), 302),
     "api-record": ("get", lambda s: _url("api-record", id=s.record.code), 200),
     "api-lab-series": ("get", lambda s: _url("api-lab-series", code=s.lab_code), 200),
     "api-source-detail": ("get", lambda s: _url("api-source-detail", id=s.source.code), 200),
@@ -258,6 +270,7 @@ def test_object_url_answers_each_actor(route, actor, world, actor_client, patien
     assert Share.objects.get(pk=world.mine.share.pk).token_hash == world.mine.share.token_hash
     assert Source.objects.get(pk=world.mine.source.pk).status == SourceStatus.ACTIVE
     assert world.mine.source.runs.count() == 1
+    assert Delegation.objects.get(pk=world.mine.grant.pk).revoked_at is None
 
 
 # --- Another patient's object and no object: the same bytes -------------------------------------
@@ -280,6 +293,7 @@ def _nonexistent(side: Side) -> Side:
         run=fake,
         share=fake,
         manifest_id=sharing_domain.new_token(),
+        grant=fake,
     )
 
 
@@ -440,7 +454,7 @@ def test_shl_viewer_cannot_open_the_share_link_pages(world, actor_client, clinic
     assert [(p.status_code, p["Location"]) for p in pages] == [(302, clinician.link)] * 2
 
 
-# --- The delegate (no grant yet) and the admin: nothing of the patient's in their lists --------
+# --- The delegate (on their own pages) and the admin: nothing of the patient's in their lists --
 
 LISTS = [
     "/dashboard/",
@@ -463,14 +477,18 @@ LISTS = [
 
 @pytest.mark.parametrize("actor", ["delegate", "admin"])
 @pytest.mark.parametrize("url", LISTS)
-def test_lists_show_nothing_of_the_patients_to_others(url, actor, world, actor_client):
+def test_lists_show_nothing_of_the_patients_to_others(url, actor, world, actor_client, patient):
     client = actor_client(actor)
 
     response = client.get(url)
 
     assert response.status_code == 200
     body = _body(response)
-    assert [marker for marker in world.markers if marker in body] == []
+    markers = world.markers
+    if actor == "delegate":
+        # The header's switcher names the person they act for (their grant): only that.
+        markers = [marker for marker in markers if marker != patient.profile.full_name]
+    assert [marker for marker in markers if marker in body] == []
     codes = [str(world.mine.record.code), str(world.mine.source.code), str(world.mine.share.code)]
     assert [code for code in codes if code in body] == []
     # (The audit-event list holds the actor's own logins: their own.)
