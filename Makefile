@@ -99,7 +99,7 @@ lint: install
 
 # Security tools (offline): bandit (medium and high findings fail), the project's semgrep rules,
 # and detect-secrets against the reviewed baseline. See docs/security.md.
-CODE := core accounts audit institutions records sharing pages phr mockhospital
+CODE := core accounts audit notifications institutions records sharing pages phr mockhospital
 SECRETS_EXCLUDE := (^|/)(\.venv|node_modules|staticfiles|var|locale)/|package-lock\.json$$|\.mo$$
 security: install
 	$(VENV)/bin/bandit --quiet --recursive $(CODE) --exclude '*/migrations/*' --severity-level medium
