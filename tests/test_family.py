@@ -499,3 +499,64 @@ def test_a_share_made_by_a_guardian_links_to_nobodys_record(other_patient):
     assert link.startswith("http://testserver/s/")
     opened = Client().post(link.removeprefix("http://testserver"), {"name": "Dr. Park"})
     assert opened.status_code == 302
+
+
+def test_guardian_imports_and_exports_the_childs_records_as_her_own(other_patient, settings):
+    # A real Synthea file about a child (Luigi Wiegand, born 2020-10-20), registered as
+    # 이서연's child for the test: his mother imports it into his record and exports it.
+    import json
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from institutions.models import RunStatus, Source
+    from tests.conftest import run_to_end
+
+    settings.PHR_FAMILY_REGISTRY = [
+        {
+            "parents": [{"name": "이서연", "birth_date": "1990-07-02"}],
+            "children": [{"name": "Luigi Wiegand", "birth_date": "2020-10-20", "sex": "male"}],
+        }
+    ]
+    synthea = Path(__file__).parent / "fixtures" / "fhir" / "synthea"
+    luigi_file = synthea / "Luigi_Wiegand_e27d88b0-c5e5-4042-ad49-184f6a900ee3.json"
+    grant = family.add_child(
+        guardian=other_patient,
+        full_name="Luigi Wiegand",
+        birth_date=dt.date(2020, 10, 20),
+        sex="male",
+    )
+    child = grant.patient
+    client = _guardian_client(other_patient)
+    prefix = f"/for/{child.code}"
+
+    response = client.post(
+        f"{prefix}/sources/import/",
+        {"file": SimpleUploadedFile(luigi_file.name, luigi_file.read_bytes())},
+    )
+
+    # His own file (no confirmation asked: it is about the child's verified identity).
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"].startswith(f"{prefix}/sources/")
+    source = Source.objects.get(code=response["Location"].split("/")[4])
+    assert source.patient_id == child.pk
+    assert run_to_end(source.runs.get()).status == RunStatus.SUCCEEDED
+    stored = Record.objects.filter(patient=child).count()
+    assert stored > 0
+    assert Record.objects.filter(patient=other_patient).count() == 0
+    imported = AuditEvent.objects.get(action=Action.RECORDS_IMPORTED)
+    assert (imported.actor_id, imported.actor_kind, imported.patient_id) == (
+        other_patient.pk,
+        ActorKind.DELEGATE,
+        child.pk,
+    )
+
+    exported = client.get(f"{prefix}/records/export/fhir/")
+
+    assert exported.status_code == 200
+    bundle = json.loads(b"".join(exported.streaming_content))
+    subject = bundle["entry"][0]["resource"]
+    assert subject["resourceType"] == "Patient"
+    assert subject["birthDate"] == "2020-10-20"
+    # The child as verified first, then every one of his stored records.
+    assert len(bundle["entry"]) == stored + 1
