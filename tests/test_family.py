@@ -560,3 +560,35 @@ def test_guardian_imports_and_exports_the_childs_records_as_her_own(other_patien
     assert subject["birthDate"] == "2020-10-20"
     # The child as verified first, then every one of his stored records.
     assert len(bundle["entry"]) == stored + 1
+
+
+@pytest.mark.parametrize("children", [1, 3])
+def test_my_children_page_query_count_does_not_grow(
+    other_patient, settings, children, django_assert_num_queries
+):
+    settings.PHR_FAMILY_REGISTRY = [
+        {
+            "parents": [{"name": "이서연", "birth_date": "1990-07-02"}],
+            "children": [
+                {"name": f"김하{n}", "birth_date": f"201{n}-04-10", "sex": "female"}
+                for n in range(5, 5 + children)
+            ],
+        }
+    ]
+    for n in range(5, 5 + children):
+        family.add_child(
+            guardian=other_patient,
+            full_name=f"김하{n}",
+            birth_date=dt.date(2010 + n, 4, 10),
+            sex="female",
+        )
+    client = _guardian_client(other_patient)
+    client.get("/family/children/")  # warm the session
+
+    # 4: the session, the user, the guardian's children with their profiles (one join), the
+    # guardian's own profile (is she verified, for the form).
+    with django_assert_num_queries(4):
+        response = client.get("/family/children/")
+
+    assert response.status_code == 200
+    assert len(response.context["rows"]) == children
