@@ -129,7 +129,7 @@ def overview(records: QuerySet[Record], today: dt.date | None = None) -> Overvie
         if record.resource_type not in THERAPY_TYPES:
             continue
         resource = record.resource
-        concept = _concept(resource, medications.get(_medication_key(record)))
+        concept = _concept(resource, _referenced(record, medications))
         key, name, basis = _ingredient(concept)
         ingredient = groups.setdefault(key, Ingredient(key=key, name=name, basis=basis))
         ingredient.entries.append(_entry(record, resource, concept, today))
@@ -172,6 +172,20 @@ def _medication_key(record: Record) -> tuple[int, str] | None:
     if not isinstance(reference, str) or not reference.startswith("Medication/"):
         return None
     return (record.source_id, reference.split("/", 1)[1])
+
+
+def _referenced(record: Record, medications: dict) -> dict | None:
+    """The Medication a record references: contained in it ("#id"), or stored from its source."""
+    reference = (record.resource.get("medicationReference") or {}).get("reference", "")
+    if isinstance(reference, str) and reference.startswith("#"):
+        for contained in record.resource.get("contained") or []:
+            if (
+                contained.get("resourceType") == "Medication"
+                and contained.get("id") == reference[1:]
+            ):
+                return contained
+        return None
+    return medications.get(_medication_key(record))
 
 
 def _concept(resource: dict, medication: dict | None) -> dict:

@@ -262,3 +262,14 @@ def test_the_page_warns_of_duplicate_therapy(client, patient):
     assert "Possible duplicate therapy" in current
     assert "2 current prescriptions contain amlodipine" in current
     assert "ATC C08CA01" in current
+
+
+def test_a_contained_medication_names_the_ingredient(patient):
+    medication, request = krcore_example()
+    request["contained"] = [medication | {"id": "med"}]
+    request["medicationReference"] = {"reference": "#med"}
+    import_resources(patient, "KR Core", [request])
+
+    (line,) = _overview(patient, today=dt.date(2023, 5, 3)).current
+
+    assert line.key == (ATC, "M01AB15")
