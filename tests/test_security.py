@@ -133,10 +133,18 @@ def _api(name, **kwargs):
     return reverse(name, kwargs=kwargs)
 
 
+def _encounter(world) -> Record:
+    """One of the cast patient's visits (its plain-language summary is patient data)."""
+    return Record.objects.filter(
+        patient_id=world.record.patient_id, category=Category.ENCOUNTER
+    ).first()
+
+
 # route name → the requests that aim it at the cast patient's objects: [(method, url), ...]
 PROBES = {
     "lab_detail": lambda w: [("get", _api("lab_detail", code=w.lab_code))],
     "record_detail": lambda w: [("get", _api("record_detail", code=w.record.code))],
+    "visit_summary": lambda w: [("get", _api("visit_summary", code=_encounter(w).code))],
     "source_detail": lambda w: [("get", _api("source_detail", code=w.source.code))],
     "source_progress": lambda w: [("get", _api("source_progress", code=w.source.code))],
     "source_sync": lambda w: [("post", _api("source_sync", code=w.source.code))],
@@ -247,7 +255,7 @@ def test_idor_matrix(world, actors):
 def test_probes_do_reach_the_objects_for_their_owner(client, patient, world):
     """The matrix proves something only if the same URLs work for the owner."""
     client.force_login(patient)  # the world gave them a security key: no password-only login
-    for name in ("record_detail", "lab_detail", "source_detail", "share_detail"):
+    for name in ("record_detail", "lab_detail", "source_detail", "share_detail", "visit_summary"):
         (_method, url), *_ = PROBES[name](world)
         response = client.get(url)
         assert response.status_code == 200, (name, response.get("Location"))
