@@ -166,18 +166,27 @@ def claimable_child(*, full_name: str, birth_date: dt.date, sex: str) -> Patient
     return profile
 
 
-# The account's own rows that move with the login when a child's record is claimed; any other
-# row pointing at the new account (records, sources, shares...) is data, and refuses the claim.
+# What a new account may already have without holding records of its own: its login's rows
+# (allauth's e-mail addresses and authenticators move with the login), one-to-one bookkeeping
+# (a profile, a data version, when the digest was last seen), rows the scope guard does not
+# protect (notifications and their settings). Anything else pointing at it — sources,
+# records, shares, grants: the models whose default manager is patient-scoped — is data,
+# and refuses the claim (deleting the account would take it away).
 _LOGIN_APPS = {"accounts", "account", "mfa", "usersessions", "auth", "admin", "headless"}
 
 
 def _holds_data(user: User) -> bool:
     # Every app above accounts points at the user; asked through the model's relations, so
-    # this layer names none of them. A dozen EXISTS queries, once per claim.
+    # this layer names none of them. A few EXISTS queries, once per claim.
     with scopes.scopes_disabled():
         for relation in User._meta.related_objects:
             model = relation.related_model
-            if model._meta.app_label in _LOGIN_APPS or relation.many_to_many:
+            if (
+                model._meta.app_label in _LOGIN_APPS
+                or relation.many_to_many
+                or relation.one_to_one
+                or type(model._default_manager).__name__ != "PatientScopedManager"
+            ):
                 continue
             if model._base_manager.filter(**{relation.field.name: user}).exists():
                 return True
