@@ -16,6 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from accounts.models import User
 from mockhospital import domain, fhir
 from mockhospital.admin import MockInstitutionForm
+from mockhospital.demo import AGENCY_SLUGS
 from mockhospital.generator import KST, InstitutionSpec, PatientSpec, generate, person
 from mockhospital.models import MockInstitution, MockPatient
 from records.fhirfile import NotFHIR, parse_fhir_file
@@ -581,11 +582,16 @@ def test_demo_hospitals_know_the_demo_patients(db, settings):
     for patient in MockPatient.objects.select_related("institution"):
         known[patient.identifier].add(patient.institution.slug)
 
-    assert MockInstitution.objects.count() == 5
-    assert len({i.type_code for i in MockInstitution.objects.all()}) == 5
+    assert MockInstitution.objects.count() == 8  # five hospitals, three public agencies
+    hospitals = MockInstitution.objects.exclude(slug__in=AGENCY_SLUGS)
+    assert len({i.type_code for i in hospitals}) == 5
     assert MockInstitution.objects.exclude(faults={}).count() == 1  # the flaky one
     mine = known[User.objects.get(email="patient@example.com").profile.verified_identifier]
     theirs = known[User.objects.get(email="other@example.com").profile.verified_identifier]
+    # Both are registered at every agency with their demographics.
+    assert set(AGENCY_SLUGS) <= mine
+    assert set(AGENCY_SLUGS) <= theirs
+    mine, theirs = mine - set(AGENCY_SLUGS), theirs - set(AGENCY_SLUGS)
     assert len(mine) == 4
     assert len(theirs) == 3
     assert mine & theirs == {"hangang-general", "mapo-health"}
