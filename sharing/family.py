@@ -170,10 +170,6 @@ class AgeOutResult:
     shares_revoked: int = 0
 
 
-def _shifted(day: dt.date, years: int) -> dt.date:
-    return accounts_domain.birthday(day, years)
-
-
 def end_guardian_grants(*, now: dt.datetime | None = None) -> AgeOutResult:
     """The age-out, run by Celery beat: notices 30 days ahead, and the end on the day.
 
@@ -187,7 +183,9 @@ def end_guardian_grants(*, now: dt.datetime | None = None) -> AgeOutResult:
     result = AgeOutResult()
     today = timezone.localdate(now)
     # Born on or before this day: 14 within NOTICE_DAYS (a day's slack for 29 February).
-    latest_birth = _shifted(today + dt.timedelta(days=NOTICE_DAYS + 1), -14)
+    latest_birth = accounts_domain.birthday(
+        today + dt.timedelta(days=NOTICE_DAYS + 1), -accounts_domain.GUARDIAN_AGE_LIMIT
+    )
     with scopes.scopes_disabled():
         children = list(
             PatientProfile.objects.filter(
