@@ -592,3 +592,10 @@ def test_my_children_page_query_count_does_not_grow(
 
     assert response.status_code == 200
     assert len(response.context["rows"]) == children
+
+
+def test_a_leap_day_child_ages_out_on_1_march():
+    assert accounts_domain.birthday(dt.date(2020, 2, 29), 14) == dt.date(2034, 3, 1)
+    assert accounts_domain.age_out_at(dt.date(2020, 2, 29)) == dt.datetime(2034, 3, 1, tzinfo=KST)
+    assert accounts_domain.age_out_at(dt.date(2024, 2, 29)) == dt.datetime(2038, 3, 1, tzinfo=KST)
+    assert accounts_domain.age_out_at(dt.date(2020, 2, 28)) == dt.datetime(2034, 2, 28, tzinfo=KST)
