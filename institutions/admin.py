@@ -40,6 +40,7 @@ class InstitutionForm(forms.ModelForm):
             "name_en",
             "hira_number",
             "type_code",
+            "kind",
             "region",
             "fhir_base_url",
             "token_url",
@@ -81,7 +82,7 @@ class InstitutionAdmin(admin.ModelAdmin):
         "failure_rate",
         "last_error",
     ]
-    list_filter = ["status", "type_code"]
+    list_filter = ["status", "kind", "type_code"]
     search_fields = ["name", "name_en", "hira_number"]
     readonly_fields = [
         "status",
