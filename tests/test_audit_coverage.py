@@ -197,6 +197,38 @@ def _identity_verified(ctx):
     )
 
 
+def _caregiver(ctx):
+    """A caregiver of the patient's (an accepted, read-only grant) and their own client."""
+    from tests.factories import DelegationFactory, UserFactory
+
+    helper = UserFactory()
+    grant = DelegationFactory(patient=ctx.patient, delegate=helper)
+    client = Client()
+    client.force_login(helper)
+    return grant, client
+
+
+def _invitation(ctx):
+    from core.access import Actor
+    from sharing import caregivers
+
+    return caregivers.invite(
+        actor=Actor.patient(ctx.patient),
+        patient=ctx.patient,
+        email="helper@example.org",
+        label="Helper",
+        expires_at=timezone.now() + dt.timedelta(days=7),
+    )
+
+
+def _delegation_accepted(ctx):
+    from sharing import caregivers
+    from tests.factories import UserFactory
+
+    _grant, token = _invitation(ctx)
+    caregivers.accept(token=token, user=UserFactory(email="helper@example.org"))
+
+
 TRIGGERS = {
     Action.LOGIN: lambda ctx: ctx.logged_in(),
     Action.LOGOUT: lambda ctx: ctx.logged_in().post("/accounts/logout/"),
@@ -250,6 +282,20 @@ TRIGGERS = {
         "/account/delete/", {"confirm": "on"}
     ),
     Action.AUDIT_PURGED: _purged,
+    Action.DELEGATE_VIEWED: lambda ctx: _caregiver(ctx)[1].get(
+        f"/for/{ctx.patient.code}/dashboard/"
+    ),
+    Action.DELEGATION_INVITED: lambda ctx: ctx.logged_in().post(
+        "/family/caregivers/invite/",
+        {"email": "helper@example.org", "label": "Helper", "rights": "read", "duration": "7d"},
+    ),
+    Action.DELEGATION_ACCEPTED: _delegation_accepted,
+    Action.DELEGATION_RENEWED: lambda ctx: ctx.logged_in().post(
+        f"/family/caregivers/{_invitation(ctx)[0].code}/renew/", {"duration": "30d"}
+    ),
+    Action.DELEGATION_REVOKED: lambda ctx: ctx.logged_in().post(
+        f"/family/caregivers/{_invitation(ctx)[0].code}/revoke/"
+    ),
 }
 
 
