@@ -13,7 +13,8 @@ Valid FHIR R4 means, in this order:
    0..*), required elements present, codes from their required value sets, primitives of
    their lexical form;
 3. what the official schema leaves out, added to it in memory when it is compiled (the file
-   stays as published): at most one type of a choice element (value[x]), dates that exist on
+   stays as published): complex types are objects, R4's required primitive elements
+   (required-primitives.json), at most one type of a choice element (value[x]), dates that exist on
    the calendar (its pattern takes 2023-02-31), references of a form R4 allows ("#id",
    "Type/id[/_history/v]" of an R4 type, "Type?search" in a transaction, an absolute URL or
    urn), strings within R4's 1 MB limit; and its \\s read as XML Schema's (_xml_pattern);
@@ -217,14 +218,18 @@ def _xml_whitespace(node):
 
 
 def _strengthened(node):
-    """The schema with each date, dateTime and instant also held to the calendar, and each
-    string and markdown to R4's size limit (wherever their patterns stand: in the primitive's
+    """The schema with each complex type an object, each date, dateTime and instant also held
+    to the calendar, and each string and markdown to R4's size limit (wherever their patterns stand: in the primitive's
     definition and in each choice type that repeats it)."""
     if isinstance(node, list):
         return [_strengthened(value) for value in node]
     if not isinstance(node, dict):
         return node
     node = {key: _strengthened(value) for key, value in node.items()}
+    if "properties" in node and "type" not in node:
+        # A complex type or resource: the published definitions do not say "object", so a
+        # string where R4 has a Coding (DSTU2's Encounter.class) would pass.
+        node["type"] = "object"
     enum = node.get("enum")
     if isinstance(enum, list) and "3.0.1" in enum and "4.0.0" in enum and "4.0.1" not in enum:
         # FHIR versions: the published schema stops at 4.0.0; R4's own examples say 4.0.1.
