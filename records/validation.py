@@ -219,8 +219,8 @@ def _xml_whitespace(node):
 
 def _strengthened(node):
     """The schema with each complex type an object, each date, dateTime and instant also held
-    to the calendar, and each string and markdown to R4's size limit (wherever their patterns stand: in the primitive's
-    definition and in each choice type that repeats it)."""
+    to the calendar, and each string and markdown to R4's size limit (wherever their patterns
+    stand: in the primitive's definition and in each choice type that repeats it)."""
     if isinstance(node, list):
         return [_strengthened(value) for value in node]
     if not isinstance(node, dict):
