@@ -23,7 +23,7 @@ from institutions.models import Source, SyncRun
 from records.models import Category, Record
 from sharing import domain as sharing_domain
 from tests.conftest import login
-from tests.factories import PASSWORD, make_share
+from tests.factories import PASSWORD, DelegationFactory, make_share
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,8 @@ NOT_PATIENT_DATA = {
     "api-institution-detail": "an institution of the public directory",
     "account_confirm_email": "allauth: a one-time key mailed to the address owner",
     "account_reset_password_from_key": "allauth: a one-time key mailed to the address owner",
+    "caregiver_accept": "a one-time invitation token mailed to, and bound to, the invited address "
+    "(tests/test_caregivers.py)",
 }
 # The mock hospitals stand in for hospitals' own servers (tests and demo only, not the product).
 EXEMPT_NAMESPACES = ("mockhospital:", "admin:")
@@ -70,6 +72,7 @@ class World:
     revoked_manifest: str
     revoked_file: str
     webauthn: Authenticator
+    grant: object = None  # a caregiver the patient invited (sharing.Delegation)
     markers: list[str] = field(default_factory=list)
 
 
@@ -107,6 +110,9 @@ def world(patient, kr_sources):
     webauthn = Authenticator.objects.create(
         user=patient, type=Authenticator.Type.WEBAUTHN, data={"name": "김민준의 보안키"}
     )
+    grant = DelegationFactory(
+        patient=patient, delegate=None, label="김민준의 돌보미", invited_email="cg@example.org"
+    )
     return World(
         record=lab,
         lab_code=lab_code,
@@ -118,6 +124,7 @@ def world(patient, kr_sources):
         revoked_manifest=revoked_manifest,
         revoked_file=revoked_file,
         webauthn=webauthn,
+        grant=grant,
         markers=[
             patient.profile.full_name,
             patient.email,
@@ -125,6 +132,7 @@ def world(patient, kr_sources):
             share.label,
             source.display_name,
             "보안키",
+            grant.label,
         ],
     )
 
@@ -188,6 +196,9 @@ PROBES = {
     "api-share-detail": lambda w: [("get", _api("api-share-detail", id=w.share.code))],
     "api-share-accesses": lambda w: [("get", _api("api-share-accesses", id=w.share.code))],
     "api-share-reissue": lambda w: [("post", _api("api-share-reissue", id=w.share.code))],
+    "caregiver_detail": lambda w: [("get", _api("caregiver_detail", code=w.grant.code))],
+    "caregiver_revoke": lambda w: [("post", _api("caregiver_revoke", code=w.grant.code))],
+    "caregiver_renew": lambda w: [("post", _api("caregiver_renew", code=w.grant.code))],
     "api-share-revoke": lambda w: [("post", _api("api-share-revoke", id=w.share.code))],
 }
 
@@ -248,6 +259,8 @@ def test_idor_matrix(world, actors):
     assert world.share.revoked_at is None
     assert Source.objects.filter(pk=world.source.pk).exists()
     assert Authenticator.objects.filter(pk=world.webauthn.pk).exists()
+    world.grant.refresh_from_db()
+    assert world.grant.revoked_at is None
     assert probed >= 3 * len(PROBES)
     print(f"IDOR matrix: {len(PROBES)} routes, {probed} requests refused")
 
@@ -255,7 +268,14 @@ def test_idor_matrix(world, actors):
 def test_probes_do_reach_the_objects_for_their_owner(client, patient, world):
     """The matrix proves something only if the same URLs work for the owner."""
     client.force_login(patient)  # the world gave them a security key: no password-only login
-    for name in ("record_detail", "lab_detail", "source_detail", "share_detail", "visit_summary"):
+    for name in (
+        "record_detail",
+        "lab_detail",
+        "source_detail",
+        "share_detail",
+        "visit_summary",
+        "caregiver_detail",
+    ):
         (_method, url), *_ = PROBES[name](world)
         response = client.get(url)
         assert response.status_code == 200, (name, response.get("Location"))
