@@ -114,6 +114,8 @@ def _source_context(request, source):
         "issues_more": issues_more,
         "record_count": source.records.count(),
         "unlink_form": UnlinkForm(),
+        # An agency keeps a window of its data (institutions.windows), said on its page.
+        "window": windows.EXPLAINED.get(source.institution.kind) if source.institution_id else None,
     }
 
 

@@ -71,6 +71,8 @@ def test_a_verified_patient_connects_nhis_and_reads_their_checkups(
     source = Source.objects.get(patient=other_patient, institution=agencies["nhis"])
     run_to_end(source.runs.get())
     assert Record.objects.filter(source=source, resource_type="DiagnosticReport").exists()
+    detail = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "national health check-ups from the last 10 years" in _text(detail)
 
     index = client.get("/records/checkups/", HTTP_ACCEPT_LANGUAGE="en")
     assert index.status_code == 200
