@@ -79,11 +79,17 @@ class Explainer(Protocol):
     def record(self, record) -> Explanation:
         """Any one record: a diagnosis, a medication, a result on its own."""
 
-    def visit(self, encounter, related: list, *, today: dt.date | None = None) -> Summary:
-        """A visit: the encounter and the records that name it."""
+    def visit(
+        self, encounter, related: list, *, today: dt.date | None = None, results=None
+    ) -> Summary:
+        """A visit: the encounter, the records that name it, and for each result tested
+        there its series up to it (`results`, lists as series() takes)."""
 
-    def digest(self, new_records: list, *, since, today: dt.date | None = None) -> Summary:
-        """What arrived since `since` (None: never looked)."""
+    def digest(
+        self, new_records: list, *, since, today: dt.date | None = None, counts=None, results=None
+    ) -> Summary:
+        """What arrived since `since` (None: never looked): new diagnoses and medications,
+        `counts` of new records by category, and the series of each test with a new result."""
 
     def glance(self, sections: dict, tests: list, *, today: dt.date | None = None) -> Summary:
         """My health at a glance: the summary's sections and each test's recent points."""

@@ -150,7 +150,9 @@ class RuleExplainer:
         when = (
             wording.date_text(encounter.effective) if encounter.effective else _("an unknown date")
         )
-        kind = encounter.display or _("a visit")
+        kind = (
+            encounter.display or main_concept(encounter.resource or {}).get("text") or _("a visit")
+        )
         summary = Summary(
             title=_("Your visit to %(institution)s on %(date)s")
             % {"institution": encounter.source.display_name, "date": when}
