@@ -588,7 +588,8 @@ def _hira(spec, person_, until):
                 }
             )
         events.append((handed, resources))
-    return events
+    # A second institution's visit can come after the next visit at the usual one.
+    return sorted(events, key=lambda event: event[0])
 
 
 # --- KDCA ----------------------------------------------------------------------------------
