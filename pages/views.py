@@ -45,6 +45,14 @@ def _dashboard_summary(actor) -> dict:
             vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,
         )
+        listed = [
+            *summary["problems"],
+            *(line["latest"] for line in summary["current_medications"]),
+            *summary["allergies"],
+            *summary["vitals"],
+            *visits,
+        ]
+        readmodels.slim(listed, keep_resource=listed)  # their sources, one object each
     return summary
 
 

@@ -251,6 +251,8 @@ def points_markup(points: list[dict]) -> str:
 ROW = "<tr><td>{date}</td><td>{value}{flag}</td><td>{institution}</td></tr>"
 LINKED = '<a href="{href}">{value}</a>'
 CODE = "00000000-0000-0000-0000-000000000000"  # stands for a record's code in `link`
+# Where a cached table's links start (records.readmodels): the page puts the URL's start there.
+ROW_LINK = f"/__record__/{CODE}/"
 
 
 def values_rows(points, *, link: str = "") -> str:

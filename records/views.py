@@ -16,6 +16,7 @@ from records.models import Category
 
 def _first_page(queryset) -> dict:
     records, next_cursor = queries.page(queryset)
+    readmodels.slim(records, keep_resource=records)  # their sources, one object each
     return {"records": queries.merge_duplicates(records), "next_cursor": next_cursor}
 
 

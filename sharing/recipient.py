@@ -98,6 +98,7 @@ def _listing(actor, category: str, *, after: str = "") -> dict:
     rows, next_cursor = record_queries.page(
         scoped.filter(category=category) if category else scoped, after=after
     )
+    readmodels.slim(rows, keep_resource=rows)  # their sources, one object each (for the cache)
     return {
         "counts": record_queries.category_counts(scoped),
         "rows": record_queries.merge_duplicates(rows),

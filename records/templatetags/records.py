@@ -63,4 +63,10 @@ def values_rows(context, points) -> str:
         link = reverse("share_record", args=[context["token"], charts.CODE])
     else:
         link = ""
+    built = getattr(points, "rows", "")  # kept with a read model (records.readmodels.Points)
+    if built and link:
+        start, end = charts.ROW_LINK.split(charts.CODE)
+        url_start, url_end = link.split(charts.CODE)
+        if end == url_end:  # /…/<code>/ in both: only the start differs
+            return mark_safe(built.replace(f'href="{start}', f'href="{url_start}'))  # noqa: S308
     return charts.values_rows(points, link=link)
