@@ -17,7 +17,15 @@ from gunicorn.glogging import Logger
 from core.log_masking import MaskSecretPaths
 
 bind = os.environ.get("PHR_BIND") or "0.0.0.0:8000"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 3)
+# Sized for the work: a page is mostly Python (one core per process, whatever its threads) with
+# short waits on PostgreSQL and Redis in between, so processes for the cores and a few threads in
+# each for the waits; gthread keeps idle keep-alive connections off the workers' hands, and 4
+# threads match each process's database pool (DB_POOL_MAX_SIZE, 4). On 2 cores this is the
+# 4 × 4 that B4 measures (`make bench` starts gunicorn with this file; docs/performance.md).
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS") or 4)
+timeout = 120
 accesslog = "-"
 
 

@@ -40,9 +40,10 @@ def create_database() -> None:
 
 
 class Server:
-    """gunicorn serving the app (and the mock hospitals) on loopback."""
+    """gunicorn serving the app (and the mock hospitals) on loopback, as gunicorn.conf.py sizes
+    it in production (`workers`: another number of processes, for a case that needs one)."""
 
-    def __init__(self, port: int | None = None, workers: int = 4, env: dict | None = None):
+    def __init__(self, port: int | None = None, workers: int = 0, env: dict | None = None):
         # BENCH_PORT: several benchmark runs on one machine each need a port of their own.
         self.port = port or int(os.environ.get("BENCH_PORT", "8765"))
         self.workers = workers
@@ -55,18 +56,17 @@ class Server:
             [
                 str(Path(sys.executable).parent / "gunicorn"),
                 "phr.wsgi",
+                # The production sizing (workers, worker class, threads, timeouts), with its
+                # access log off (a line per request under wrk) and the benchmark's address.
+                "--config",
+                "gunicorn.conf.py",
                 "--bind",
                 f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
+                "--access-logfile",
+                "/dev/null",
                 "--log-level",
                 "warning",
-                "--timeout",
-                "120",
+                *(["--workers", str(self.workers)] if self.workers else []),
             ],
             cwd=ROOT,
             env=self.env,
