@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from institutions.models import InstitutionKind
+from records import readmodels
 from records.models import Record
 from records.projection import parse_fhir_datetime
 
@@ -91,6 +92,8 @@ def expire(source, now: dt.datetime | None = None) -> int:
             source=source, resource_type=resource_type, effective__lt=limit
         ).delete()
         deleted += count
+    if deleted:  # the patient's summaries (records.readmodels) change with them
+        readmodels.bump(patient_id=source.patient_id)
     return deleted
 
 
