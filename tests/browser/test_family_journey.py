@@ -27,8 +27,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(tra
 
 
 @pytest.fixture
-def childrens_hospital(live_server):
+def childrens_hospital(live_server, settings):
     """한강종합병원, which has seen 김하은 (under the identity the registry gives her)."""
+    # Chromium, the live server and a worker share the machine: the tests' 2-second FHIR
+    # timeout (made for the fault tests) failed the onboarding's token request under load.
+    settings.PHR_FHIR_TIMEOUT = 15.0
     hospital = MockInstitutionFactory(
         slug="hangang",
         name="한강종합병원",
