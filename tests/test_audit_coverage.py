@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import PatientProfile
 from audit import domain as audit
 from audit.models import Action, AuditEvent
 from institutions import domain as institutions_domain
@@ -229,6 +230,91 @@ def _delegation_accepted(ctx):
     caregivers.accept(token=token, user=UserFactory(email="helper@example.org"))
 
 
+def _household(ctx, *parents):
+    """The cast patient (김민준, 1962-03-15) registered with a child under 14 at his address,
+    with any other parents given; the child's events are written on the child's record."""
+    ctx.settings.PHR_FAMILY_REGISTRY = [
+        {
+            "parents": [{"name": "김민준", "birth_date": "1962-03-15"}, *parents],
+            "children": [{"name": "김하린", "birth_date": "2020-01-15", "sex": "female"}],
+        }
+    ]
+
+
+def _child_added(ctx):
+    _household(ctx)
+    ctx.logged_in().post(
+        "/family/children/",
+        {"full_name": "김하린", "birth_date": "2020-01-15", "sex": "female", "confirm": "on"},
+    )
+
+
+def _second_guardian(ctx):
+    from accounts import domain as accounts_domain
+    from sharing import family
+    from tests.factories import UserFactory
+
+    _household(ctx, {"name": "최지은", "birth_date": "1985-06-01"})
+    family.add_child(
+        guardian=ctx.patient, full_name="김하린", birth_date=dt.date(2020, 1, 15), sex="female"
+    )
+    mother = UserFactory()
+    accounts_domain.verify_identity(
+        user=mother,
+        full_name="최지은",
+        birth_date=dt.date(1985, 6, 1),
+        sex="female",
+        phone="010-5555-6666",
+    )
+    family.add_child(
+        guardian=mother, full_name="김하린", birth_date=dt.date(2020, 1, 15), sex="female"
+    )
+
+
+def _aged_out(ctx):
+    import time_machine
+
+    from sharing import family
+    from sharing.tasks import end_guardian_grants
+
+    _household(ctx)
+    family.add_child(
+        guardian=ctx.patient, full_name="김하린", birth_date=dt.date(2020, 1, 15), sex="female"
+    )
+    with time_machine.travel(dt.datetime(2034, 1, 15, 1, tzinfo=dt.UTC), tick=False):
+        end_guardian_grants()
+
+
+def _record_claimed(ctx):
+    import time_machine
+
+    from tests.factories import UserFactory
+
+    _aged_out(ctx)
+    with time_machine.travel(dt.datetime(2034, 2, 1, 1, tzinfo=dt.UTC), tick=False):
+        harin = UserFactory(email="harin@example.org")
+        client = Client()
+        client.force_login(harin)
+        client.post(
+            "/account/identity/",
+            {
+                "full_name": "김하린",
+                "birth_date": "2020-01-15",
+                "sex": "female",
+                "phone": "010-7777-8888",
+                "confirm": "on",
+            },
+        )
+
+
+# Events written on a child's record (its patient is the child, not the cast patient).
+ON_THE_CHILDS_RECORD = {
+    Action.CHILD_ADDED,
+    Action.DELEGATION_CREATED,
+    Action.DELEGATION_ENDED,
+    Action.RECORD_CLAIMED,
+}
+
 TRIGGERS = {
     Action.LOGIN: lambda ctx: ctx.logged_in(),
     Action.LOGOUT: lambda ctx: ctx.logged_in().post("/accounts/logout/"),
@@ -296,6 +382,10 @@ TRIGGERS = {
     Action.DELEGATION_REVOKED: lambda ctx: ctx.logged_in().post(
         f"/family/caregivers/{_invitation(ctx)[0].code}/revoke/"
     ),
+    Action.CHILD_ADDED: _child_added,
+    Action.DELEGATION_CREATED: _second_guardian,
+    Action.DELEGATION_ENDED: _aged_out,
+    Action.RECORD_CLAIMED: _record_claimed,
 }
 
 
@@ -315,7 +405,9 @@ def test_action_writes_its_event(
     events = AuditEvent.objects.filter(action=action)
     assert events.count() > before, f"{action} wrote no audit event"
     event = events.order_by("-id").first()
-    if action not in (Action.AUDIT_PURGED, Action.INSTITUTION_CHANGED):
+    if action in ON_THE_CHILDS_RECORD:
+        assert PatientProfile.objects.get(user_id=event.patient_id).full_name == "김하린", action
+    elif action not in (Action.AUDIT_PURGED, Action.INSTITUTION_CHANGED):
         assert event.patient_id == patient.pk, action
     # No clinical content, token or secret in any event written along the way.
     clinical = set(Record.objects.values_list("display", flat=True)[:200])

@@ -84,6 +84,7 @@ class Side:
     share: object  # a share of labs with downloads (so an SHL too)
     manifest_id: str
     grant: object  # a caregiver invited (not yet accepted): the patient's own grant pages
+    encounter: object = None  # a visit: its plain-language summary is patient data
 
 
 def _manifest_id(shlink: str) -> str:
@@ -110,7 +111,19 @@ def _side(user, *, lab_code: str, prefix: str) -> Side:
     grant = DelegationFactory(
         patient=user, delegate=None, label=f"{prefix} caregiver", invited_email=f"{prefix}@x.org"
     )
-    return Side(record, lab_code, source, upload, run, share, _manifest_id(share.shlink), grant)
+    encounter = RecordFactory(
+        source=source,
+        resource={
+            "resourceType": "Encounter",
+            "id": f"{prefix}-visit",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "period": {"start": "2025-03-04T09:00:00+09:00"},
+        },
+    )
+    return Side(
+        record, lab_code, source, upload, run, share, _manifest_id(share.shlink), grant, encounter
+    )
 
 
 @dataclass
@@ -198,6 +211,7 @@ def _url(name, **kwargs):
 OBJECT_URLS = {
     "record_detail": ("get", lambda s: _url("record_detail", code=s.record.code), 200),
     "lab_detail": ("get", lambda s: _url("lab_detail", code=s.lab_code), 200),
+    "visit_summary": ("get", lambda s: _url("visit_summary", code=s.encounter.code), 200),
     "source_detail": ("get", lambda s: _url("source_detail", code=s.source.code), 200),
     "source_progress": ("get", lambda s: _url("source_progress", code=s.source.code), 200),
     "source_sync": ("post", lambda s: _url("source_sync", code=s.source.code), 302),
@@ -294,6 +308,7 @@ def _nonexistent(side: Side) -> Side:
         share=fake,
         manifest_id=sharing_domain.new_token(),
         grant=fake,
+        encounter=fake,
     )
 
 

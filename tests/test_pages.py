@@ -126,8 +126,11 @@ def test_demo_creates_the_published_logins_idempotently(client):
 
     assert "patient@example.com    phr-demo-pass   patient" in output.getvalue()
 
-    emails = sorted(User.objects.values_list("email", flat=True))
+    emails = sorted(User.objects.filter(profile__managed=False).values_list("email", flat=True))
     assert emails == ["admin@example.com", "other@example.com", "patient@example.com"]
+    # The demo child: one managed patient without a login, once however often demo runs.
+    child = User.objects.get(profile__managed=True)
+    assert child.profile.full_name == "김하은" and not child.has_usable_password()
     for email in emails:
         login(client, email, DEMO_PASSWORD)
         assert client.get("/dashboard/").status_code == 200

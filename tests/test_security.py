@@ -34,6 +34,10 @@ NOT_PATIENT_DATA = {
     "api-institution-detail": "an institution of the public directory",
     "account_confirm_email": "allauth: a one-time key mailed to the address owner",
     "account_reset_password_from_key": "allauth: a one-time key mailed to the address owner",
+    "checkup_year": "a year: the logged-in patient's own check-ups of that year only (404 when "
+    "they have none; tests/test_checkups*.py)",
+    "checkup_trend": "a check-up item's code: the logged-in patient's own results only (404 "
+    "when they have none)",
     "caregiver_accept": "a one-time invitation token mailed to, and bound to, the invited address "
     "(tests/test_caregivers.py)",
 }
