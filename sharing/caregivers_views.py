@@ -83,9 +83,7 @@ def caregiver_invite(request):
                 _("The invitation is on its way to %(email)s.") % {"email": grant.invited_email},
             )
             return redirect("caregiver_detail", code=grant.code)
-    return render(
-        request, "sharing/caregivers/invite.html", {"form": form, "refused": refused}
-    )
+    return render(request, "sharing/caregivers/invite.html", {"form": form, "refused": refused})
 
 
 @login_required
