@@ -51,6 +51,16 @@ class Share(models.Model):
     shl_file = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The delegate's grant this share was made under (None: the patient's own). Such a share is
+    # that grant's: only its delegate manages it (sharing.queries.shares_for), it never
+    # outlives the grant (sharing.domain.find_active), and ends with it (sharing.caregivers).
+    created_under = models.ForeignKey(
+        "sharing.Delegation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="shares_made",
+    )
 
     # The runtime guard (core.scopes): filtered to the active scope's patient; raises if none.
     objects = patient_scoped_manager("patient")
