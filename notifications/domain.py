@@ -13,6 +13,7 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core import mail
 from notifications.models import Kind, Notification, Preference
@@ -87,6 +88,40 @@ def notify(
     return notification
 
 
+def notify_batch(*, user, items: list[dict], patient=None) -> list[Notification]:
+    """Tell `user` of several things at once (a day's reminders): one in-app Notification per
+    item, as notify() writes it (each item's `kind`, `params`, `link` and `key`: told once per
+    key), and one e-mail for all the new ones, saying how many — not one e-mail per dose.
+    Returns the Notifications written. Side effects: Notification rows; at most one e-mail
+    queued for after commit."""
+    written = []
+    for item in items:
+        chosen = preference(user, item["kind"])
+        if not chosen.in_app and not chosen.email:
+            continue
+        fields = {
+            "user": user,
+            "patient": patient if patient is not None and patient != user else None,
+            "kind": item["kind"],
+            "params": item.get("params") or {},
+            "link": item.get("link", ""),
+            "key": item["key"],
+            "in_app": chosen.in_app,
+            "emailed": bool(chosen.email and user.email),
+        }
+        try:
+            with transaction.atomic():
+                written.append(Notification.objects.create(**fields))
+        except IntegrityError:
+            continue  # told already
+    mailed = [n for n in written if n.emailed]
+    if len(mailed) == 1:
+        mail.send_after_commit(_email(user, mailed[0]))
+    elif mailed:
+        mail.send_after_commit(_batch_email(user, mailed))
+    return written
+
+
 SUBJECTS = {
     Kind.VACCINATION_DUE: lambda: _("A vaccination is due"),
     Kind.CHECKUP_DUE: lambda: _("A health check-up is due"),
@@ -124,6 +159,46 @@ def _email(user, notification: Notification) -> EmailMessage:
             [
                 str(BODIES[notification.kind](notification.params)),
                 link,
+                _("You can choose which e-mails PHR sends you in your settings: %(url)s")
+                % {"url": f"{settings.SITE_URL}/notifications/settings/"},
+            ]
+        )
+    return EmailMessage(
+        subject,
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
+        headers={"Content-Language": language},
+    )
+
+
+def _batch_email(user, notifications: list[Notification]) -> EmailMessage:
+    """One e-mail for several reminders: how many, and a link (the page of their kind when they
+    are all of one kind, else the notifications list). No clinical detail."""
+    language = user.language or settings.LANGUAGE_CODE
+    kinds = {n.kind for n in notifications}
+    links = {n.link for n in notifications}
+    path = links.pop() if len(links) == 1 and links != {""} else "/notifications/"
+    count = len(notifications)
+    with translation.override(language):
+        if kinds == {Kind.VACCINATION_DUE}:
+            subject = str(SUBJECTS[Kind.VACCINATION_DUE]())
+            summary = ngettext(
+                "%(count)s vaccination is due or overdue. Open PHR to see which:",
+                "%(count)s vaccinations are due or overdue. Open PHR to see which:",
+                count,
+            ) % {"count": count}
+        else:
+            subject = _("Reminders from PHR")
+            summary = ngettext(
+                "%(count)s reminder is waiting for you in PHR:",
+                "%(count)s reminders are waiting for you in PHR:",
+                count,
+            ) % {"count": count}
+        body = "\n\n".join(
+            [
+                summary,
+                f"{settings.SITE_URL}{path}",
                 _("You can choose which e-mails PHR sends you in your settings: %(url)s")
                 % {"url": f"{settings.SITE_URL}/notifications/settings/"},
             ]

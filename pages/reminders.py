@@ -1,7 +1,12 @@
 """The daily reminders (beat: pages.tasks.send_due_reminders): a vaccination due or overdue
 (records.vaccinations, the written national schedule) and the national health check-up due
-(records.checkups.next_checkup_due), told through notifications.notify to the patient and to
-each active guardian of a child.
+(records.checkups.next_checkup_due), told through notifications.notify_batch to the patient
+and to each active guardian of a child: one in-app notification per item, one e-mail per person
+and run saying how many.
+
+Only from data that was fetched: vaccinations for a patient with KDCA linked, the check-up for
+one with NHIS linked (without them a dose not found is not a dose not given). Never to staff;
+a managed child's own account is a placeholder — its reminders go to its active guardians only.
 
 Idempotent: each reminder has a key (the patient, the dose and its state, or the check-up's
 year), and notify() tells a person once per key, so running it twice a day, or after a crash
@@ -16,7 +21,8 @@ from django.utils import timezone, translation
 
 from accounts.models import User
 from core.access import Actor
-from notifications.domain import notify
+from institutions.models import InstitutionKind, Source, SourceKind, SourceStatus
+from notifications.domain import notify_batch
 from notifications.models import Kind
 from records import vaccinations
 from records.checkups import next_checkup_due
@@ -42,15 +48,38 @@ def _names(key: str) -> dict[str, str]:
     return names
 
 
-def reminders_for(patient: User, today: dt.date) -> list[dict]:
-    """What is due for `patient` on `today`: notify() keyword arguments without the reader."""
+def _agencies_by_patient() -> dict[int, set[str]]:
+    """patient id → the KDCA / NHIS kinds they have a linked source of (one query)."""
+    linked = Source.objects.filter(
+        status=SourceStatus.ACTIVE,
+        kind=SourceKind.INSTITUTION,
+        institution__kind__in=[InstitutionKind.KDCA, InstitutionKind.NHIS],
+    ).values_list("patient_id", "institution__kind")
+    agencies: dict[int, set[str]] = {}
+    for patient_id, kind in linked:
+        agencies.setdefault(patient_id, set()).add(kind)
+    return agencies
+
+
+def reminders_for(patient: User, today: dt.date, agencies=frozenset()) -> list[dict]:
+    """What is due for `patient` on `today` from the agencies they have linked (`agencies`:
+    "kdca" for vaccinations, "nhis" for the check-up): notify() keyword arguments without the
+    reader."""
     profile = patient.profile
     actor = Actor.patient(patient)
     due = []
-    overview = vaccinations.overview(
-        records_for(actor), birth_date=profile.birth_date, sex=profile.sex or "", today=today
-    )
-    for dose in overview.attention:
+    if InstitutionKind.KDCA in agencies:
+        overview = vaccinations.overview(
+            records_for(actor),
+            birth_date=profile.birth_date,
+            sex=profile.sex or "",
+            today=today,
+            connected=True,
+        )
+        attention = overview.attention
+    else:
+        attention = []
+    for dose in attention:
         due.append(
             {
                 "kind": Kind.VACCINATION_DUE,
@@ -63,7 +92,7 @@ def reminders_for(patient: User, today: dt.date) -> list[dict]:
                 "key": f"{patient.pk}:{dose.reminder_key}",
             }
         )
-    checkup = next_checkup_due(actor)
+    checkup = next_checkup_due(actor) if InstitutionKind.NHIS in agencies else None
     if checkup is not None and checkup.year <= today.year:
         due.append(
             {
@@ -77,31 +106,35 @@ def reminders_for(patient: User, today: dt.date) -> list[dict]:
 
 
 def send_due_reminders(today: dt.date | None = None) -> int:
-    """Tell every patient with a birth date (and a child's guardians) what is due. Returns how
-    many notifications were written. Side effects: through notify(), Notification rows and
-    e-mails after commit."""
+    """Tell every patient with a birth date and KDCA or NHIS linked (and a child's guardians)
+    what is due. Returns how many notifications were written. Side effects: through
+    notify_batch(), Notification rows and at most one e-mail per person after commit."""
     today = today or timezone.localdate()
     written = 0
-    patients = User.objects.filter(profile__birth_date__isnull=False).select_related("profile")
+    agencies = _agencies_by_patient()
+    patients = User.objects.filter(
+        pk__in=list(agencies), profile__birth_date__isnull=False, is_staff=False, is_active=True
+    ).select_related("profile")
     for patient in patients.iterator(chunk_size=200):
         try:
-            due = reminders_for(patient, today)
+            due = reminders_for(patient, today, agencies[patient.pk])
             if not due:
                 continue
             guardians = _guardians(patient)
             whose = patient.profile.full_name
-            for reminder in due:
-                if notify(user=patient, **reminder):
-                    written += 1
-                for guardian in guardians:
-                    # The guardian's link opens the child's page (under /for/<the child>/).
-                    told = {
+            if not patient.profile.managed:  # a managed child's address is a placeholder
+                written += len(notify_batch(user=patient, items=due))
+            for guardian in guardians:
+                # The guardian's link opens the child's page (under /for/<the child>/).
+                told = [
+                    {
                         **reminder,
                         "params": {**reminder["params"], "whose": whose},
                         "link": prefix_for(patient.code) + reminder["link"],
                     }
-                    if notify(user=guardian, patient=patient, **told):
-                        written += 1
+                    for reminder in due
+                ]
+                written += len(notify_batch(user=guardian, patient=patient, items=told))
         except Exception as exc:  # one patient's fault must not stop everyone's reminders
             logger.warning("reminders not computed user=%s: %s", patient.pk, type(exc).__name__)
     return written

@@ -69,6 +69,20 @@ def sources_of(records: QuerySet[Record]):
     )
 
 
+def linked_agencies(patient_id: int) -> frozenset[str]:
+    """The kinds of public agency ("nhis", "hira", "kdca") the patient has a linked source of:
+    what the national pages may say was fetched. A page must not read "none recorded" or
+    "overdue" from data that was never asked for. One query; the kind is read through the
+    Record's `source` key (records stand below the app that owns sources)."""
+    source_model = Record._meta.get_field("source").related_model
+    kinds = (
+        source_model.objects.filter(patient_id=patient_id, status="active", kind="institution")
+        .exclude(institution__kind="hospital")
+        .values_list("institution__kind", flat=True)
+    )
+    return frozenset(kinds)
+
+
 @dataclass(frozen=True)
 class Filters:
     category: str = ""

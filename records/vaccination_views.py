@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.queries import profile_for
 from records import vaccinations
-from records.queries import records_for
+from records.queries import linked_agencies, records_for
 
 
 @login_required
@@ -15,6 +15,9 @@ from records.queries import records_for
 def vaccinations_page(request):
     profile = profile_for(request.actor)
     overview = vaccinations.overview(
-        records_for(request.actor), birth_date=profile.birth_date, sex=profile.sex or ""
+        records_for(request.actor),
+        birth_date=profile.birth_date,
+        sex=profile.sex or "",
+        connected="kdca" in linked_agencies(request.actor.patient_id),
     )
     return render(request, "records/vaccinations.html", {"overview": overview, "profile": profile})

@@ -30,7 +30,11 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 ADULT_AGE = 19
 
 DONE, DUE, OVERDUE, UPCOMING, NOT_GIVEN = "done", "due", "overdue", "upcoming", "not_given"
+# Without KDCA connected the record is not the patient's full one: a dose not found is not a
+# dose not given, so the schedule is what is recommended for the age, never "due" or "overdue".
+RECOMMENDED = "recommended"
 STATE_WORDS = {
+    RECOMMENDED: _("Recommended"),
     DONE: _("Done"),
     DUE: _("Due"),
     OVERDUE: _("Overdue"),
@@ -170,6 +174,7 @@ class Overview:
     by_vaccine: list[VaccineRecord]
     others: list[Given]  # vaccinations the schedule does not name (COVID-19, travel, …)
     source: dict
+    connected: bool = False  # KDCA is linked: the record is the national one
 
     @property
     def attention(self) -> list[DoseStatus]:
@@ -234,10 +239,18 @@ def vaccinations(records: QuerySet[Record]) -> list[Given]:
 # --- The schedule ------------------------------------------------------------------------------
 
 
-def _by_vaccine(given: list[Given]) -> dict[str, list[Given]]:
+def _by_vaccine(given: list[Given], *, one_per_day: bool = False) -> dict[str, list[Given]]:
+    """The doses of each vaccine, oldest first. `one_per_day`: the same vaccine on the same day
+    counts once (the schedule's count): KDCA and the public health centre that gave it both
+    send the one dose. The record lists keep both."""
     doses: dict[str, list[Given]] = {}
+    seen: set[tuple[str, dt.date]] = set()
     for item in given:
         for key in item.vaccines:
+            if one_per_day and item.day is not None:
+                if (key, item.day) in seen:
+                    continue
+                seen.add((key, item.day))
             doses.setdefault(key, []).append(item)
     return doses
 
@@ -247,7 +260,7 @@ def child_schedule(
 ) -> list[VaccineSchedule]:
     """The national schedule for a child born on `birth`, dose by dose, on `today`."""
     data = schedule_data()
-    doses = _by_vaccine(given)
+    doses = _by_vaccine(given, one_per_day=True)
     skipped = {
         vaccine["instead"] if not doses.get(vaccine["instead"]) else key
         for key, vaccine in data["vaccines"].items()
@@ -331,7 +344,7 @@ def _season(doses: list[Given], today: dt.date) -> DoseStatus:
 def adult_schedule(birth: dt.date, given: list[Given], today: dt.date) -> list[VaccineSchedule]:
     """The recommendations for adults: influenza every season, Td/Tdap every ten years, one
     PPSV23 from 65, shingles from 50."""
-    doses = _by_vaccine(given)
+    doses = _by_vaccine(given, one_per_day=True)
     rows = []
     for entry in schedule_data()["adult"]:
         key = entry["vaccine"]
@@ -359,10 +372,17 @@ def adult_schedule(birth: dt.date, given: list[Given], today: dt.date) -> list[V
 
 
 def overview(
-    records: QuerySet[Record], *, birth_date: dt.date | None, sex: str = "", today=None
+    records: QuerySet[Record],
+    *,
+    birth_date: dt.date | None,
+    connected: bool,
+    sex: str = "",
+    today=None,
 ) -> Overview:
     """The vaccination page's content for the patient of `records` (a scoped queryset): their
-    record by vaccine, and the schedule for their age (none without a birth date)."""
+    record by vaccine, and the schedule for their age (none without a birth date).
+    `connected`: the patient has KDCA linked (records.queries.linked_agencies); without it no
+    dose is due or overdue, only recommended (a dose not found may have been given)."""
     today = today or timezone.localdate()
     given = vaccinations(records)
     age = age_in_years(birth_date, today) if birth_date else None
@@ -373,6 +393,11 @@ def overview(
         schedule = child_schedule(birth_date, sex, given, today)
     else:
         schedule = adult_schedule(birth_date, given, today)
+    if not connected:
+        for row in schedule:
+            for dose in row.doses:
+                if dose.state in (DUE, OVERDUE, UPCOMING):
+                    dose.state = RECOMMENDED
     names = schedule_data()["vaccines"]
     by_vaccine = [
         VaccineRecord(key, vaccine_name(key), doses)
@@ -387,4 +412,5 @@ def overview(
         by_vaccine=by_vaccine,
         others=[g for g in given if not g.vaccines],
         source=schedule_data()["source"],
+        connected=connected,
     )

@@ -20,7 +20,7 @@ from sharing.models import Delegation, DelegationKind
 from tests.conftest import login
 from tests.factories import PatientProfileFactory, SourceFactory, SyncRunFactory, UserFactory
 from tests.records_data import import_resources
-from tests.test_vaccinations import PRESCHOOL, shot
+from tests.test_vaccinations import PRESCHOOL, connect, shot
 
 pytestmark = pytest.mark.django_db
 
@@ -121,6 +121,7 @@ def test_reminder_and_results_emails_carry_no_clinical_detail_in_the_patients_la
     child = UserFactory(email="parent-view@example.org", language=language)
     PatientProfileFactory(user=child, birth_date=birth, sex="female", full_name="김하은")
     import_resources(child, "질병관리청", [shot(i, c, d) for i, (c, d) in enumerate(PRESCHOOL)])
+    connect(child, "kdca")
     source = SourceFactory(patient=child)
     run = SyncRunFactory(source=source, status=RunStatus.SUCCEEDED, created_count=12)
     mail.outbox.clear()
@@ -214,6 +215,7 @@ def test_reminders_are_idempotent_and_reach_the_childs_guardian():
         expires_at=timezone.now() + dt.timedelta(days=365),
     )
     import_resources(child, "질병관리청", [shot(i, c, d) for i, (c, d) in enumerate(PRESCHOOL)])
+    connect(child, "kdca")
 
     first = reminders.send_due_reminders(today=TODAY)
     again = reminders.send_due_reminders(today=TODAY)
@@ -242,9 +244,74 @@ def test_reminders_are_idempotent_and_reach_the_childs_guardian():
 
 def test_a_checkup_reminder_once_a_year(patient):
     # 김민준, born 1962 (an even year): checked in even years; none recorded, so due in 2026.
+    connect(patient, "nhis")
     with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
         assert reminders.send_due_reminders(today=TODAY) >= 1
         assert reminders.send_due_reminders(today=TODAY) == 0
     (checkup,) = Notification.objects.filter(user=patient, kind=Kind.CHECKUP_DUE)
     assert checkup.key == f"{patient.pk}:checkup:2026"
     assert checkup.params == {"year": 2026}
+
+
+def _child_with_guardian(**child_fields):
+    birth = dt.date(2019, 4, 10)
+    child = UserFactory(**child_fields)
+    PatientProfileFactory(
+        user=child, birth_date=birth, sex="female", full_name="김하은", managed=True
+    )
+    parent = UserFactory(email="guardian@example.org")
+    Delegation.objects.create(
+        kind=DelegationKind.GUARDIAN,
+        patient=child,
+        delegate=parent,
+        accepted_at=timezone.now(),
+        expires_at=timezone.now() + dt.timedelta(days=365),
+    )
+    return child, parent
+
+
+def test_no_reminders_without_kdca_or_nhis_nor_to_staff(patient):
+    # A fresh account with a birth date and nothing linked, a staff member with a birth date
+    # and KDCA linked: nobody is told of a dose or a check-up nobody fetched.
+    fresh = UserFactory()
+    PatientProfileFactory(user=fresh, birth_date=dt.date(2019, 4, 10), sex="female")
+    staff = UserFactory(is_staff=True)
+    PatientProfileFactory(user=staff, birth_date=dt.date(1980, 1, 1), sex="male")
+    connect(staff, "kdca")
+    connect(staff, "nhis")
+    mail.outbox.clear()
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        assert reminders.send_due_reminders(today=TODAY) == 0
+    assert not Notification.objects.exists()
+    assert not mail.outbox
+
+
+def test_kdca_alone_gives_vaccination_reminders_but_no_checkup(patient):
+    connect(patient, "kdca")  # 김민준, 63: adult recommendations; no NHIS linked
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        reminders.send_due_reminders(today=TODAY)
+
+    kinds = set(Notification.objects.filter(user=patient).values_list("kind", flat=True))
+    assert kinds == {Kind.VACCINATION_DUE}
+
+
+def test_a_managed_childs_reminders_go_to_the_guardian_only_in_one_email(
+    django_capture_on_commit_callbacks,
+):
+    child, parent = _child_with_guardian(email="child-placeholder@example.org")
+    import_resources(child, "질병관리청", [shot(i, c, d) for i, (c, d) in enumerate(PRESCHOOL)])
+    connect(child, "kdca")
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        written = reminders.send_due_reminders(today=TODAY)
+
+    # DTaP 5, IPV 4, MMR 2, IJEV 4 due: four in-app notifications, to the guardian only.
+    assert written == 4
+    assert not Notification.objects.filter(user=child).exists()
+    assert Notification.objects.filter(user=parent).count() == 4
+    (message,) = mail.outbox
+    assert message.to == [parent.email]
+    assert "4" in message.body

@@ -17,7 +17,12 @@ from core.access import Actor
 from records import vaccinations
 from records.queries import records_for
 from tests.conftest import login
-from tests.factories import PatientProfileFactory, UserFactory
+from tests.factories import (
+    InstitutionFactory,
+    PatientProfileFactory,
+    SourceFactory,
+    UserFactory,
+)
 from tests.records_data import import_resources
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +83,11 @@ def shots(given: list[tuple[str, str]]) -> list[dict]:
     return resources
 
 
+def connect(patient, kind: str):
+    """A linked source of the agency `kind` ("kdca", "nhis", "hira") for `patient`."""
+    return SourceFactory(patient=patient, institution=InstitutionFactory(kind=kind))
+
+
 def child(birth: dt.date, sex="female"):
     user = UserFactory()
     PatientProfileFactory(user=user, birth_date=birth, sex=sex, full_name="김하은")
@@ -86,7 +96,7 @@ def child(birth: dt.date, sex="female"):
 
 def status(patient, birth, sex, today) -> tuple[dict, vaccinations.Overview]:
     result = vaccinations.overview(
-        records_for(Actor.patient(patient)), birth_date=birth, sex=sex, today=today
+        records_for(Actor.patient(patient)), birth_date=birth, sex=sex, today=today, connected=True
     )
     states = {(d.vaccine, d.dose): d.state for v in result.schedule for d in v.doses}
     return states, result
@@ -361,7 +371,11 @@ def test_adults_recommendations(patient, given, today, expected):
     birth = patient.profile.birth_date  # 1962: 63, so PPSV23 (65) is not yet listed
 
     result = vaccinations.overview(
-        records_for(Actor.patient(patient)), birth_date=birth, sex="male", today=today
+        records_for(Actor.patient(patient)),
+        birth_date=birth,
+        sex="male",
+        today=today,
+        connected=True,
     )
 
     states = {v.key: v.doses[0].state for v in result.schedule}
@@ -387,6 +401,7 @@ def test_the_vaccinations_page_shows_the_childs_schedule(client):
     import_resources(
         patient, "질병관리청", [shot(i, code, day) for i, (code, day) in enumerate(PRESCHOOL)]
     )
+    connect(patient, "kdca")
     login(client, patient.email)
 
     with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
@@ -407,6 +422,7 @@ def test_a_guardian_sees_the_childs_schedule_under_the_childs_address(client):
     birth = dt.date(2019, 4, 10)
     patient = child(birth)
     import_resources(patient, "질병관리청", shots(PRESCHOOL))
+    connect(patient, "kdca")
     parent = UserFactory()
     Delegation.objects.create(
         kind=DelegationKind.GUARDIAN,
@@ -426,3 +442,58 @@ def test_a_guardian_sees_the_childs_schedule_under_the_childs_address(client):
     assert 'class="dose dose-due"' in page
     assert "Born April 10, 2019 (age 6)" in page
     assert "Add a birth date to your profile" in own  # the parent's own page: no profile
+
+
+# --- Without KDCA, or with a dose sent twice -----------------------------------------------------
+
+
+def test_without_kdca_the_page_says_so_and_no_dose_is_due_or_overdue(client):
+    # A 6-year-old with no vaccination record and no KDCA link: nothing was fetched, so nothing
+    # may read "overdue" or "no vaccination recorded".
+    patient = child(dt.date(2019, 4, 10))
+    login(client, patient.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "KDCA is not connected." in page
+    assert "not what you have had" in page
+    assert "need attention" not in page
+    assert "dose-overdue" not in page
+    assert "dose-due" not in page
+    assert "dose-recommended" in page
+    assert "No vaccination recorded yet" not in page
+
+
+def test_with_kdca_connected_and_nothing_sent_the_page_says_kdca_sent_none(client):
+    patient = child(dt.date(2019, 4, 10))
+    connect(patient, "kdca")
+    login(client, patient.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "KDCA is not connected." not in page
+    assert "KDCA sent no vaccination record." in page
+    assert "dose-overdue" in page  # connected: the national record, so a missing dose is one
+
+
+def test_the_same_dose_from_kdca_and_the_health_centre_counts_once(client):
+    # HepB on the day of birth and at 1 month, each sent by KDCA and by the health centre: two
+    # doses, not four — the third (6 months) is still to come, not "done".
+    birth = dt.date(2025, 10, 15)
+    patient = child(birth)
+    doses = [("18", "2025-10-15"), ("18", "2025-11-15")]
+    import_resources(patient, "질병관리청", [shot(i, c, d) for i, (c, d) in enumerate(doses)])
+    import_resources(
+        patient,
+        "마포구보건소",
+        [shot(10 + i, c, d, where="마포구보건소") for i, (c, d) in enumerate(doses)],
+    )
+
+    states, result = status(patient, birth, "female", dt.date(2026, 3, 1))
+
+    assert states[("HepB", 2)] == DONE
+    assert states[("HepB", 3)] in (DUE, UPCOMING)
+    (hepb,) = [v for v in result.by_vaccine if v.key == "HepB"]
+    assert len(hepb.doses) == 4  # the record lists both senders' entries
