@@ -178,7 +178,7 @@ def test_the_digest_lists_what_arrived_until_marked_as_seen(client, patient, oth
     _visit(other_patient)
     login(_english(client), patient.email)
     text = _text(client.get("/records/explain/digest/").content.decode())
-    assert "What arrived in the last 30 days" in text
+    assert "Your first look: what arrived in the last 30 days" in text
     assert "3 new: Lab results" in text
     assert "HbA1c (glycated haemoglobin): A little above the range the lab uses" in text
     assert DISCLAIMER in text
@@ -333,3 +333,118 @@ def test_explanation_pages_cost_the_same_queries_whatever_the_data(client, patie
     # digest (6): when last looked, the new records by category, the new diagnoses and
     # medications, the latest new result of each test, their resources, their histories.
     assert counts == {"visit": 5, "glance": 14, "digest": 8}
+
+
+# --- urgent results in the digest and at a glance -------------------------------------------
+
+ROUTINE = [  # (LOINC, unit, value, low, high): nine tests in range
+    ("2085-9", "mg/dL", 55, 40, 60),
+    ("2093-3", "mg/dL", 180, 0, 200),
+    ("2571-8", "mg/dL", 120, 0, 150),
+    ("1920-8", "U/L", 25, 0, 40),
+    ("1742-6", "U/L", 30, 0, 40),
+    ("2160-0", "mg/dL", 0.9, 0.6, 1.2),
+    ("3094-0", "mg/dL", 15, 8, 20),
+    ("3084-1", "mg/dL", 5, 3, 7),
+    ("2885-2", "g/dL", 7, 6, 8),
+]
+
+
+def _observation(resource_id, loinc, value, unit, when, *, low=None, high=None, flag=None):
+    resource = hba1c(resource_id, value, when)
+    resource["code"] = {"coding": [{"system": "http://loinc.org", "code": loinc}]}
+    resource["valueQuantity"] = {
+        "value": value,
+        "unit": unit,
+        "system": "http://unitsofmeasure.org",
+        "code": unit,
+    }
+    reference = {}
+    if low is not None:
+        reference["low"] = {"value": low}
+    if high is not None:
+        reference["high"] = {"value": high}
+    resource["referenceRange"] = [reference] if reference else []
+    if flag:
+        resource["interpretation"] = [{"coding": [{"code": flag}]}]
+    return resource
+
+
+def _routine_and_urgent(patient):
+    source = SourceFactory(patient=patient)
+    for i, (loinc, unit, value, low, high) in enumerate(ROUTINE):
+        RecordFactory(
+            source=source,
+            resource=_observation(
+                f"r-{i}", loinc, value, unit, f"2026-02-1{i}T09:00:00+09:00", low=low, high=high
+            ),
+        )
+    # Older than every routine result: the newest eight would leave them out.
+    RecordFactory(
+        source=source,
+        resource=_observation(
+            "k-1", "2823-3", 7.2, "mmol/L", "2026-01-02T09:00:00+09:00", low=3.5, high=5.1
+        ),
+    )
+    RecordFactory(
+        source=source,
+        resource=_observation(
+            "na-1",
+            "2951-2",
+            130,
+            "mmol/L",
+            "2026-01-03T09:00:00+09:00",
+            low=136,
+            high=145,
+            flag="LL",
+        ),
+    )
+
+
+def test_the_digest_lists_every_urgent_result_first(client, patient):
+    _routine_and_urgent(patient)
+    login(_english(client), patient.email)
+    text = _text(client.get("/records/explain/digest/").content.decode())
+    new_results = text[text.index("New results") :]
+    assert "Potassium" in new_results
+    assert "Sodium" in new_results
+    urgent_at = max(new_results.index("Potassium"), new_results.index("Sodium"))
+    assert urgent_at < new_results.index("Within the range")
+    # Then the newest eight routine results: the oldest (HDL) is left out.
+    assert new_results.count("Within the range") == 8
+    assert "HDL" not in new_results
+    assert "a little below" not in new_results.lower()
+
+
+def test_the_first_digest_says_it_is_the_first_look(client, patient):
+    _routine_and_urgent(patient)
+    login(_english(client), patient.email)
+    text = _text(client.get("/records/explain/digest/").content.decode())
+    assert "first look" in text
+
+
+def test_the_glance_banner_names_the_urgent_result_first(client, patient):
+    _routine_and_urgent(patient)
+    login(_english(client), patient.email)
+    text = _text(client.get("/records/explain/glance/").content.decode())
+    latest = text[text.index("Your latest results") :]
+    assert latest.index("Potassium") < latest.index("HDL")
+    assert "Potassium" in text[: text.index("Your latest results")]
+
+
+def test_visit_and_vital_sign_pages_have_no_empty_ids(client, patient):
+    encounter = _visit(patient)
+    RecordFactory(source=encounter.source, resource=_pulse("p-1", 72))
+    login(_english(client), patient.email)
+    for url in (f"/records/explain/visit/{encounter.code}/", "/records/vitals/"):
+        page = client.get(url).content.decode()
+        assert 'id=""' not in page, url
+        assert 'aria-labelledby=""' not in page, url
+    page = client.get(f"/records/explain/visit/{encounter.code}/").content.decode()
+    assert 'id="result-1"' in page
+
+
+def _pulse(resource_id, value):
+    resource = _observation(resource_id, "8867-4", value, "/min", "2026-02-01T09:00:00+09:00")
+    resource["category"][0]["coding"][0]["code"] = "vital-signs"
+    return resource

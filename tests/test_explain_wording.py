@@ -357,3 +357,153 @@ def test_when_it_was_last_measured(when, today, words):
     assert wording.last_measured_sentence(record, today).text == (
         f"Last measured on {wording.date_text(record.effective)} at Hangang General ({words})."
     )
+
+
+# --- critical limits (content library) ------------------------------------------------------
+
+
+def _limits(code):
+    from records.explain.content import library
+
+    return library().match([{"system": "http://loinc.org", "code": code}]).entry.critical
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "low", "high", "urgent"),
+    [
+        ("2823-3", 7.2, "mmol/L", 3.5, 5.1, True),  # potassium: 41 % past the bound
+        ("2823-3", 2.0, "mmol/L", 3.5, 5.1, True),
+        ("2823-3", 2.0, "mEq/L", 3.5, 5.1, True),  # the same unit for potassium
+        ("2823-3", 5.5, "mmol/L", 3.5, 5.1, False),
+        ("2951-2", 115, "mmol/L", 136, 145, True),  # sodium
+        ("2951-2", 161, "mmol/L", 136, 145, True),
+        ("2951-2", 130, "mmol/L", 136, 145, False),
+        ("2345-7", 35, "mg/dL", 70, 99, True),  # glucose
+        ("2345-7", 450, "mg/dL", 70, 99, True),
+        ("2345-7", 2.0, "mmol/L", 3.9, 5.5, False),  # another unit: the limits do not apply
+        ("17861-6", 14, "mg/dL", 8.5, 10.5, True),  # calcium
+        ("718-7", 6.8, "g/dL", 12, 16, True),  # haemoglobin
+        ("777-3", 15, "10*3/uL", 150, 400, True),  # platelets
+        ("777-3", 1200, "10*3/uL", 150, 400, True),
+        ("8867-4", 35, "/min", None, None, True),  # pulse, no range sent
+        ("8867-4", 140, "/min", None, None, True),
+        ("8867-4", 72, "/min", None, None, False),
+        ("8310-5", 39.5, "Cel", None, None, True),  # temperature: at the limit
+        ("59408-5", 88, "%", None, None, True),  # SpO2
+    ],
+)
+def test_a_value_past_a_critical_limit_prompts_to_contact_the_clinician(
+    code, value, unit, low, high, urgent
+):
+    record = result(value, low=low, high=high, unit=unit, code=code)
+    limits = _limits(code)
+    prompt = wording.urgent_sentence(record, limits)
+    assert (prompt is not None) is urgent
+    head = wording.range_sentence(record, limits)
+    if urgent:
+        assert prompt.tone == URGENT
+        assert "contact your clinician" in prompt.text
+        assert "Within the range" not in head.text
+        assert "a little" not in head.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("value", "value2", "urgent"),
+    [
+        (185, 95, True),  # systolic ≥ 180
+        (150, 125, True),  # diastolic ≥ 120
+        (85, 55, True),  # systolic < 90
+        (128, 82, False),
+    ],
+)
+def test_blood_pressure_past_the_general_adult_limits_prompts(value, value2, urgent):
+    record = result(value, value2=value2, unit="mm[Hg]", code="85354-9")
+    prompt = wording.urgent_sentence(record, _limits("85354-9"))
+    assert (prompt is not None) is urgent
+    if urgent:
+        assert "general adult" in prompt.text
+        assert "clinician" in prompt.text
+
+
+def test_every_critical_limit_names_its_source_and_unit():
+    from records.explain.content import library
+
+    limited = [e for e in library().entries if e.critical]
+    assert {"potassium", "sodium", "glucose", "calcium", "hemoglobin", "platelets"} <= {
+        e.id for e in limited
+    }
+    for entry in limited:
+        assert entry.critical["units"]
+        assert entry.critical["source"]["url"].startswith("https://")
+
+
+@pytest.mark.parametrize("flag", ["LL", "HH"])
+def test_a_value_the_lab_flags_critical_is_never_a_little_past_the_range(flag):
+    value = 3.3 if flag == "LL" else 5.3
+    record = result(value, low=3.5, high=5.1, unit="mmol/L", code="2823-3", interpretation=flag)
+    head = wording.range_sentence(record)
+    assert "a little" not in head.text.lower()
+    assert head.tone == URGENT
+
+
+def test_critical_text_with_a_value_in_range_says_the_lab_flagged_it():
+    record = result(4.0, low=3.5, high=5.1, unit="mmol/L", code="2823-3")
+    record.resource["interpretation"] = [{"text": "Critical"}]
+    head = wording.range_sentence(record)
+    assert "Within the range" not in head.text
+    assert "flagged" in head.text
+    assert wording.urgent_sentence(record) is not None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.004, "0.004"),
+        (0.0004, "0.0004"),
+        (0.1 + 0.2, "0.3"),
+        (6.30, "6.3"),
+        (125.0, "125"),
+        (1234.5678, "1234.5678"),
+        (Decimal("0.0040"), "0.0040"),
+    ],
+)
+def test_a_number_is_shown_as_sent(value, text):
+    assert wording.number(value) == text
+
+
+def test_a_small_change_is_not_rounded_away():
+    first = result(0.004, low=0.4, high=4.0, unit="m[IU]/L", code="3016-3", when="2026-01-02")
+    latest = result(0.012, low=0.4, high=4.0, unit="m[IU]/L", code="3016-3", when="2026-03-02")
+    assert "Up by 0.008" in wording.previous_sentence([first, latest]).text
+
+
+def _bp(systolic, diastolic, when):
+    return result(systolic, value2=diastolic, unit="mm[Hg]", code="85354-9", when=when)
+
+
+@pytest.mark.parametrize(
+    ("readings", "words"),
+    [
+        # systolic steady, diastolic rising: said for each
+        (
+            [(130, 70, "2025-06-01"), (131, 76, "2025-10-01"), (131, 84, "2026-03-01")],
+            ["systolic steady", "diastolic rising, by 14 mmHg"],
+        ),
+        (
+            [(150, 95, "2025-06-01"), (140, 90, "2025-10-01"), (128, 80, "2026-03-01")],
+            ["systolic falling, by 22 mmHg", "diastolic falling, by 15 mmHg"],
+        ),
+    ],
+)
+def test_the_blood_pressure_trend_words_systolic_and_diastolic(readings, words):
+    points = [_bp(s, d, when) for s, d, when in readings]
+    text = wording.year_sentence(points).text
+    for word in words:
+        assert word in text
+
+
+def test_the_change_of_a_blood_pressure_is_said_for_both_values():
+    points = [_bp(130, 80, "2026-01-01"), _bp(124, 86, "2026-03-01")]
+    text = wording.previous_sentence(points).text
+    assert "systolic down by 6 mmHg" in text
+    assert "diastolic up by 6 mmHg" in text

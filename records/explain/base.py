@@ -70,6 +70,12 @@ class Summary:
     def urgent(self) -> bool:
         return any(s.tone == URGENT for s in self.sentences)
 
+    @property
+    def urgent_names(self) -> str:
+        """The results the contact prompt is about: "Potassium, Sodium"."""
+        names = [e.about.get("name") or e.name for e in self.explanations if e.urgent]
+        return ", ".join(dict.fromkeys(n for n in names if n))
+
 
 class Explainer(Protocol):
     def series(self, points: list, *, today: dt.date | None = None) -> Explanation:

@@ -60,6 +60,10 @@ class Entry:
     text: dict  # {"ko": {...}, "en": {...}}
     source: dict
     range: tuple = ()  # a chapter's first and last code ("I00", "I99")
+    # General adult critical limits (labs) or limits for urgent review (vital signs), in the
+    # units they are written for: {"units": [...], "below": x, "above": y, "at_least": z,
+    # "second": {...} (the diastolic of a blood pressure), "source": {...}}; None: none set.
+    critical: dict | None = None
 
     def about(self, language: str | None = None) -> dict:
         """The entry's text in `language` (the active one by default; Korean otherwise)."""
@@ -120,10 +124,56 @@ def validate(data: object, *, filename: str = "") -> list[Entry]:
                 raise ContentError(f"{at}: source {name} is missing")
         if not source["url"].startswith("https://"):
             raise ContentError(f"{at}: source url must be https")
+        critical = _critical(raw.get("critical"), at) if "critical" in raw else None
         entries.append(
-            Entry(id=raw["id"], kind=kind, codes=tuple(codes), text=text, source=source, range=span)
+            Entry(
+                id=raw["id"],
+                kind=kind,
+                codes=tuple(codes),
+                text=text,
+                source=source,
+                range=span,
+                critical=critical,
+            )
         )
     return entries
+
+
+LIMITS = ("below", "at_most", "above", "at_least")
+
+
+def _limits(raw: object, at: str) -> dict:
+    if not isinstance(raw, dict):
+        raise ContentError(f"{at}: critical limits must be an object")
+    limits = {}
+    for name in LIMITS:
+        if name in raw:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ContentError(f"{at}: critical {name} must be a number")
+            limits[name] = value
+    if not limits:
+        raise ContentError(f"{at}: critical limits name no bound")
+    return limits
+
+
+def _critical(raw: object, at: str) -> dict:
+    """An entry's critical limits, checked: units, at least one bound, a source."""
+    limits = _limits(raw, at)
+    units = raw.get("units")
+    if not isinstance(units, list) or not units or not all(isinstance(u, str) for u in units):
+        raise ContentError(f"{at}: critical limits need their units")
+    limits["units"] = units
+    if "second" in raw:
+        limits["second"] = _limits(raw["second"], at)
+    source = raw.get("source") or {}
+    for name in SOURCE_FIELDS:
+        if not isinstance(source.get(name), str) or not source[name].strip():
+            raise ContentError(f"{at}: critical source {name} is missing")
+    if not source["url"].startswith("https://"):
+        raise ContentError(f"{at}: critical source url must be https")
+    limits["source"] = source
+    return limits
 
 
 class Library:

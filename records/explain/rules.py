@@ -35,6 +35,18 @@ class RuleExplainer:
     def __init__(self, content=None):
         self.content = content or library()
 
+    def limits(self, record) -> dict | None:
+        """The critical limits the content library gives the record's test, if any."""
+        match = self.content.match(_codings(record))
+        return match.entry.critical if match else None
+
+    def urgent(self, record) -> bool:
+        """Whether the record's value needs the contact prompt (flagged critical by the lab,
+        past the test's critical limits, or far outside the lab's range)."""
+        if record.value_num is None:
+            return False
+        return wording.urgent_sentence(record, self.limits(record)) is not None
+
     # --- one thing -----------------------------------------------------------------------
 
     def _explanation(self, record) -> Explanation:
@@ -63,8 +75,9 @@ class RuleExplainer:
             raise ValueError("series() needs at least one dated value")
         latest = points[-1]
         explanation = self._explanation(latest)
-        sentences = [wording.range_sentence(latest)]
-        urgent = wording.urgent_sentence(latest)
+        limits = self.limits(latest)
+        sentences = [wording.range_sentence(latest, limits)]
+        urgent = wording.urgent_sentence(latest, limits)
         if urgent:
             sentences.append(urgent)
         for sentence in (
@@ -226,7 +239,7 @@ class RuleExplainer:
         summary = Summary(
             title=_("What changed since you last looked")
             if since
-            else _("What arrived in the last 30 days")
+            else _("Your first look: what arrived in the last 30 days")
         )
         count_lines = [
             Sentence(
@@ -239,6 +252,19 @@ class RuleExplainer:
         if not count_lines:
             summary.sections.append((_("Nothing new"), [Sentence(_("No new records."), ())]))
             return summary
+        if not since:
+            # Never looked: the whole history may have just arrived; it is a summary, not news.
+            count_lines.insert(
+                0,
+                Sentence(
+                    _(
+                        "This is your first look, so this summarises the records that arrived "
+                        "in the last 30 days. After you mark them as seen, only what is new is "
+                        "listed here."
+                    ),
+                    (),
+                ),
+            )
         summary.sections.append((_("New records"), count_lines))
         lines, summary.explanations = self._result_lines(results or [], today)
         if lines:
@@ -278,6 +304,13 @@ class RuleExplainer:
         if allergies:
             summary.sections.append((_("Allergies"), allergies))
         lines, summary.explanations = self._result_lines(tests, today)
+        # What needs attention first (a stable sort: the rest keep their order).
+        order = {URGENT: 0, ATTENTION: 1, INFO: 2}
+        ranked = sorted(
+            zip(lines, summary.explanations, strict=True), key=lambda pair: order[pair[0].tone]
+        )
+        lines = [line for line, _explanation in ranked]
+        summary.explanations = [explanation for _line, explanation in ranked]
         summary.sections.append(
             (_("Your latest results"), lines or [Sentence(_("No results yet."), ())])
         )

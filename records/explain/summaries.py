@@ -15,7 +15,10 @@ from records.explain.models import LastLooked
 from records.models import Category
 
 FIRST_LOOK = dt.timedelta(days=30)  # what the digest covers before the first "mark as seen"
-DIGEST_RESULTS = 8
+DIGEST_RESULTS = 8  # routine results; urgent ones are all listed, before them
+# Every test's latest new result is read (one per code: bounded by the tests a patient has,
+# not by their records) so that none that needs the contact prompt is cut.
+DIGEST_CANDIDATES = 1000
 DIGEST_EVENTS = 10
 
 
@@ -101,6 +104,16 @@ def mark_seen(*, actor: Actor, when=None) -> dt.datetime:
     return when
 
 
+def urgent_first(latest: list, limit: int) -> list:
+    """Every result that needs the contact prompt (newest first), then the newest routine
+    ones up to `limit`; `latest` newest first, with their resources."""
+    engine = explainer()
+    is_urgent = getattr(engine, "urgent", None)
+    urgent = [r for r in latest if is_urgent and is_urgent(r)]
+    routine = [r for r in latest if not (is_urgent and is_urgent(r))]
+    return urgent + routine[:limit]
+
+
 def digest(records, *, since, today=None):
     """What arrived in `records` after `since` (a time; None: the last 30 days). Queries: the
     counts by category, the new diagnoses and medications, the latest new result of each test,
@@ -133,10 +146,10 @@ def digest(records, *, since, today=None):
                 value_num__isnull=False,
                 effective__isnull=False,
             ).exclude(code_value=""),
-            DIGEST_RESULTS,
+            DIGEST_CANDIDATES,
         )
     )
-    results = _histories(records, latest)
+    results = _histories(records, urgent_first(latest, DIGEST_RESULTS))
     return explainer().digest(events, since=since, today=today, counts=counts, results=results)
 
 

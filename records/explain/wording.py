@@ -7,6 +7,10 @@ one line each (tests/test_explain_wording.py). The thresholds are fixed and writ
 - "a little" above or below: within 10 % of the bound it passed; "far": more than 50 % past
   it (with a bound of 0, measured against the range's width). Far outside, or flagged critical
   by the lab (HH, LL, AA), is URGENT: the sentence asks the reader to contact their clinician.
+- past a critical limit: the content library's general adult critical limits of a test, or
+  limits for urgent review of a vital sign (records/explain/content/*.json, each with its
+  source), in the units they are written for: a value past them is URGENT too, whatever the
+  lab's range. A value in another unit is left to the rules above.
 - "steady" over the last year: the latest within 5 % of the first result of the 365 days
   before it.
 """
@@ -34,12 +38,11 @@ A_LITTLE_BELOW, BELOW, FAR_BELOW, NO_RANGE = "a_little_below", "below", "far_bel
 
 
 def number(value) -> str:
-    """A value as sent (a Decimal keeps its digits), else up to two decimals, no trailing 0."""
-    if isinstance(value, Decimal):
+    """A value as sent: a Decimal keeps its digits; a float its significant digits (up to 12,
+    so that 0.1 + 0.2 is "0.3"), never in exponent form, no trailing 0 (0.004 is "0.004")."""
+    if isinstance(value, Decimal | int):
         return str(value)
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+    return format(Decimal(f"{value:.12g}"), "f")
 
 
 def position(value: float, low: float | None, high: float | None) -> str:
@@ -70,6 +73,61 @@ def critical(resource: dict | None) -> bool:
     return False
 
 
+def _past(value, limits: dict) -> str | None:
+    """ "below" or "above" when `value` is past one of `limits`' bounds, else None."""
+    if value is None:
+        return None
+    if ("below" in limits and value < limits["below"]) or (
+        "at_most" in limits and value <= limits["at_most"]
+    ):
+        return "below"
+    if ("above" in limits and value > limits["above"]) or (
+        "at_least" in limits and value >= limits["at_least"]
+    ):
+        return "above"
+    return None
+
+
+def past_limit(record, limits: dict | None) -> bool:
+    """Whether the record's value (or a blood pressure's second value) is past the critical
+    limits, when its unit is one the limits are written for."""
+    if not limits or record.value_num is None:
+        return False
+    if display_unit(record.unit) not in {display_unit(u) for u in limits["units"]}:
+        return False
+    if _past(record.value_num, limits):
+        return True
+    second = limits.get("second")
+    return bool(second and _past(record.value_num2, second))
+
+
+def _bound_words(limits: dict) -> str:
+    parts = []
+    if "below" in limits:
+        parts.append(_("below %(n)s") % {"n": number(limits["below"])})
+    if "at_most" in limits:
+        parts.append(_("%(n)s or lower") % {"n": number(limits["at_most"])})
+    if "above" in limits:
+        parts.append(_("above %(n)s") % {"n": number(limits["above"])})
+    if "at_least" in limits:
+        parts.append(_("%(n)s or higher") % {"n": number(limits["at_least"])})
+    return _(" or ").join(parts)
+
+
+def limit_words(limits: dict) -> str:
+    """ "below 2.8 or above 6.2 mmol/L"; a blood pressure's: "systolic below 90 or 180 or
+    higher, diastolic 120 or higher mmHg"."""
+    unit = unit_suffix(limits["units"][0])
+    if "second" in limits:
+        text = _("systolic %(first)s, diastolic %(second)s") % {
+            "first": _bound_words(limits),
+            "second": _bound_words(limits["second"]),
+        }
+    else:
+        text = _bound_words(limits)
+    return text + unit
+
+
 def value_text(record) -> str:
     """ "6.3%", "125/82 mmHg"."""
     text = number(record.value_num)
@@ -82,11 +140,17 @@ def date_text(when: dt.datetime) -> str:
     return formats.date_format(timezone.localtime(when), "DATE_FORMAT")
 
 
-def range_sentence(record) -> Sentence:
-    """The latest value against the range its lab sent, in words."""
+def range_sentence(record, limits: dict | None = None) -> Sentence:
+    """The latest value against the range its lab sent, in words. A value the lab flagged
+    critical, or past the critical `limits` (records.explain.content.Entry.critical), is never
+    "a little" past the range, nor worded as within it, and is URGENT."""
     rr = reference_range(record.resource)
     low, high = rr.bounds()
     where = position(record.value_num, low, high)
+    flagged = critical(record.resource)
+    past = past_limit(record, limits)
+    if flagged or past:
+        where = {A_LITTLE_ABOVE: ABOVE, A_LITTLE_BELOW: BELOW}.get(where, where)
     unit = unit_suffix(record.unit)
     values = {
         "value": value_text(record),
@@ -107,25 +171,55 @@ def range_sentence(record) -> Sentence:
             "clinician judges it."
         ),
     }
-    if where == NO_RANGE and rr.text:
+    if where == NO_RANGE and past:
+        text = _(
+            "%(value)s is outside the general adult limits (%(limits)s); your clinician "
+            "interprets it for you."
+        ) % {"value": values["value"], "limits": limit_words(limits)}
+    elif where == IN and flagged:
+        text = (
+            _("The lab flagged this value as critical: %(value)s (the lab's range %(range)s).")
+            % values
+        )
+    elif where == IN and past:
+        text = _(
+            "Within the lab's range (%(range)s), but past the general critical limits "
+            "(%(limits)s): %(value)s."
+        ) % {**values, "limits": limit_words(limits)}
+    elif where == NO_RANGE and rr.text:
         text = _("%(value)s; the lab's range: %(text)s.") % {
             "value": values["value"],
             "text": rr.text,
         }
     else:
         text = texts[where] % values
-    tone = INFO if where in (IN, NO_RANGE) else URGENT if where.startswith("far") else ATTENTION
+    if flagged or past or where.startswith("far"):
+        tone = URGENT
+    else:
+        tone = INFO if where in (IN, NO_RANGE) else ATTENTION
     return Sentence(text, (record,), tone)
 
 
-def urgent_sentence(record) -> Sentence | None:
-    """The prompt to contact a clinician, for a value flagged critical or far outside."""
+def urgent_sentence(record, limits: dict | None = None) -> Sentence | None:
+    """The prompt to contact a clinician, for a value flagged critical, past the critical
+    `limits`, or far outside the lab's range."""
     if critical(record.resource):
         return Sentence(
             _(
                 "The lab flagged this value as critical. Please contact your clinician or the "
                 "institution about it soon; do not wait for your next visit."
             ),
+            (record,),
+            URGENT,
+        )
+    if past_limit(record, limits):
+        return Sentence(
+            _(
+                "This value is past the general adult limits for urgent attention (%(limits)s). "
+                "Please contact your clinician or the institution about it soon; only they can "
+                "say what it means for you."
+            )
+            % {"limits": limit_words(limits)},
             (record,),
             URGENT,
         )
@@ -219,7 +313,36 @@ def comparability_sentence(points: list) -> Sentence | None:
 
 def _change(latest, previous) -> str:
     diff = latest.value_num - previous.value_num
-    return number(abs(round(diff, 4))) + unit_suffix(latest.unit)
+    return number(abs(diff)) + unit_suffix(latest.unit)
+
+
+def _step(diff, unit) -> str:
+    if diff > 0:
+        return _("up by %(change)s") % {"change": number(diff) + unit}
+    if diff < 0:
+        return _("down by %(change)s") % {"change": number(-diff) + unit}
+    return _("unchanged")
+
+
+def _pair_changes(latest, previous) -> str:
+    """A blood pressure's change, each value on its own: "systolic down by 6 mmHg, diastolic
+    up by 6 mmHg"."""
+    unit = unit_suffix(latest.unit)
+    return _("systolic %(first)s, diastolic %(second)s") % {
+        "first": _step(latest.value_num - previous.value_num, unit),
+        "second": _step(latest.value_num2 - previous.value_num2, unit),
+    }
+
+
+def _trend(first, latest, unit) -> str:
+    """ "steady", "rising, by 12 mmHg", "falling, by 3 mmHg" (STEADY: within 5 %)."""
+    relative = (latest - first) / (abs(first) or 1)
+    if abs(relative) < STEADY:
+        return _("steady")
+    change = number(abs(latest - first)) + unit
+    if relative > 0:
+        return _("rising, by %(change)s") % {"change": change}
+    return _("falling, by %(change)s") % {"change": change}
 
 
 def previous_sentence(points: list) -> Sentence | None:
@@ -233,7 +356,12 @@ def previous_sentence(points: list) -> Sentence | None:
         "previous": value_text(previous),
         "date": date_text(previous.effective),
     }
-    if latest.value_num2 is not None or previous.value_num2 is not None:
+    if latest.value_num2 is not None and previous.value_num2 is not None:
+        text = _("Since the previous result (%(previous)s on %(date)s): %(changes)s.") % {
+            **values,
+            "changes": _pair_changes(latest, previous),
+        }
+    elif latest.value_num2 is not None or previous.value_num2 is not None:
         text = _("The previous result was %(previous)s on %(date)s.") % values
     elif latest.value_num > previous.value_num:
         text = _("Up by %(change)s since the previous result (%(previous)s on %(date)s).") % values
@@ -255,6 +383,22 @@ def year_sentence(points: list) -> Sentence | None:
     if len(window) < 3:
         return None
     first = window[0]
+    if first.value_num2 is not None and latest.value_num2 is not None:
+        unit = unit_suffix(latest.unit)
+        text = ngettext(
+            "Over the last year: systolic %(first_trend)s, diastolic %(second_trend)s "
+            "(%(count)s result, %(first)s to %(latest)s).",
+            "Over the last year: systolic %(first_trend)s, diastolic %(second_trend)s "
+            "(%(count)s results, %(first)s to %(latest)s).",
+            len(window),
+        ) % {
+            "first_trend": _trend(first.value_num, latest.value_num, unit),
+            "second_trend": _trend(first.value_num2, latest.value_num2, unit),
+            "count": len(window),
+            "first": value_text(first),
+            "latest": value_text(latest),
+        }
+        return Sentence(text, tuple(window))
     base = abs(first.value_num) or 1
     relative = (latest.value_num - first.value_num) / base
     values = {
