@@ -196,6 +196,9 @@ def link_institution(*, patient, institution: Institution, request=None) -> Sour
             extra={"consent_version": CONSENT_VERSION},
         )
         sync.request_sync(source=source, trigger=RunTrigger.LINK)
+        # The national pages say which agencies are linked (records.queries.linked_agencies):
+        # the read models that carry it start again.
+        readmodels.bump(patient_id=patient.pk)
     return source
 
 
@@ -245,9 +248,10 @@ def unlink_source(*, source: Source, purge: bool, request=None) -> None:
             obj=source,
             extra={"purge": purge},
         )
+        # The summaries change with a purge; the national pages say which agencies are linked.
+        readmodels.bump(patient_id=source.patient_id)
         if purge:
             deleted, _per_model = Record.objects.filter(source=source).delete()
-            readmodels.bump(patient_id=source.patient_id)  # the summaries change with them
             audit.record(
                 action=Action.SOURCE_PURGED,
                 request=request,

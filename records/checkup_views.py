@@ -15,7 +15,9 @@ from records import charts, checkups, queries
 def checkup_index(request):
     records = queries.records_for(request.actor)
     listed = checkups.checkup_list(records)
-    due = checkups.next_checkup_due(request.actor)
+    # Without NHIS linked the check-ups were never fetched: when the next is due is unknown.
+    connected = "nhis" in queries.linked_agencies(request.actor.patient_id)
+    due = checkups.next_checkup_due(request.actor) if connected else None
     latest = checkups.checkup_detail(records, listed[0]["year"]) if listed else None
     return render(
         request,
@@ -23,6 +25,7 @@ def checkup_index(request):
         {
             "checkups": listed,
             "latest": latest,
+            "connected": connected,
             "due": due,
             "due_now": due is not None and due <= timezone.localdate(),
             "categories": [

@@ -59,6 +59,7 @@ class Entry:
     where: str  # the dispensing pharmacy or the prescriber's institution, when the resource says
     current: bool
     prescription_ref: str = ""  # a dispensing's authorizingPrescription (MedicationRequest/id)
+    product_code: str = ""  # the HIRA EDI / KD / RxNorm product code, "" without one
 
     @property
     def is_dispensing(self) -> bool:
@@ -161,7 +162,41 @@ def _duplicate(line: Ingredient) -> Duplicate | None:
             continue
         seen.add(therapy)
         distinct.append(entry)
+    distinct = _without_refills(distinct)
     return Duplicate(ingredient=line, entries=distinct) if len(distinct) > 1 else None
+
+
+REFILL_OVERLAP_DAYS = 14
+
+
+def _without_refills(entries: list[Entry]) -> list[Entry]:
+    """`entries` less the early refills: the same product (same code) from the same source and
+    prescriber, started a few days (under REFILL_OVERLAP_DAYS) before the previous supply ran
+    out, continues that therapy — it is not a second one. Another product of the ingredient, or
+    another prescriber, is still a possible duplicate."""
+    kept: list[Entry] = []
+    for entry in sorted(entries, key=lambda e: (e.start or dt.date.min, e.record.pk)):
+        refill = any(
+            entry.product_code
+            and previous.product_code == entry.product_code
+            and previous.record.source_id == entry.record.source_id
+            and previous.where == entry.where
+            and previous.end is not None
+            and entry.start is not None
+            and (previous.end - entry.start).days < REFILL_OVERLAP_DAYS
+            for previous in kept
+        )
+        if not refill:
+            kept.append(entry)
+    return kept
+
+
+def _product_code(concept: dict) -> str:
+    for system in (HIRA_EDI, KD_CODE, RXNORM):
+        for coding in concept["coding"]:
+            if coding.get("system") == system and coding.get("code"):
+                return f"{system}|{coding['code']}"
+    return ""
 
 
 # --- Reading the resources --------------------------------------------------------------------
@@ -259,6 +294,7 @@ def _entry(record: Record, resource: dict, concept: dict, today: dt.date) -> Ent
         where=_where(resource),
         current=current,
         prescription_ref=prescription,
+        product_code=_product_code(concept),
     )
 
 

@@ -139,13 +139,18 @@ def vitals(request):
 def medications(request):
     # Grouped by active ingredient across institutions (records.medications).
     # Once per data version and day (current or past depends on today's date).
+    # Whether HIRA is linked is kept with it (linking or unlinking bumps the data version):
+    # without HIRA only the hospitals' prescriptions are there, and the page says so.
     meds = readmodels.read(
         request.actor,
         "medications",
-        lambda: medication_overview(queries.records_for(request.actor)),
+        lambda: {
+            **vars(medication_overview(queries.records_for(request.actor))),
+            "hira_connected": "hira" in queries.linked_agencies(request.actor.patient_id),
+        },
         part=timezone.localdate().isoformat(),
     )
-    return render(request, "records/medications.html", vars(meds))
+    return render(request, "records/medications.html", meds)
 
 
 @login_required

@@ -13,6 +13,7 @@ from core.access import Actor
 from records.medications import ATC, HIRA_EDI, overview
 from records.queries import records_for
 from tests.conftest import login
+from tests.factories import SourceFactory
 from tests.records_data import import_resources
 
 pytestmark = pytest.mark.django_db
@@ -273,3 +274,58 @@ def test_a_contained_medication_names_the_ingredient(patient):
     (line,) = _overview(patient, today=dt.date(2023, 5, 3)).current
 
     assert line.key == (ATC, "M01AB15")
+
+
+# --- What was fetched, and early refills ---------------------------------------------------------
+
+
+def test_without_hira_the_page_says_only_hospital_data_is_shown(client, patient):
+    login(client, patient.email)
+
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "HIRA is not connected." in page
+    assert "No current medication." not in page
+    assert "HIRA is not connected, so this is not a full list." in page
+
+
+def test_with_hira_connected_the_page_does_not_ask_to_connect_it(client, patient):
+    from records import readmodels
+    from tests.factories import InstitutionFactory
+
+    login(client, patient.email)
+    client.get("/records/medications/")  # the read model, before the link
+    hira = InstitutionFactory(kind="hira")
+    source = SourceFactory(patient=patient, institution=hira)
+    readmodels.bump(patient_id=patient.pk)  # as link_institution does
+
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "HIRA is not connected" not in page
+    assert "No current medication." in page
+    assert source.pk
+
+
+def test_an_early_refill_of_the_same_product_is_no_duplicate(client, patient):
+    # The same product from the same hospital, the second 30 days started 4 days before the
+    # first ran out: one therapy, refilled early.
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("a1", "2026-02-12", **NORVASC),
+            prescription("a2", "2026-03-10", **NORVASC),
+        ],
+    )
+
+    (line,) = _overview(patient, today=dt.date(2026, 3, 12)).current
+    assert not _overview(patient, today=dt.date(2026, 3, 12)).duplicates
+    assert line.current
+
+
+def test_the_same_product_from_another_prescriber_is_still_a_possible_duplicate(patient):
+    import_resources(patient, "A병원", [prescription("a1", "2026-02-12", **NORVASC)])
+    import_resources(patient, "B의원", [prescription("b1", "2026-03-10", **NORVASC)])
+
+    (duplicate,) = _overview(patient, today=dt.date(2026, 3, 12)).duplicates
+    assert len(duplicate.entries) == 2

@@ -120,3 +120,27 @@ def test_checkup_pages_show_nothing_of_another_patient(live_server, client, pati
     year = Record.objects.filter(source=source, resource_type="DiagnosticReport").first()
     assert client.get(f"/records/checkups/{year.effective.year}/").status_code == 404
     assert client.get("/records/checkups/trend/1558-6/").status_code == 404
+
+
+def test_without_nhis_the_checkup_page_says_the_next_one_is_unknown(client, patient):
+    # 김민준, born 1962, nothing linked: "due this year" would be read from nothing fetched.
+    login(client, patient.email)
+
+    page = _text(client.get("/records/checkups/", HTTP_ACCEPT_LANGUAGE="en"))
+
+    assert "NHIS is not connected." in page
+    assert "is due this year" not in page
+    assert "is due in" not in page
+
+
+def test_with_nhis_connected_and_no_checkup_the_page_says_nhis_sent_none(client, patient):
+    from tests.test_vaccinations import connect
+
+    connect(patient, "nhis")
+    login(client, patient.email)
+
+    page = _text(client.get("/records/checkups/", HTTP_ACCEPT_LANGUAGE="en"))
+
+    assert "NHIS is not connected" not in page
+    assert "NHIS is connected and sent no national health check-up" in page
+    assert "Connect NHIS on the national data page" not in page
