@@ -52,6 +52,8 @@ DATE_FIELDS = [
     "recordedDate",
     "onsetDateTime",
     "authoredOn",
+    "whenHandedOver",  # a MedicationDispense (HIRA's): handed over, else prepared
+    "whenPrepared",
     "issued",
     "date",
     "recorded",

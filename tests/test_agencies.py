@@ -328,3 +328,31 @@ def test_real_worker_syncs_all_three_agencies(live_server, agencies, patient):
             ).values(),
         )
         assert source.records.count() == len(held)
+
+
+def test_a_hiras_dispensing_is_dated_by_its_handover_and_expires_after_a_year(db):
+    """HIRA's MedicationDispense carries no effective[x]: its day is whenHandedOver (else
+    whenPrepared), so that the timeline places it and the year's window drops it."""
+    from records.ingest import ingest_page
+    from records.projection import project
+    from tests.factories import InstitutionFactory, SourceFactory, UserFactory
+
+    handed = {"resourceType": "MedicationDispense", "id": "d1", "status": "completed"}
+    assert project({**handed, "whenHandedOver": "2025-01-10"}).effective.date() == dt.date(
+        2025, 1, 10
+    )
+    assert project({**handed, "whenPrepared": "2025-01-09"}).effective.date() == dt.date(2025, 1, 9)
+
+    patient = UserFactory()
+    source = SourceFactory(patient=patient, institution=InstitutionFactory(kind="hira"))
+    dispensings = [
+        {**handed, "id": "old", "whenHandedOver": "2025-01-10"},
+        {**handed, "id": "new", "whenHandedOver": "2026-11-01"},
+    ]
+    ingest_page(source_id=source.pk, patient_id=patient.pk, resources=dispensings)
+
+    removed = windows.expire(source, now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+
+    assert removed == 1
+    kept = Record.objects.filter(source=source).values_list("resource_id", flat=True)
+    assert list(kept) == ["new"]
