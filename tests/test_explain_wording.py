@@ -507,3 +507,37 @@ def test_the_change_of_a_blood_pressure_is_said_for_both_values():
     text = wording.previous_sentence(points).text
     assert "systolic down by 6 mmHg" in text
     assert "diastolic up by 6 mmHg" in text
+
+
+def _guide(code):
+    from records.explain.content import library
+
+    return library().match([{"system": "http://loinc.org", "code": code}]).entry.guide
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "value2", "unit", "start"),
+    [
+        ("8867-4", 72, None, "/min", "Within the general adult guide"),
+        ("8867-4", 110, None, "/min", "Above the general adult guide"),
+        ("8867-4", 52, None, "/min", "Below the general adult guide"),
+        ("9279-1", 16, None, "/min", "Within the general adult guide"),
+        ("85354-9", 118, 76, "mm[Hg]", "Within the general adult guide"),
+        ("85354-9", 142, 76, "mm[Hg]", "Above the general adult guide"),
+        ("85354-9", 118, 92, "mm[Hg]", "Above the general adult guide"),
+    ],
+)
+def test_a_vital_sign_without_a_range_is_set_against_the_general_adult_guide(
+    code, value, value2, unit, start
+):
+    record = result(value, value2=value2, unit=unit, code=code)
+    sentence = wording.range_sentence(record, _limits(code), _guide(code))
+    assert sentence.text.startswith(start)
+    assert "clinician" in sentence.text
+    assert sentence.tone == (INFO if start.startswith("Within") else ATTENTION)
+
+
+def test_a_guide_in_another_unit_is_not_used():
+    record = result(98.6, unit="[degF]", code="8310-5")
+    sentence = wording.range_sentence(record, _limits("8310-5"), _guide("8310-5"))
+    assert "general adult guide" not in sentence.text

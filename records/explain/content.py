@@ -64,6 +64,10 @@ class Entry:
     # units they are written for: {"units": [...], "below": x, "above": y, "at_least": z,
     # "second": {...} (the diastolic of a blood pressure), "source": {...}}; None: none set.
     critical: dict | None = None
+    # A vital sign's general adult guide, for a value sent with no range: {"units": [...],
+    # "low": x, "high": y (both inclusive), "below": z (in when under it), "second": {...},
+    # "source": {...}}; None: none set.
+    guide: dict | None = None
 
     def about(self, language: str | None = None) -> dict:
         """The entry's text in `language` (the active one by default; Korean otherwise)."""
@@ -125,6 +129,7 @@ def validate(data: object, *, filename: str = "") -> list[Entry]:
         if not source["url"].startswith("https://"):
             raise ContentError(f"{at}: source url must be https")
         critical = _critical(raw.get("critical"), at) if "critical" in raw else None
+        guide = _guide(raw.get("guide"), at) if "guide" in raw else None
         entries.append(
             Entry(
                 id=raw["id"],
@@ -134,6 +139,7 @@ def validate(data: object, *, filename: str = "") -> list[Entry]:
                 source=source,
                 range=span,
                 critical=critical,
+                guide=guide,
             )
         )
     return entries
@@ -142,11 +148,14 @@ def validate(data: object, *, filename: str = "") -> list[Entry]:
 LIMITS = ("below", "at_most", "above", "at_least")
 
 
-def _limits(raw: object, at: str) -> dict:
+GUIDE = ("low", "high", "below")
+
+
+def _limits(raw: object, at: str, names=LIMITS) -> dict:
     if not isinstance(raw, dict):
         raise ContentError(f"{at}: critical limits must be an object")
     limits = {}
-    for name in LIMITS:
+    for name in names:
         if name in raw:
             value = raw[name]
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -157,15 +166,20 @@ def _limits(raw: object, at: str) -> dict:
     return limits
 
 
-def _critical(raw: object, at: str) -> dict:
+def _guide(raw: object, at: str) -> dict:
+    """A vital sign's general adult guide, checked like critical limits."""
+    return _critical(raw, at, names=GUIDE)
+
+
+def _critical(raw: object, at: str, names=LIMITS) -> dict:
     """An entry's critical limits, checked: units, at least one bound, a source."""
-    limits = _limits(raw, at)
+    limits = _limits(raw, at, names)
     units = raw.get("units")
     if not isinstance(units, list) or not units or not all(isinstance(u, str) for u in units):
         raise ContentError(f"{at}: critical limits need their units")
     limits["units"] = units
     if "second" in raw:
-        limits["second"] = _limits(raw["second"], at)
+        limits["second"] = _limits(raw["second"], at, names)
     source = raw.get("source") or {}
     for name in SOURCE_FIELDS:
         if not isinstance(source.get(name), str) or not source[name].strip():

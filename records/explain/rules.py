@@ -40,6 +40,11 @@ class RuleExplainer:
         match = self.content.match(_codings(record))
         return match.entry.critical if match else None
 
+    def guide(self, record) -> dict | None:
+        """The general adult guide the content library gives the record's vital sign."""
+        match = self.content.match(_codings(record))
+        return match.entry.guide if match else None
+
     def urgent(self, record) -> bool:
         """Whether the record's value needs the contact prompt (flagged critical by the lab,
         past the test's critical limits, or far outside the lab's range)."""
@@ -76,7 +81,7 @@ class RuleExplainer:
         latest = points[-1]
         explanation = self._explanation(latest)
         limits = self.limits(latest)
-        sentences = [wording.range_sentence(latest, limits)]
+        sentences = [wording.range_sentence(latest, limits, self.guide(latest))]
         urgent = wording.urgent_sentence(latest, limits)
         if urgent:
             sentences.append(urgent)

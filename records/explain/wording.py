@@ -128,6 +128,58 @@ def limit_words(limits: dict) -> str:
     return text + unit
 
 
+def _guide_position(value, guide: dict) -> str | None:
+    if value is None:
+        return None
+    if "low" in guide and value < guide["low"]:
+        return BELOW
+    if ("high" in guide and value > guide["high"]) or (
+        "below" in guide and value >= guide["below"]
+    ):
+        return ABOVE
+    return IN
+
+
+def guide_position(record, guide: dict | None) -> str | None:
+    """IN, ABOVE or BELOW against a vital sign's general adult guide (a blood pressure: above
+    when either value is), or None when there is no guide for the record's unit."""
+    if not guide or record.value_num is None:
+        return None
+    if display_unit(record.unit) not in {display_unit(u) for u in guide["units"]}:
+        return None
+    where = _guide_position(record.value_num, guide)
+    second = guide.get("second")
+    if second and record.value_num2 is not None:
+        other = _guide_position(record.value_num2, second)
+        if ABOVE in (where, other):
+            return ABOVE
+        if BELOW in (where, other):
+            return BELOW
+    return where
+
+
+def _guide_bounds(guide: dict) -> str:
+    if "low" in guide and "high" in guide:
+        return f"{number(guide['low'])}–{number(guide['high'])}"
+    if "low" in guide:
+        return _("%(n)s or higher") % {"n": number(guide["low"])}
+    if "high" in guide:
+        return _("%(n)s or lower") % {"n": number(guide["high"])}
+    return _("below %(n)s") % {"n": number(guide["below"])}
+
+
+def guide_words(guide: dict) -> str:
+    """ "60–100/min"; a blood pressure's: "systolic below 120, diastolic below 80 mmHg"."""
+    unit = unit_suffix(guide["units"][0])
+    if "second" in guide:
+        return (
+            _("systolic %(first)s, diastolic %(second)s")
+            % {"first": _guide_bounds(guide), "second": _guide_bounds(guide["second"])}
+            + unit
+        )
+    return _guide_bounds(guide) + unit
+
+
 def value_text(record) -> str:
     """ "6.3%", "125/82 mmHg"."""
     text = number(record.value_num)
@@ -140,10 +192,11 @@ def date_text(when: dt.datetime) -> str:
     return formats.date_format(timezone.localtime(when), "DATE_FORMAT")
 
 
-def range_sentence(record, limits: dict | None = None) -> Sentence:
+def range_sentence(record, limits: dict | None = None, guide: dict | None = None) -> Sentence:
     """The latest value against the range its lab sent, in words. A value the lab flagged
     critical, or past the critical `limits` (records.explain.content.Entry.critical), is never
-    "a little" past the range, nor worded as within it, and is URGENT."""
+    "a little" past the range, nor worded as within it, and is URGENT. A vital sign sent with
+    no range is set against its general adult `guide` (Entry.guide), if any."""
     rr = reference_range(record.resource)
     low, high = rr.bounds()
     where = position(record.value_num, low, high)
@@ -176,6 +229,22 @@ def range_sentence(record, limits: dict | None = None) -> Sentence:
             "%(value)s is outside the general adult limits (%(limits)s); your clinician "
             "interprets it for you."
         ) % {"value": values["value"], "limits": limit_words(limits)}
+    elif where == NO_RANGE and not rr.text and guide_position(record, guide):
+        where = guide_position(record, guide)
+        text = {
+            IN: _(
+                "Within the general adult guide (%(guide)s): %(value)s. Your clinician "
+                "interprets it for you."
+            ),
+            ABOVE: _(
+                "Above the general adult guide (%(guide)s): %(value)s. Your clinician "
+                "interprets it for you."
+            ),
+            BELOW: _(
+                "Below the general adult guide (%(guide)s): %(value)s. Your clinician "
+                "interprets it for you."
+            ),
+        }[where] % {"value": values["value"], "guide": guide_words(guide)}
     elif where == IN and flagged:
         text = (
             _("The lab flagged this value as critical: %(value)s (the lab's range %(range)s).")
