@@ -1,10 +1,14 @@
 """The in-app message of each kind, written when shown, in the reader's language, from the
 notification's plain values."""
 
+import re
+
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from notifications.models import Kind, Notification
+
+SEASON = re.compile(r"^\d{4}[–-]\d{4}$")  # an influenza season, "2025–2026"
 
 
 def localised(value) -> str:
@@ -19,9 +23,16 @@ def message(notification: Notification) -> str:
     p = notification.params or {}
     whose = localised(p.get("whose", ""))
     if notification.kind == Kind.VACCINATION_DUE:
-        values = {"vaccine": localised(p.get("vaccine", "")), "dose": p.get("dose", "")}
-        if not isinstance(p.get("dose"), int):
+        dose = p.get("dose", "")
+        values = {"vaccine": localised(p.get("vaccine", "")), "dose": dose}
+        if isinstance(dose, str) and SEASON.match(dose):
             text = _("%(vaccine)s for the %(dose)s season is due.") % values
+        elif isinstance(dose, str) and dose.startswith("after-"):
+            # A repeated adult dose (Td every ten years): named by the last one's day.
+            values["day"] = dose.removeprefix("after-")
+            text = _("%(vaccine)s is due again (last dose %(day)s).") % values
+        elif not isinstance(dose, int):
+            text = _("%(vaccine)s is due.") % values
         elif p.get("state") == "overdue":
             text = _("%(vaccine)s, dose %(dose)s, is overdue.") % values
         else:

@@ -315,3 +315,36 @@ def test_a_managed_childs_reminders_go_to_the_guardian_only_in_one_email(
     (message,) = mail.outbox
     assert message.to == [parent.email]
     assert "4" in message.body
+
+
+@pytest.mark.parametrize(
+    ("dose", "state", "expected"),
+    [
+        ("after-2010-10-17", "due", "Td is due again (last dose 2010-10-17)."),
+        ("first", "due", "Td is due."),
+        ("2025–2026", "due", "Td for the 2025–2026 season is due."),
+        (2, "overdue", "Td, dose 2, is overdue."),
+    ],
+)
+def test_a_vaccination_message_names_seasons_only_for_seasons(patient, dose, state, expected):
+    from notifications.messages import message
+
+    notice = Notification(
+        user=patient,
+        kind=Kind.VACCINATION_DUE,
+        params={"vaccine": {"en": "Td", "ko": "Td"}, "dose": dose, "state": state},
+    )
+    with translation.override("en"):
+        assert message(notice) == expected
+
+
+def test_the_adult_td_row_labels_its_date_as_the_last_dose(client, patient):
+    # 김민준 (63): Td in 2020 — done; the row says the day is the last dose's.
+    import_resources(patient, "질병관리청", [shot(0, "23", "2020-05-04")])
+    connect(patient, "kdca")
+    login(client, patient.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "last dose May 4, 2020 · next from May 4, 2030" in page
