@@ -25,7 +25,7 @@ KCD8 = "http://www.hl7korea.or.kr/CodeSystem/kostat-kcd-8"
 
 def test_every_entry_has_korean_and_english_text_and_a_source():
     library = content.library()
-    assert len(library.entries) == 194
+    assert len(library.entries) == 195  # with blood pH (its critical limits)
     kinds = {}
     for entry in library.entries:
         kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
@@ -36,7 +36,10 @@ def test_every_entry_has_korean_and_english_text_and_a_source():
         assert entry.source["publisher"].strip()
         assert entry.source["title"].strip()
         assert entry.text["ko"]["what"] != entry.text["en"]["what"]
-    assert kinds == {"lab": 92, "vital": 13, "chapter": 22, "condition": 35, "drug_class": 32}
+    assert kinds == {"lab": 93, "vital": 13, "chapter": 22, "condition": 35, "drug_class": 32}
+
+
+SOURCE = {"publisher": "P", "title": "T", "url": "https://example.org/"}
 
 
 def _entry(**overrides):
@@ -90,6 +93,11 @@ def _entry(**overrides):
             "must be https",
         ),
         (_entry(kind="chapter", range=["A00"]), "range of two codes"),
+        (_entry(critical={"below": 2.8, "source": SOURCE}), "need their units"),
+        (_entry(critical={"units": ["mmol/L"], "source": SOURCE}), "name no bound"),
+        (_entry(critical={"units": ["mmol/L"], "below": "2.8", "source": SOURCE}), "number"),
+        (_entry(critical={"units": ["mmol/L"], "below": 2.8}), "critical source"),
+        (_entry(guide={"units": ["/min"], "above": 100, "source": SOURCE}), "name no bound"),
         ({"entries": "all"}, "expected an object"),
     ],
 )

@@ -541,3 +541,12 @@ def test_a_guide_in_another_unit_is_not_used():
     record = result(98.6, unit="[degF]", code="8310-5")
     sentence = wording.range_sentence(record, _limits("8310-5"), _guide("8310-5"))
     assert "general adult guide" not in sentence.text
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "urgent"),
+    [(7.0, "[pH]", True), (7.65, "[pH]", True), (7.38, "[pH]", False), (7.1, "", True)],
+)
+def test_a_blood_ph_past_its_critical_limits_prompts(value, unit, urgent):
+    record = result(value, low=7.35, high=7.45, unit=unit, code="2744-1")
+    assert (wording.urgent_sentence(record, _limits("2744-1")) is not None) is urgent
