@@ -1,4 +1,5 @@
-"""What the patient is told when a sync run of a linked institution ends (notifications.notify):
+"""What the patient is told when a sync run of a linked institution ends (notifications.notify) —
+or, for a managed child, its active guardians (notifications.domain.readers_of):
 new records arrived, or the run failed for good and needs them (the source's page says why and
 offers to try again). Uploads are the patient's own doing: nothing is sent for them.
 
@@ -11,7 +12,7 @@ import logging
 from django.urls import reverse
 
 from institutions.models import RunStatus, SourceKind, SyncRun
-from notifications.domain import notify
+from notifications.domain import notify, readers_of
 from notifications.models import Kind
 
 logger = logging.getLogger(__name__)
@@ -30,25 +31,25 @@ def run_ended(*, run_id: int, status: str | None) -> None:
         source = run.source
         if source.kind == SourceKind.UPLOAD:
             return
-        link = reverse("source_detail", args=[source.code])
         params = {"institution": source.display_name}
         if status == RunStatus.SUCCEEDED:
             changed = run.created_count + run.updated
             if not changed:
                 return
-            notify(
-                user=source.patient,
-                kind=Kind.NEW_RESULTS,
-                params={**params, "count": changed},
-                link=link,
-                key=f"sync:{run.code}",
-            )
+            kind, params = Kind.NEW_RESULTS, {**params, "count": changed}
         else:
+            kind = Kind.SYNC_FAILED
+        # The patient, or a managed child's guardians (their link opens the child's source
+        # under /for/<the child>/).
+        link = reverse("source_detail", args=[source.code])
+        for reader, whose, prefix in readers_of(source.patient):
+            told = {**params, "whose": whose.profile.full_name} if whose is not None else params
             notify(
-                user=source.patient,
-                kind=Kind.SYNC_FAILED,
-                params=params,
-                link=link,
+                user=reader,
+                patient=whose,
+                kind=kind,
+                params=told,
+                link=prefix + link,
                 key=f"sync:{run.code}",
             )
     except Exception as exc:  # a notice that cannot be written is logged, never the sync's end

@@ -21,6 +21,29 @@ from notifications.models import Kind, Notification, Preference
 logger = logging.getLogger("phr.notifications")
 
 
+# Who is told of what happens to a patient's own data (a sync's end): the patient, unless a
+# higher layer says otherwise — pages.apps registers the rule of families (a managed child's
+# account is a placeholder: its active guardians are told instead). A hook, so that the layers
+# below sharing need not know of guardians.
+_readers_hook = None
+
+
+def set_readers_hook(hook) -> None:
+    """`hook(patient) -> [(user, patient or None, link prefix), ...]`: who reads `patient`'s
+    notices, whose records they are when not the reader's own, and the prefix of their links."""
+    global _readers_hook  # one registration at start-up (AppConfig.ready)
+    _readers_hook = hook
+
+
+def readers_of(patient) -> list:
+    """[(user, patient or None, link prefix)]: who is told of `patient`'s own events, each with
+    whose records it is about when not their own and the prefix of its links ("" or
+    "/for/<the child>")."""
+    if _readers_hook is None:
+        return [(patient, None, "")]
+    return _readers_hook(patient)
+
+
 def preference(user, kind: str) -> Preference:
     """The user's choice for `kind`: the stored row, else both channels on (unsaved)."""
     stored = Preference.objects.filter(user=user, kind=kind).first()

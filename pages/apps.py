@@ -7,3 +7,9 @@ class PagesConfig(AppConfig):
 
     name = "pages"
     verbose_name = "Composed pages"
+
+    def ready(self):
+        from notifications.domain import set_readers_hook
+        from pages.reminders import readers_of
+
+        set_readers_hook(readers_of)

@@ -40,6 +40,16 @@ def _guardians(patient: User) -> list[User]:
     return [grant.delegate for grant in grants if grant.is_active]
 
 
+def readers_of(patient: User) -> list[tuple[User, User | None, str]]:
+    """Who is told of `patient`'s own events (notifications.domain.readers_of): the patient,
+    or for a managed child — whose account is a placeholder — each active guardian instead,
+    their links under the child's address."""
+    if getattr(getattr(patient, "profile", None), "managed", False):
+        prefix = prefix_for(patient.code)
+        return [(guardian, patient, prefix) for guardian in _guardians(patient)]
+    return [(patient, None, "")]
+
+
 def _names(key: str) -> dict[str, str]:
     names = {}
     for language in ("en", "ko"):

@@ -348,3 +348,20 @@ def test_the_adult_td_row_labels_its_date_as_the_last_dose(client, patient):
         page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "last dose May 4, 2020 · next from May 4, 2030" in page
+
+
+def test_a_managed_childs_sync_notices_go_to_its_guardians(django_capture_on_commit_callbacks):
+    child, parent = _child_with_guardian(email="child-placeholder@example.org")
+    source = SourceFactory(patient=child)
+    run = SyncRunFactory(source=source, status=RunStatus.SUCCEEDED, created_count=5)
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_notices.run_ended(run_id=run.pk, status=RunStatus.SUCCEEDED)
+
+    assert not Notification.objects.filter(user=child).exists()
+    (notice,) = Notification.objects.filter(user=parent)
+    assert notice.patient == child
+    assert notice.link == f"/for/{child.code}/sources/{source.code}/"
+    assert notice.params["whose"] == "김하은"
+    assert [m.to for m in mail.outbox] == [[parent.email]]
