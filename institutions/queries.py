@@ -49,10 +49,14 @@ def sources_for(actor: Actor | None) -> QuerySet[Source]:
     the download-all), with their institutions. Only an actor who may manage the patient's
     account has any: a share recipient, an app or an operator manages none (what a recipient
     may read of a source comes with its records: `records.queries.sources_of`). No actor (no
-    one logged in): none."""
+    one logged in): none. A delegate's grant scoped to some institutions manages those only:
+    the others are 404 for them, on every source page and route of the API."""
     if not actor or not actor.may_manage:
         return Source.objects.none()
-    return Source.objects.filter(patient_id=actor.patient_id).select_related("institution")
+    sources = Source.objects.filter(patient_id=actor.patient_id)
+    if actor.scope.source_ids:
+        sources = sources.filter(pk__in=actor.scope.source_ids)
+    return sources.select_related("institution")
 
 
 def source_for(actor: Actor, code) -> Source:
@@ -89,9 +93,10 @@ def runs_for(actor: Actor | None) -> QuerySet[SyncRun]:
     """The sync runs of the sources the actor may manage (none for any other actor)."""
     if not actor or not actor.may_manage:
         return SyncRun.objects.none()
-    return SyncRun.objects.filter(source__patient_id=actor.patient_id).select_related(
-        "source__institution"
-    )
+    runs = SyncRun.objects.filter(source__patient_id=actor.patient_id)
+    if actor.scope.source_ids:
+        runs = runs.filter(source_id__in=actor.scope.source_ids)
+    return runs.select_related("source__institution")
 
 
 def latest_runs(sources) -> dict[int, SyncRun]:

@@ -7,7 +7,7 @@ import tempfile
 import zipfile
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.queries import patient_for, profile_for
@@ -102,8 +102,12 @@ def write_archive(actor: Actor, fileobj, *, patient) -> None:
 
 
 def download_response(request) -> FileResponse:
-    """The ZIP as a download; the download itself is audited first (and so is in the file)."""
+    """The ZIP as a download; the download itself is audited first (and so is in the file).
+    The patient's alone: it holds the account's facts, which no one acting for them reads
+    (404; sharing.delegation refuses the route under /for/ too)."""
     actor = request.actor
+    if actor is None or not actor.is_patient:
+        raise Http404
     audit.record(action=Action.DATA_DOWNLOADED, request=request, patient=actor.patient_id)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (FileResponse closes it)
     write_archive(actor, spool, patient=patient_for(actor, user=request.user))

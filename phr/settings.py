@@ -422,11 +422,14 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "media"
 
 # --- E-mail --------------------------------------------------------------------------------
+# In development every mail is a file under var/mail/ (git-ignored): the console's output is
+# masked by the log filter, and an invitee needs the link in their invitation.
 EMAIL_BACKEND = env("EMAIL_BACKEND") or (
-    "django.core.mail.backends.console.EmailBackend"
+    "django.core.mail.backends.filebased.EmailBackend"
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend"
 )
+EMAIL_FILE_PATH = Path(env("EMAIL_FILE_PATH") or VAR_DIR / "mail")
 EMAIL_HOST = env("EMAIL_HOST") or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER") or ""

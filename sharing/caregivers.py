@@ -30,7 +30,7 @@ from core import mail, scopes
 from core.access import Actor
 from sharing import delegation as delegations
 from sharing.domain import hash_token, new_token
-from sharing.models import Delegation, DelegationKind
+from sharing.models import Delegation, DelegationKind, Share
 
 # How long a caregiver's access may last at most before the patient renews it.
 MAX_DAYS = 365
@@ -261,9 +261,12 @@ def revoke(*, grant: Delegation, actor: Actor, request=None) -> None:
     if grant.revoked_at is not None:
         return
     now = timezone.now()
-    updated = Delegation.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
-        revoked_at=now, ended_reason="revoked", invite_token_hash=""
-    )
+    with transaction.atomic():
+        updated = Delegation.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+            revoked_at=now, ended_reason="revoked", invite_token_hash=""
+        )
+        # The shares the delegate made under the grant end with it.
+        Share.objects.filter(created_under=grant, revoked_at__isnull=True).update(revoked_at=now)
     if updated:
         grant.revoked_at, grant.ended_reason = now, "revoked"
         audit.record(
@@ -285,9 +288,14 @@ def renew(*, grant: Delegation, actor: Actor, expires_at: dt.datetime, request=N
     if grant.revoked_at is not None:
         raise ValidationError(_("This access was revoked: invite them again instead."))
     check_expiry(expires_at)
-    updated = Delegation.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
-        expires_at=expires_at
-    )
+    with transaction.atomic():
+        updated = Delegation.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+            expires_at=expires_at
+        )
+        # Shorter: the shares the delegate made under the grant end with it, not later.
+        Share.objects.filter(created_under=grant, expires_at__gt=expires_at).update(
+            expires_at=expires_at
+        )
     if not updated:
         raise ValidationError(_("This access was revoked: invite them again instead."))
     grant.expires_at = expires_at

@@ -47,6 +47,8 @@ REFUSED_PREFIXES = (
     "/shl/",
     "/healthz",
     "/family/",
+    # The viewer's own notifications (and their settings): never under someone else's band.
+    "/notifications/",
 )
 REFUSED_NAMES = frozenset(
     {
@@ -54,8 +56,14 @@ REFUSED_NAMES = frozenset(
         "verify_identity",
         "delete_account",
         "activity",
+        # "Download all my data" holds the account's facts (e-mail, phone, the shares with
+        # who opened them): the patient's alone. The FHIR export (records, within the
+        # grant's scope) stays open to a delegate who may manage.
+        "download_all",
     }
 )
+# API routes about the caller themself, whatever `?patient=` says: 404 with it.
+CALLERS_OWN_NAMES = frozenset({"api-me"})
 # Under /accounts/ all the same: logging out works from any page.
 ALLOWED_NAMES = frozenset({"account_logout"})
 # Routes that change what the patient has, or take their records away (exports): only for a
@@ -71,7 +79,6 @@ MANAGE_NAMES = frozenset(
         "source_progress",
         "source_sync",
         "source_unlink",
-        "download_all",
         "export_fhir",
         "summary_document",
         "api-import",
@@ -113,6 +120,8 @@ def refused_for_delegate(path: str) -> bool:
 
 def may_open(actor, name: str) -> bool:
     """Whether `actor` (acting for the patient) may open the route `name` at all."""
+    if name in REFUSED_NAMES or name in CALLERS_OWN_NAMES:
+        return False
     if name in MANAGE_NAMES:
         return actor.may_manage
     if name in SHARE_NAMES or name.startswith("api-share"):

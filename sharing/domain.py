@@ -22,7 +22,14 @@ from institutions.models import Source
 from notifications.domain import notify
 from notifications.models import Kind
 from sharing import shl
-from sharing.models import AccessAction, Share, ShareAccess, ShareState, ShlFileLocation
+from sharing.models import (
+    AccessAction,
+    Delegation,
+    Share,
+    ShareAccess,
+    ShareState,
+    ShlFileLocation,
+)
 
 
 def new_token() -> str:
@@ -149,6 +156,14 @@ def create_share(
     categories, sources, date_from, date_to = within_scope(
         actor, categories=categories, sources=sources, date_from=date_from, date_to=date_to
     )
+    created_under_id = None
+    if actor.is_delegate:
+        # A delegate's share is their grant's: it ends at the latest when the grant does.
+        created_under_id = actor.grant_id
+        grant_ends = (
+            Delegation.objects.filter(pk=actor.grant_id).values_list("expires_at", flat=True).get()
+        )
+        expires_at = min(expires_at, grant_ends)
     token = new_token()
     with transaction.atomic():
         share = Share.objects.create(
@@ -164,6 +179,7 @@ def create_share(
             notify_on_open=notify_on_open,
             include_explanations=include_explanations,
             token_hash=hash_token(token),
+            created_under_id=created_under_id,
         )
         share.sources.set(sources)
         share.shlink = None
@@ -256,11 +272,12 @@ def find_active_link(manifest_id: str) -> Share | None:
     # The capability lookup: whose share it is, nobody knows yet (core.scopes).
     with scopes.scopes_disabled():
         share = (
-            Share.objects.filter(shl_id_hash=hash_token(manifest_id))
+            Share.objects.select_related("created_under")
+            .filter(shl_id_hash=hash_token(manifest_id))
             .exclude(shl_id_hash="")
             .first()
         )
-    return share if share is not None and share.state == ShareState.ACTIVE else None
+    return share if share is not None and is_open(share) else None
 
 
 # --- SMART Health Link file locations (the link's format and encryption: sharing.shl) ------
@@ -292,7 +309,7 @@ def _find_location(token: str) -> ShlFileLocation | None:
     # The capability lookup: whose share it is, nobody knows yet (core.scopes).
     with scopes.scopes_disabled():
         return (
-            ShlFileLocation.objects.select_related("share")
+            ShlFileLocation.objects.select_related("share__created_under")
             .filter(
                 token_hash=hashlib.sha256(token.encode()).hexdigest(), expires_at__gt=timezone.now()
             )
@@ -304,7 +321,7 @@ def find_active_file(location: str) -> ShlFileLocation | None:
     """The file location behind an SHL file URL, with its share — None when unknown, expired,
     or when the share is inactive or has no file."""
     found = _find_location(location)
-    if found is None or found.share.state != ShareState.ACTIVE or not found.share.shl_file:
+    if found is None or not is_open(found.share) or not found.share.shl_file:
         return None
     return found
 
@@ -316,10 +333,24 @@ def find_active(token: str) -> Share | None:
     """
     # The capability lookup: whose share it is, nobody knows yet (core.scopes).
     with scopes.scopes_disabled():
-        share = Share.objects.select_related("patient").filter(token_hash=hash_token(token)).first()
-    if share is None or share.state != ShareState.ACTIVE:
+        share = (
+            Share.objects.select_related("patient", "created_under")
+            .filter(token_hash=hash_token(token))
+            .first()
+        )
+    if share is None or not is_open(share):
         return None
     return share
+
+
+def is_open(share: Share) -> bool:
+    """Whether a link may be opened: the share is active and, made by a delegate, so is the
+    grant it was made under (revoked or expired, its shares end with it — no task needed).
+    Reads `share.created_under` (the lookups select it: no query)."""
+    if share.state != ShareState.ACTIVE:
+        return False
+    grant = share.created_under if share.created_under_id else None
+    return grant is None or grant.state == ShareState.ACTIVE
 
 
 def _log(share, action, *, request, name="", what="") -> None:

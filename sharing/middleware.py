@@ -22,7 +22,9 @@ from sharing import delegation as delegations
 from sharing.grants import actor_for_delegation
 
 FOR_PATH = re.compile(
-    r"^/for/(?P<code>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?P<rest>/.*)?$"
+    r"^/for/(?P<code>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?P<rest>/.*)?$",
+    # A UUID in any case, as the API's ?patient= takes it; the pages' links use lower case.
+    re.IGNORECASE,
 )
 
 
@@ -59,7 +61,7 @@ class ActorMiddleware:
         if match is None:
             request.actor = SimpleLazyObject(lambda: actor_for_request(request))
             return self.get_response(request)
-        return self._acting_for(request, match["code"], match["rest"] or "/")
+        return self._acting_for(request, match["code"].lower(), match["rest"] or "/")
 
     def _acting_for(self, request, code, rest):
         user = request.user

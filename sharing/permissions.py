@@ -33,7 +33,7 @@ class ActsForPatient(IsAuthenticated):
         if not super().has_permission(request, view):
             return False
         code = request.GET.get(PATIENT_PARAM)  # DRF's query_params is this same QueryDict
-        if code is not None and code != str(request.user.code):
+        if code is not None and code.lower() != str(request.user.code):
             self._act_for(request, code)
         # The view's own actor (sharing.middleware), resolved now that DRF has authenticated.
         actor = request.actor

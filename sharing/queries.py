@@ -15,10 +15,17 @@ def shares_for(actor: Actor | None) -> QuerySet[Share]:
     """The one question about shares: which may this actor manage? The patient's shares, any
     state, for the patient and for a delegate whose grant lets them share; none for any other
     actor (a share's own recipient sees no shares, not even the one they hold; a read-only
-    caregiver none). No actor (no one logged in): none."""
+    caregiver none). No actor (no one logged in): none.
+
+    A delegate manages only the shares made under their own grant (`Share.created_under`):
+    the patient's own shares, and other delegates', are 404 for them — they may be wider than
+    the delegate's scope, and reissuing one would end the patient's link."""
     if not actor or not actor.may_share:
         return Share.objects.none()
-    return Share.objects.filter(patient_id=actor.patient_id)
+    shares = Share.objects.filter(patient_id=actor.patient_id)
+    if actor.is_delegate:
+        return shares.filter(created_under_id=actor.grant_id)
+    return shares
 
 
 def share_for(actor: Actor, code) -> Share:

@@ -349,3 +349,25 @@ def test_an_invitations_token_never_reaches_a_log(patient, delegate):
     line = f'"GET /family/invitations/{token}/ HTTP/1.1" 404'
     assert token not in mask_secrets(line)
     assert mask_secrets(line) == '"GET /family/invitations/[masked]/ HTTP/1.1" 404'
+
+
+def test_in_development_mail_lands_in_var_mail(tmp_path):
+    """Under `make run` (DEBUG, no EMAIL_BACKEND) an invitee's mail, with its link, is a file
+    under var/mail/: the console's output is masked by the log filter."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMAIL_")}
+    env.update(DEBUG="1", PHR_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="phr.settings")
+    script = (
+        "import django; django.setup(); from django.core.mail import send_mail; "
+        "send_mail('Invitation', 'http://testserver/family/invitation/abc/', "
+        "'phr@example.org', ['caregiver@example.org'])"
+    )
+
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+
+    files = list((tmp_path / "mail").iterdir())
+    assert len(files) == 1
+    assert "http://testserver/family/invitation/abc/" in files[0].read_text()

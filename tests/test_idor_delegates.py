@@ -140,6 +140,8 @@ def test_an_ended_caregiver_gets_404_everywhere(ending, route, world, patient, d
 
 
 PATIENTS_OWN = {"caregiver_detail", "caregiver_revoke", "caregiver_renew"}
+# The patient's own shares: a delegate manages only the shares made under their own grant.
+SHARES = {route for route in OBJECT_URLS if route.startswith(("share_", "api-share-"))}
 
 
 @pytest.mark.parametrize("route", OBJECT_URLS)
@@ -148,8 +150,8 @@ def test_an_active_guardian_reaches_every_object_url(route, world, patient, dele
     does the patient (so the 404s above are the grant's ending, not a broken route)."""
     DelegationFactory(patient=patient, delegate=delegate, guardian=True)
     method, url_of, owner_status = OBJECT_URLS[route]
-    if route in PATIENTS_OWN:
-        owner_status = 404  # the grants the patient gave: theirs alone, whatever the grant
+    if route in PATIENTS_OWN | SHARES:
+        owner_status = 404  # the grants the patient gave, their shares: theirs alone
 
     response = getattr(_client(delegate), method)(
         _as_delegate(url_of(world.mine), patient), content_type="application/json"
@@ -288,3 +290,249 @@ def test_a_caregiver_with_share_shares_within_their_scope(patient, delegate, two
         delegate.pk,
         patient.pk,
     )
+
+
+# --- A delegate's shares are their grant's (QA: caregivers reached the patient's own) -------
+
+
+def _api_share(client, patient, **fields):
+    """A share made through the API acting for `patient`; returns (share, its link's path)."""
+    response = client.post(
+        f"/api/v1/shares/?patient={patient.code}",
+        {"label": "Dr. Han", "categories": ["lab"], **fields},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content.decode()[:500]
+    body = response.json()
+    share = Share.objects.get(code=body["id"])
+    return share, "/s/" + body["url"].rstrip("/").rsplit("/", 1)[-1] + "/"
+
+
+def _in_days(days):
+    return (timezone.now() + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def shares_of_three(patient, delegate, two_hospitals):
+    """The patient's own share (all kinds), a share by another caregiver, and a caregiver with
+    the share right over labs (`delegate`), with a share of their own."""
+    from tests.factories import make_share
+
+    grant = DelegationFactory(
+        patient=patient, delegate=delegate, may_share=True, categories=["lab"]
+    )
+    own, own_token = make_share(patient, categories=[])
+    other = UserFactory(email="other-caregiver@example.org")
+    DelegationFactory(patient=patient, delegate=other, may_share=True)
+    others, _path = _api_share(_client(other), patient, expires_at=_in_days(2))
+    mine, _path = _api_share(_client(delegate), patient, expires_at=_in_days(2))
+    return grant, own, own_token, others, mine
+
+
+@pytest.mark.parametrize("whose", ["own", "others"])
+def test_a_caregiver_gets_404_for_shares_not_made_under_their_grant(
+    whose, shares_of_three, patient, delegate
+):
+    _grant, own, own_token, others, mine = shares_of_three
+    share = own if whose == "own" else others
+    client = _client(delegate)
+    api = f"/api/v1/shares/{share.code}"
+    query = f"?patient={patient.code}"
+
+    listing = client.get(_for(patient, "/shares/"))
+    api_list = client.get(f"/api/v1/shares/{query}")
+    answers = {
+        "detail": client.get(_for(patient, f"/shares/{share.code}/")).status_code,
+        "preview": client.get(_for(patient, f"/shares/{share.code}/preview/")).status_code,
+        "reissue": client.post(_for(patient, f"/shares/{share.code}/reissue/")).status_code,
+        "revoke": client.post(_for(patient, f"/shares/{share.code}/revoke/")).status_code,
+        "api detail": client.get(f"{api}/{query}").status_code,
+        "api accesses": client.get(f"{api}/accesses/{query}").status_code,
+        "api reissue": client.post(f"{api}/reissue/{query}").status_code,
+        "api revoke": client.post(f"{api}/revoke/{query}").status_code,
+    }
+
+    assert answers == dict.fromkeys(answers, 404)
+    assert listing.status_code == 200
+    assert str(share.code) not in listing.content.decode()
+    assert str(mine.code) in listing.content.decode()
+    assert {row["id"] for row in api_list.json()["results"]} == {str(mine.code)}
+    share.refresh_from_db()
+    assert share.revoked_at is None
+    if whose == "own":  # the patient's link still works
+        assert Client().get(f"/s/{own_token}/").status_code == 200
+
+
+def test_a_caregiver_manages_the_shares_made_under_their_grant(shares_of_three, patient, delegate):
+    grant, _own, _own_token, _others, mine = shares_of_three
+    client = _client(delegate)
+
+    assert mine.created_under_id == grant.pk
+    assert client.get(_for(patient, f"/shares/{mine.code}/")).status_code == 200
+    assert client.get(_for(patient, f"/shares/{mine.code}/preview/")).status_code == 200
+    accesses = client.get(f"/api/v1/shares/{mine.code}/accesses/?patient={patient.code}")
+    assert accesses.status_code == 200
+    assert client.post(_for(patient, f"/shares/{mine.code}/revoke/")).status_code == 302
+    mine.refresh_from_db()
+    assert mine.revoked_at is not None
+
+
+# --- A delegate's shares end with their grant -----------------------------------------------
+
+
+def test_a_delegates_share_never_outlives_the_grant(patient, delegate, two_hospitals):
+    grant = DelegationFactory(
+        patient=patient,
+        delegate=delegate,
+        may_share=True,
+        expires_at=timezone.now() + dt.timedelta(days=2),
+    )
+
+    share, _path = _api_share(_client(delegate), patient, expires_at=_in_days(7))
+
+    assert share.expires_at == Delegation.objects.get(pk=grant.pk).expires_at
+
+
+def test_revoking_the_grant_revokes_the_delegates_shares_at_once(patient, delegate, two_hospitals):
+    from tests.factories import make_share
+
+    grant = DelegationFactory(patient=patient, delegate=delegate, may_share=True)
+    share, path = _api_share(_client(delegate), patient, expires_at=_in_days(2))
+    _own, own_token = make_share(patient)
+    assert Client().get(path).status_code == 200
+
+    assert _client(patient).post(f"/family/caregivers/{grant.code}/revoke/").status_code == 302
+
+    assert Client().get(path).status_code == 404
+    share.refresh_from_db()
+    assert share.revoked_at is not None
+    assert Client().get(f"/s/{own_token}/").status_code == 200  # the patient's own lives on
+
+
+def test_renewing_the_grant_shorter_caps_the_delegates_shares(patient, delegate, two_hospitals):
+    grant = DelegationFactory(
+        patient=patient,
+        delegate=delegate,
+        may_share=True,
+        expires_at=timezone.now() + dt.timedelta(days=60),
+    )
+    share, _path = _api_share(_client(delegate), patient, expires_at=_in_days(20))
+
+    _client(patient).post(f"/family/caregivers/{grant.code}/renew/", {"duration": "7d"})
+
+    grant.refresh_from_db()
+    share.refresh_from_db()
+    assert grant.expires_at < timezone.now() + dt.timedelta(days=8)
+    assert share.expires_at == grant.expires_at
+
+
+def test_an_expired_grants_shares_are_refused_when_opened(patient, delegate, two_hospitals):
+    import time_machine
+
+    grant = DelegationFactory(
+        patient=patient,
+        delegate=delegate,
+        may_share=True,
+        expires_at=timezone.now() + dt.timedelta(days=2),
+    )
+    share, path = _api_share(_client(delegate), patient, expires_at=_in_days(2))
+    assert Client().get(path).status_code == 200
+
+    with time_machine.travel(timezone.now() + dt.timedelta(days=3)):
+        assert Client().get(path).status_code == 404
+
+    # And whatever the share's own end says: the grant's is the bound.
+    Share.objects.filter(pk=share.pk).update(expires_at=timezone.now() + dt.timedelta(days=5))
+    Delegation.objects.filter(pk=grant.pk).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert Client().get(path).status_code == 404
+
+
+# --- A manager's scope bounds the sources too (QA: a caregiver of P reached H) --------------
+
+
+@pytest.fixture
+def manager_of_first(patient, delegate, two_hospitals):
+    first, second, *_rest = two_hospitals
+    DelegationFactory(patient=patient, delegate=delegate, may_manage=True, sources=[first])
+    return first, second
+
+
+def test_a_managing_caregiver_reaches_only_the_sources_in_their_scope(
+    manager_of_first, patient, delegate
+):
+    first, second = manager_of_first
+    client = _client(delegate)
+    query = f"?patient={patient.code}"
+
+    outside = client.get(_for(patient, f"/sources/{second.code}/"))
+    sync = client.post(_for(patient, f"/sources/{second.code}/sync/"))
+    api_detail = client.get(f"/api/v1/sources/{second.code}/{query}")
+    api_sync = client.post(f"/api/v1/sources/{second.code}/sync/{query}")
+    api_list = client.get(f"/api/v1/sources/{query}")
+    inside = client.get(_for(patient, f"/sources/{first.code}/"))
+
+    assert (outside.status_code, sync.status_code) == (404, 404)
+    assert (api_detail.status_code, api_sync.status_code) == (404, 404)
+    assert second.runs.count() == 0
+    assert api_list.status_code == 200
+    assert [row["id"] for row in api_list.json()["results"]] == [str(first.code)]
+    assert inside.status_code == 200
+    assert "마포의원" not in inside.content.decode()
+
+
+def test_no_delegate_downloads_the_patients_whole_account(family, patient):
+    child, _source, _record = family["a"]
+    guardian = _client(patient)
+
+    download = guardian.post(_for(child, "/account/download/"))
+    fhir = guardian.get(_for(child, "/records/export/fhir/"))
+
+    assert download.status_code == 404
+    assert fhir.status_code == 200  # the records, within the grant: still theirs to export
+
+
+# --- Pages that are the viewer's own, never someone else's ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/notifications/"),
+        ("get", "/notifications/settings/"),
+        ("post", "/notifications/read/"),
+    ],
+)
+def test_notifications_are_not_opened_for_someone_else(method, path, patient, delegate):
+    client = _client(delegate)
+
+    assert getattr(client, method)(_for(patient, path)).status_code == 404
+    if method == "get":
+        assert client.get(path).status_code == 200  # their own, at their own URL
+
+
+def test_the_bell_under_for_links_to_the_viewers_own_notifications(patient, delegate):
+    page = _client(delegate).get(_for(patient)).content.decode()
+
+    assert 'href="/notifications/"' in page
+    assert f"/for/{patient.code}/notifications/" not in page
+
+
+def test_me_is_always_the_caller(patient, delegate):
+    response = _client(delegate).get(f"/api/v1/me/?patient={patient.code}")
+
+    assert response.status_code in (200, 404)
+    if response.status_code == 200:
+        assert response.json()["full_name"] == "박지훈"
+    assert patient.email not in response.content.decode()
+
+
+def test_a_code_in_upper_case_is_the_same_patient_on_the_web_and_in_the_api(patient, delegate):
+    client = _client(delegate)
+    upper = str(patient.code).upper()
+
+    web = client.get(f"/for/{upper}/dashboard/")
+    api = client.get(f"/api/v1/records/?patient={upper}")
+
+    assert (web.status_code, api.status_code) == (200, 200)
