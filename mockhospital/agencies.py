@@ -76,6 +76,22 @@ KD_CODES = {
     "ppsv23": ("645400720", "프로디악스23주"),
     "zoster": ("645400740", "스카이조스터주"),
 }
+# The day each childhood vaccine entered Korea's national programme (or, for the oldest, the
+# vaccine reached Korean clinics): the registry holds no dose from before it, so a patient born
+# in 1962 has no Hib or PCV shot of 1962. Approximate, from KDCA's programme history
+# (국가예방접종사업 연혁); BCG, DTP and polio predate every patient generated.
+PROGRAMME_FROM = {
+    "hepb": dt.date(1995, 1, 1),
+    "mmr": dt.date(1985, 1, 1),
+    "ijev": dt.date(1985, 1, 1),
+    "var": dt.date(2005, 1, 1),
+    "tdap": dt.date(2012, 1, 1),
+    "hib": dt.date(2013, 3, 1),
+    "pcv": dt.date(2014, 5, 1),
+    "hepa": dt.date(2015, 5, 1),
+    "hpv": dt.date(2016, 6, 20),
+    "rv": dt.date(2023, 3, 6),
+}
 # The doses a series has in the childhood schedule (protocolApplied.seriesDoses).
 SERIES_DOSES = {key: len(ages) for key, ages in g.CHILD_SCHEDULE.items()}
 
@@ -602,7 +618,12 @@ def _kdca(spec, person_, until):
     plans = g.public_health_calendar(person_, spec.person_key, until.astimezone(KST).date())
     number = 0
     for plan in plans:
-        if not plan.vaccines:
+        given = [
+            (key, dose)
+            for key, dose in plan.vaccines
+            if plan.day >= PROGRAMME_FROM.get(key, dt.date.min)
+        ]
+        if not given:
             continue
         rng = g._rng("kdca-visit", spec.person_key, plan.day)
         start = dt.datetime.combine(
@@ -614,11 +635,11 @@ def _kdca(spec, person_, until):
             if age < 13
             else CLINICS[rng.randrange(4)]
         )
-        if any(v == "covid19" for v, _dose in plan.vaccines) and age >= 13:
+        if any(v == "covid19" for v, _dose in given) and age >= 13:
             place = HEALTH_CENTRE
         recorded = start + dt.timedelta(hours=3)
         resources = []
-        for key, dose in plan.vaccines:
+        for key, dose in given:
             number += 1
             kr_code, korean, cvx, cvx_name = c.VACCINES[key]
             kd, product = KD_CODES[key]

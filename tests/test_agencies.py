@@ -356,3 +356,26 @@ def test_a_hiras_dispensing_is_dated_by_its_handover_and_expires_after_a_year(db
     assert removed == 1
     kept = Record.objects.filter(source=source).values_list("resource_id", flat=True)
     assert list(kept) == ["new"]
+
+
+def test_a_patient_born_in_1962_has_no_childhood_dose_from_before_its_programme(agencies, db):
+    from accounts import domain as accounts_domain
+    from accounts.models import User
+    from mockhospital.agencies import PROGRAMME_FROM
+
+    adult = User.objects.create(email="born1962@example.org")
+    accounts_domain.verify_identity(
+        user=adult,
+        full_name="김민준",
+        birth_date=dt.date(1962, 5, 20),
+        sex="male",
+        phone="010-4444-5555",
+    )
+    kdca = _registered(agencies["kdca"], adult)
+    doses = [r for (t, _), r in mock.ground_truth(kdca).items() if t == "Immunization"]
+
+    for dose in doses:
+        series = dose["protocolApplied"][0]["series"].lower()
+        day = dt.datetime.fromisoformat(dose["occurrenceDateTime"]).date()
+        assert day >= PROGRAMME_FROM.get(series, dt.date.min), (series, day)
+    assert not {d["protocolApplied"][0]["series"] for d in doses} & {"HIB", "PCV", "HEPA", "RV"}
