@@ -522,10 +522,11 @@ def test_the_bell_under_for_links_to_the_viewers_own_notifications(patient, dele
 def test_me_is_always_the_caller(patient, delegate):
     response = _client(delegate).get(f"/api/v1/me/?patient={patient.code}")
 
-    assert response.status_code in (200, 404)
-    if response.status_code == 200:
-        assert response.json()["full_name"] == "박지훈"
+    # /me/ is about the caller: with someone else's code it is 404, never a mix of the two.
+    assert response.status_code == 404
     assert patient.email not in response.content.decode()
+    own = _client(delegate).get("/api/v1/me/").json()
+    assert (own["email"], own["full_name"]) == (delegate.email, "박지훈")
 
 
 def test_a_code_in_upper_case_is_the_same_patient_on_the_web_and_in_the_api(patient, delegate):
