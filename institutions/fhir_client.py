@@ -208,7 +208,7 @@ def _cached_token(institution) -> str | None:
     try:
         entry = cache.get(_token_key(institution))
     except Exception as exc:  # the cache being down only costs a token request
-        logger.warning("fhir token cache unavailable: %s", type(exc).__name__)
+        logger.warning("fhir client cache unavailable: %s", type(exc).__name__)
         return None
     if not isinstance(entry, dict) or entry.get("until", 0) <= _now():
         return None
@@ -227,14 +227,14 @@ def _cache_token(institution, token: str, lifetime: float) -> None:
     try:
         cache.set(_token_key(institution), entry, timeout=keep)
     except Exception as exc:
-        logger.warning("fhir token cache unavailable: %s", type(exc).__name__)
+        logger.warning("fhir client cache unavailable: %s", type(exc).__name__)
 
 
 def _drop_token(institution) -> None:
     try:
         cache.delete(_token_key(institution))
     except Exception as exc:
-        logger.warning("fhir token cache unavailable: %s", type(exc).__name__)
+        logger.warning("fhir client cache unavailable: %s", type(exc).__name__)
 
 
 def _lifetime(answer: dict) -> float:

@@ -45,7 +45,7 @@ def bump(*, patient_id: int) -> None:
     with connection.cursor() as cursor:
         # One statement on PostgreSQL and SQLite (≥ 3.24) alike: no read-then-write race.
         cursor.execute(
-            f"INSERT INTO {table} (patient_id, version) VALUES (%s, 1) "  # noqa: S608 (our table)
+            f"INSERT INTO {table} (patient_id, version) VALUES (%s, 1) "  # noqa: S608  # nosec B608 (our table)
             f"ON CONFLICT (patient_id) DO UPDATE SET version = {table}.version + 1",
             [patient_id],
         )

@@ -84,7 +84,7 @@ def test_a_token_refused_again_after_refetching_fails_the_run(linked, hospital, 
 
 
 def test_changed_credentials_never_reuse_the_old_token(linked, hospital, institution):
-    institution.client_secret = "a-new-secret"
+    institution.client_secret = "a-new-secret"  # pragma: allowlist secret
     institution.save()
     run = _sync(linked)
     assert run.status == RunStatus.FAILED  # the hospital refuses the new secret
