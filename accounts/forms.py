@@ -1,12 +1,11 @@
-import datetime as dt
 import re
 
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.domain import normalize_phone
 from accounts.models import Sex
+from core.forms import check_birth_date
 
 
 class IdentityVerificationForm(forms.Form):
@@ -39,12 +38,7 @@ class IdentityVerificationForm(forms.Form):
         return name
 
     def clean_birth_date(self):
-        birth_date = self.cleaned_data["birth_date"]
-        if birth_date > timezone.localdate():
-            raise forms.ValidationError(_("The birth date cannot be in the future."))
-        if birth_date < dt.date(1900, 1, 1):
-            raise forms.ValidationError(_("Check the birth date: it is before 1900."))
-        return birth_date
+        return check_birth_date(self.cleaned_data["birth_date"])
 
     def clean_phone(self):
         phone = normalize_phone(self.cleaned_data["phone"])

@@ -1,12 +1,10 @@
 """The form a parent fills in to add a child (the family registry checks it)."""
 
-import datetime as dt
-
 from django import forms
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Sex
+from core.forms import check_birth_date
 
 
 class AddChildForm(forms.Form):
@@ -36,9 +34,4 @@ class AddChildForm(forms.Form):
         return name
 
     def clean_birth_date(self):
-        birth_date = self.cleaned_data["birth_date"]
-        if birth_date > timezone.localdate():
-            raise forms.ValidationError(_("The birth date cannot be in the future."))
-        if birth_date < dt.date(1900, 1, 1):
-            raise forms.ValidationError(_("Check the birth date: it is before 1900."))
-        return birth_date
+        return check_birth_date(self.cleaned_data["birth_date"])
