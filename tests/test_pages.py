@@ -130,7 +130,8 @@ def test_demo_creates_the_published_logins_idempotently(client):
     assert emails == ["admin@example.com", "other@example.com", "patient@example.com"]
     # The demo child: one managed patient without a login, once however often demo runs.
     child = User.objects.get(profile__managed=True)
-    assert child.profile.full_name == "김하은" and not child.has_usable_password()
+    assert child.profile.full_name == "김하은"
+    assert not child.has_usable_password()
     for email in emails:
         login(client, email, DEMO_PASSWORD)
         assert client.get("/dashboard/").status_code == 200
