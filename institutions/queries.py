@@ -13,6 +13,7 @@ from institutions.models import (
     InstitutionKind,
     InstitutionStatus,
     Source,
+    SourceKind,
     SourceStatus,
     SyncRun,
 )
@@ -102,3 +103,18 @@ def runs_for(actor: Actor | None) -> QuerySet[SyncRun]:
 def latest_runs(sources) -> dict[int, SyncRun]:
     """The latest run of each source (annotated by linked_sources), in one query."""
     return SyncRun.objects.in_bulk([s.latest_run_id for s in sources if s.latest_run_id])
+
+
+def agencies_by_patient(kinds) -> dict[int, set[str]]:
+    """For the daily reminders (a system task, not a request): patient id → which of the
+    agency `kinds` they have an active linked source of. Ids and kinds only, no patient data.
+    Queries: one."""
+    linked = Source.objects.filter(
+        status=SourceStatus.ACTIVE,
+        kind=SourceKind.INSTITUTION,
+        institution__kind__in=list(kinds),
+    ).values_list("patient_id", "institution__kind")
+    agencies: dict[int, set[str]] = {}
+    for patient_id, kind in linked:
+        agencies.setdefault(patient_id, set()).add(kind)
+    return agencies

@@ -21,7 +21,8 @@ from django.utils import timezone, translation
 
 from accounts.models import User
 from core.access import Actor
-from institutions.models import InstitutionKind, Source, SourceKind, SourceStatus
+from institutions.models import InstitutionKind
+from institutions.queries import agencies_by_patient
 from notifications.domain import notify_batch
 from notifications.models import Kind
 from records import vaccinations
@@ -56,19 +57,6 @@ def _names(key: str) -> dict[str, str]:
         with translation.override(language):
             names[language] = vaccinations.vaccine_name(key)
     return names
-
-
-def _agencies_by_patient() -> dict[int, set[str]]:
-    """patient id → the KDCA / NHIS kinds they have a linked source of (one query)."""
-    linked = Source.objects.filter(
-        status=SourceStatus.ACTIVE,
-        kind=SourceKind.INSTITUTION,
-        institution__kind__in=[InstitutionKind.KDCA, InstitutionKind.NHIS],
-    ).values_list("patient_id", "institution__kind")
-    agencies: dict[int, set[str]] = {}
-    for patient_id, kind in linked:
-        agencies.setdefault(patient_id, set()).add(kind)
-    return agencies
 
 
 def reminders_for(patient: User, today: dt.date, agencies=frozenset()) -> list[dict]:
@@ -121,7 +109,7 @@ def send_due_reminders(today: dt.date | None = None) -> int:
     notify_batch(), Notification rows and at most one e-mail per person after commit."""
     today = today or timezone.localdate()
     written = 0
-    agencies = _agencies_by_patient()
+    agencies = agencies_by_patient([InstitutionKind.KDCA, InstitutionKind.NHIS])
     patients = User.objects.filter(
         pk__in=list(agencies), profile__birth_date__isnull=False, is_staff=False, is_active=True
     ).select_related("profile")
