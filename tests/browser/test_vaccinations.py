@@ -20,7 +20,7 @@ from tests.browser.helpers import (
 )
 from tests.factories import PASSWORD, PatientProfileFactory, UserFactory
 from tests.records_data import import_resources
-from tests.test_vaccinations import PRESCHOOL, shots
+from tests.test_vaccinations import PRESCHOOL, connect, shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 KST = dt.timezone(dt.timedelta(hours=9))
@@ -53,6 +53,7 @@ def haeun(db):
     )
     given = [(code, day) for code, day in PRESCHOOL if (code, day) != ("31", "2020-11-20")]
     import_resources(user, "질병관리청", shots(given))
+    connect(user, "kdca")  # her KDCA record is linked: the schedule may say due and overdue
     return user
 
 
