@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from institutions.queries import sources_for
 from records.forms import limit_to_sources
 from sharing import caregivers
-from sharing.forms import SHAREABLE
+from sharing.forms import SHAREABLE, label_field, purpose_field, sources_field
 
 DURATION_CHOICES = [
     ("7d", _("7 days")),
@@ -52,16 +52,9 @@ class InviteForm(DurationForm):
         label=_("Their e-mail address"),
         help_text=_("They log in, or sign up, with this address to accept."),
     )
-    label = forms.CharField(
-        label=_("Their name"),
-        max_length=200,
-        help_text=_('For example "Kim Jiwoo, my son".'),
-    )
-    purpose = forms.CharField(
-        label=_("Why (optional)"),
-        max_length=200,
-        required=False,
-        help_text=_('For example "helps me with my hospital visits".'),
+    label = label_field(_("Their name"), _('For example "Kim Jiwoo, my son".'))
+    purpose = purpose_field(
+        _("Why (optional)"), _('For example "helps me with my hospital visits".')
     )
     rights = forms.ChoiceField(
         label=_("What they may do"),
@@ -76,14 +69,7 @@ class InviteForm(DurationForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: all of them."),
     )
-    sources = forms.ModelMultipleChoiceField(
-        label=_("From which institutions"),
-        queryset=None,
-        required=False,
-        to_field_name="code",
-        widget=forms.CheckboxSelectMultiple,
-        help_text=_("None ticked: all of them."),
-    )
+    sources = sources_field()
     field_order = ["email", "label", "purpose", "rights", "categories", "sources", "duration"]
 
     def __init__(self, *args, actor, patient, **kwargs):

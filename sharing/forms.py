@@ -29,25 +29,22 @@ SHAREABLE = [
 ]
 
 
-class ShareForm(forms.Form):
-    label = forms.CharField(
-        label=_("Who is it for?"),
-        max_length=200,
-        help_text=_('For example "Dr. Kim, Seoul Clinic".'),
-    )
-    purpose = forms.CharField(
-        label=_("Purpose"),
-        max_length=200,
-        required=False,
-        help_text=_('For example "second opinion on my diabetes".'),
-    )
-    categories = forms.MultipleChoiceField(
-        label=_("What to share"),
-        choices=SHAREABLE,
-        widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": _("Choose at least one kind of record to share.")},
-    )
-    sources = forms.ModelMultipleChoiceField(
+# The fields a share (ShareForm) and a caregiver's invitation (sharing.caregivers_forms.InviteForm)
+# both ask, each worded for its form: whom it is for, why, and from which institutions. 200
+# characters: the `label` and `purpose` columns of Share and Delegation.
+
+
+def label_field(label, help_text) -> forms.CharField:
+    return forms.CharField(label=label, max_length=200, help_text=help_text)
+
+
+def purpose_field(label, help_text) -> forms.CharField:
+    return forms.CharField(label=label, max_length=200, required=False, help_text=help_text)
+
+
+def sources_field() -> forms.ModelMultipleChoiceField:
+    """The patient's institutions, by code; the form offers its own with limit_to_sources."""
+    return forms.ModelMultipleChoiceField(
         label=_("From which institutions"),
         queryset=None,
         required=False,
@@ -55,6 +52,18 @@ class ShareForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: all of them."),
     )
+
+
+class ShareForm(forms.Form):
+    label = label_field(_("Who is it for?"), _('For example "Dr. Kim, Seoul Clinic".'))
+    purpose = purpose_field(_("Purpose"), _('For example "second opinion on my diabetes".'))
+    categories = forms.MultipleChoiceField(
+        label=_("What to share"),
+        choices=SHAREABLE,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Choose at least one kind of record to share.")},
+    )
+    sources = sources_field()
     date_from = forms.DateField(
         label=_("Records from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
