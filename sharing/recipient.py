@@ -181,15 +181,15 @@ def share_entry(request, token):
     return _view(request, token, share, state, category="")
 
 
+def _record_viewed(request, share, state, *, what: str) -> None:
+    domain.record_access(
+        share=share, action=AccessAction.VIEWED, request=request, name=state["name"], what=what
+    )
+
+
 def _view(request, token, share, state, *, category):
     if not request.headers.get("HX-Request"):
-        domain.record_access(
-            share=share,
-            action=AccessAction.VIEWED,
-            request=request,
-            name=state["name"],
-            what=category or "summary",
-        )
+        _record_viewed(request, share, state, what=category or "summary")
     actor = actor_for_share(share, recipient=state["name"])
     context = {
         **scope_context(request, share, actor=actor, category=category),
@@ -219,6 +219,23 @@ def _ready(request, token):
     return share, state
 
 
+def _admitted(view):
+    """A page of the link behind its entry: `view` gets the share and the recipient's state
+    (keywords `share`, `state`) once they are past the passcode, if any, and have given their
+    name; before that the answer is the link's entry, and for a link not active not_available."""
+
+    @functools.wraps(view)
+    def wrapper(request, token, *args, **kwargs):
+        share, state = _ready(request, token)
+        if share is None:
+            return not_available(request)
+        if state is None:
+            return redirect("share_entry", token=token)
+        return view(request, token, *args, share=share, state=state, **kwargs)
+
+    return wrapper
+
+
 @recipient_page
 @require_GET
 def share_category(request, token, category):
@@ -235,24 +252,14 @@ def share_category(request, token, category):
 
 @recipient_page
 @require_GET
-def share_record(request, token, code):
+@_admitted
+def share_record(request, token, code, *, share, state):
     """One record of the scope, as the patient's own detail page shows it (404 outside it)."""
-    share, state = _ready(request, token)
-    if share is None:
-        return not_available(request)
-    if state is None:
-        return redirect("share_entry", token=token)
     try:
         record = record_queries.record_for(actor_for_share(share, recipient=state["name"]), code)
     except Http404:
         return not_available(request)
-    domain.record_access(
-        share=share,
-        action=AccessAction.VIEWED,
-        request=request,
-        name=state["name"],
-        what=f"record {record.category}",
-    )
+    _record_viewed(request, share, state, what=f"record {record.category}")
     return render(
         request,
         "sharing/recipient/record.html",
@@ -262,25 +269,15 @@ def share_record(request, token, code):
 
 @recipient_page
 @require_GET
-def share_lab(request, token, code):
+@_admitted
+def share_lab(request, token, code, *, share, state):
     """One test's trend chart across institutions, within the share's scope."""
-    share, state = _ready(request, token)
-    if share is None:
-        return not_available(request)
-    if state is None:
-        return redirect("share_entry", token=token)
     # The patient's own lab page's context, within the scope (the chart coloured by the
     # share's sources, as on its vital signs charts), once per data version of the scope.
     lab = readmodels.lab_detail(actor_for_share(share, recipient=state["name"]), code)
     if lab is None:
         return not_available(request)
-    domain.record_access(
-        share=share,
-        action=AccessAction.VIEWED,
-        request=request,
-        name=state["name"],
-        what=f"lab {code}",
-    )
+    _record_viewed(request, share, state, what=f"lab {code}")
     return render(
         request,
         "sharing/recipient/lab.html",
@@ -290,12 +287,10 @@ def share_lab(request, token, code):
 
 @recipient_page
 @require_GET
-def share_download(request, token):
-    share, state = _ready(request, token)
-    if share is None or (state is not None and not share.allow_download):
+@_admitted
+def share_download(request, token, *, share, state):
+    if not share.allow_download:
         return not_available(request)
-    if state is None:
-        return redirect("share_entry", token=token)
     domain.record_access(
         share=share, action=AccessAction.DOWNLOADED, request=request, name=state["name"]
     )
