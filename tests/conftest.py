@@ -9,6 +9,7 @@
   the patient's records for 30 days (`sharing.Delegation`), used under /for/<patient's code>/
   on the web and ?patient=<code> in the API; on their own pages they see nothing of the
   patient's. `DelegationFactory(patient=patient, delegate=delegate, …)` gives it other terms.
+  `for_path(patient, path)` is a path under the patient's prefix; `logged_in(user)` a client.
 """
 
 import datetime as dt
@@ -18,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.core.servers import basehttp
+from django.test import Client
 
 from accounts import domain as accounts_domain
 from core import scopes
@@ -28,8 +30,10 @@ from mockhospital.onboarding import onboard_mock_hospital
 from tests.factories import (
     PASSWORD,
     DelegationFactory,
+    InstitutionFactory,
     MockInstitutionFactory,
     ShareFactory,
+    SourceFactory,
     UserFactory,
 )
 
@@ -136,6 +140,29 @@ def login(client, email, password=PASSWORD):
     response = client.post("/accounts/login/", {"login": email, "password": password})
     assert response.status_code == 302, response.content.decode()[:2000]
     return response
+
+
+# --- Acting for someone: the person's prefix, a client per user, the patient's two hospitals ---
+
+
+def for_path(user, path="/dashboard/") -> str:
+    """`path` under `user`'s prefix (/for/<their code>/…), where a delegate acts for them."""
+    return f"/for/{user.code}{path}"
+
+
+def logged_in(user) -> Client:
+    """A client of its own, logged in as `user` (without the login form: see `login`)."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def two_hospitals(patient):
+    """The patient's sources at 한강병원 and 마포의원, in that order (a grant's scope names one)."""
+    first = SourceFactory(patient=patient, institution=InstitutionFactory(name="한강병원"))
+    second = SourceFactory(patient=patient, institution=InstitutionFactory(name="마포의원"))
+    return first, second
 
 
 # --- The hospital side: a mock hospital onboarded as an institution ----------------------------

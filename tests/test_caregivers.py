@@ -22,28 +22,16 @@ from core.access import Actor
 from core.log_masking import mask_secrets
 from sharing import caregivers
 from sharing.models import Delegation
-from tests.conftest import login
+from tests.conftest import for_path, logged_in, login
 from tests.factories import (
     DelegationFactory,
-    InstitutionFactory,
     RecordFactory,
-    SourceFactory,
     UserFactory,
     hba1c,
 )
 from tests.test_idor_matrix import CONDITION
 
 pytestmark = pytest.mark.django_db
-
-
-def _for(user, path="/dashboard/"):
-    return f"/for/{user.code}{path}"
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _token_of(message) -> str:
@@ -57,9 +45,9 @@ def invitee(db):
 
 
 @pytest.fixture
-def two_hospitals(patient):
-    first = SourceFactory(patient=patient, institution=InstitutionFactory(name="한강병원"))
-    second = SourceFactory(patient=patient, institution=InstitutionFactory(name="마포의원"))
+def records_at_two_hospitals(two_hospitals):
+    """A lab at each of the patient's two hospitals, and a diagnosis at the first."""
+    first, second = two_hospitals
     lab_first = RecordFactory(
         source=first, resource=hba1c("lab-a", 6.1, "2025-01-04T09:00:00+09:00")
     )
@@ -86,7 +74,7 @@ def _invite(client, email=None, **fields):
 
 
 def test_the_patient_invites_a_caregiver_by_email(patient, delegate):
-    client = _client(patient)
+    client = logged_in(patient)
     delegate.language = "en"
     delegate.save(update_fields=["language"])
 
@@ -119,7 +107,7 @@ def test_the_invitation_is_in_the_invitees_language(patient, delegate):
     delegate.language = "ko"
     delegate.save(update_fields=["language"])
 
-    _invite(_client(patient), delegate.email)
+    _invite(logged_in(patient), delegate.email)
 
     # Written in Korean (the catalogue's words are the lead's to merge): said by the header.
     assert mail.outbox[0].extra_headers["Content-Language"] == "ko"
@@ -136,7 +124,7 @@ def test_the_invitation_is_in_the_invitees_language(patient, delegate):
     ],
 )
 def test_an_invitation_needs_an_expiry_rights_and_another_address(patient, fields, error):
-    response = _invite(_client(patient), **{"email": "friend@example.org", **fields})
+    response = _invite(logged_in(patient), **{"email": "friend@example.org", **fields})
 
     assert response.status_code == 200
     assert error in response.content.decode()
@@ -147,8 +135,8 @@ def test_an_invitation_needs_an_expiry_rights_and_another_address(patient, field
 def test_only_a_verified_adult_invites(patient):
     unverified = UserFactory()
 
-    page = _client(unverified).get("/family/caregivers/invite/")
-    post = _invite(_client(unverified), "friend@example.org")
+    page = logged_in(unverified).get("/family/caregivers/invite/")
+    post = _invite(logged_in(unverified), "friend@example.org")
 
     assert "Verify your identity first" in page.content.decode()
     assert post.status_code == 200
@@ -157,10 +145,10 @@ def test_only_a_verified_adult_invites(patient):
 
 def test_someone_acting_for_the_patient_cannot_invite_or_see_their_caregivers(patient, delegate):
     DelegationFactory(patient=patient, delegate=delegate, guardian=True)
-    client = _client(delegate)
+    client = logged_in(delegate)
 
     for path in ("/family/caregivers/", "/family/caregivers/invite/"):
-        assert client.get(_for(patient, path)).status_code == 404
+        assert client.get(for_path(patient, path)).status_code == 404
     assert _invite(client, "x@example.org").status_code == 302  # their own invitation
     assert Delegation.objects.filter(patient=patient).count() == 1
 
@@ -168,9 +156,9 @@ def test_someone_acting_for_the_patient_cannot_invite_or_see_their_caregivers(pa
 # --- Accepting -----------------------------------------------------------------------------
 
 
-def test_invite_accept_scoped_read_expiry_404(patient, invitee, two_hospitals, password):
-    first, _second, lab_first, lab_second, condition = two_hospitals
-    patient_client = _client(patient)
+def test_invite_accept_scoped_read_expiry_404(patient, invitee, records_at_two_hospitals, password):
+    first, _second, lab_first, lab_second, condition = records_at_two_hospitals
+    patient_client = logged_in(patient)
     _invite(patient_client, invitee.email, categories=["lab"], sources=[str(first.code)])
     token = _token_of(mail.outbox[0])
     person = invitee
@@ -190,14 +178,14 @@ def test_invite_accept_scoped_read_expiry_404(patient, invitee, two_hospitals, p
     accepted = invitee.post(f"/family/invitations/{token}/")
 
     assert accepted.status_code == 302
-    assert accepted["Location"] == _for(patient)
+    assert accepted["Location"] == for_path(patient)
     grant = Delegation.objects.get(delegate=person)
     assert grant.invite_token_hash == ""
     # The scope: labs of the first hospital only.
-    assert invitee.get(_for(patient, f"/records/r/{lab_first.code}/")).status_code == 200
-    assert invitee.get(_for(patient, f"/records/r/{lab_second.code}/")).status_code == 404
-    assert invitee.get(_for(patient, f"/records/r/{condition.code}/")).status_code == 404
-    labs = invitee.get(_for(patient, "/records/labs/")).content.decode()
+    assert invitee.get(for_path(patient, f"/records/r/{lab_first.code}/")).status_code == 200
+    assert invitee.get(for_path(patient, f"/records/r/{lab_second.code}/")).status_code == 404
+    assert invitee.get(for_path(patient, f"/records/r/{condition.code}/")).status_code == 404
+    labs = invitee.get(for_path(patient, "/records/labs/")).content.decode()
     assert "6.1" in labs
     assert "7.2" not in labs
     # The invitation is one-time.
@@ -205,27 +193,27 @@ def test_invite_accept_scoped_read_expiry_404(patient, invitee, two_hospitals, p
 
     with time_machine.travel(grant.expires_at + dt.timedelta(seconds=1)):
         invitee.force_login(person)  # the old session has timed out by then
-        urls = [_for(patient), _for(patient, f"/records/r/{lab_first.code}/")]
+        urls = [for_path(patient), for_path(patient, f"/records/r/{lab_first.code}/")]
         assert [invitee.get(url).status_code for url in urls] == [404, 404]
 
 
 def test_an_invitation_is_accepted_only_by_the_invited_address(patient, delegate):
-    _invite(_client(patient), "someone.else@example.org")
+    _invite(logged_in(patient), "someone.else@example.org")
     token = _token_of(mail.outbox[0])
 
-    response = _client(delegate).post(f"/family/invitations/{token}/", follow=True)
+    response = logged_in(delegate).post(f"/family/invitations/{token}/", follow=True)
 
     assert "sent to another e-mail address" in response.content.decode()
     assert Delegation.objects.get(invited_email__isnull=False, accepted_at=None).delegate is None
 
 
 def test_a_revoked_invitation_cannot_be_accepted(patient, delegate):
-    _invite(_client(patient), delegate.email)
+    _invite(logged_in(patient), delegate.email)
     token = _token_of(mail.outbox[0])
     grant = Delegation.objects.get(invited_email__isnull=False, accepted_at=None)
     caregivers.revoke(grant=grant, actor=Actor.patient(patient))
 
-    response = _client(delegate).post(f"/family/invitations/{token}/")
+    response = logged_in(delegate).post(f"/family/invitations/{token}/")
 
     assert response.status_code == 404
     assert Delegation.objects.get(invited_email__isnull=False, accepted_at=None).delegate is None
@@ -272,13 +260,13 @@ def test_one_invitation_accepted_30_times_at_once_is_accepted_once(patient, invi
 # --- The patient's side: every use, renew, revoke ------------------------------------------
 
 
-def test_the_patient_sees_every_use_of_the_grant(patient, delegate, two_hospitals):
-    _first, _second, lab_first, _lab_second, _condition = two_hospitals
+def test_the_patient_sees_every_use_of_the_grant(patient, delegate, records_at_two_hospitals):
+    _first, _second, lab_first, _lab_second, _condition = records_at_two_hospitals
     grant = DelegationFactory(patient=patient, delegate=delegate, label="박지훈")
-    _client(delegate).get(_for(patient, f"/records/r/{lab_first.code}/"))
+    logged_in(delegate).get(for_path(patient, f"/records/r/{lab_first.code}/"))
 
-    page = _client(patient).get(f"/family/caregivers/{grant.code}/").content.decode()
-    activity = _client(patient).get("/account/activity/").content.decode()
+    page = logged_in(patient).get(f"/family/caregivers/{grant.code}/").content.decode()
+    activity = logged_in(patient).get("/account/activity/").content.decode()
 
     assert "Records viewed" in page
     assert "A record" in page
@@ -287,11 +275,13 @@ def test_the_patient_sees_every_use_of_the_grant(patient, delegate, two_hospital
     assert delegate.email in activity
 
 
-def test_the_delegates_own_activity_says_whom_they_acted_for(patient, delegate, two_hospitals):
-    _first, _second, lab_first, _lab_second, _condition = two_hospitals
+def test_the_delegates_own_activity_says_whom_they_acted_for(
+    patient, delegate, records_at_two_hospitals
+):
+    _first, _second, lab_first, _lab_second, _condition = records_at_two_hospitals
     DelegationFactory(patient=patient, delegate=delegate)
-    client = _client(delegate)
-    client.get(_for(patient, f"/records/r/{lab_first.code}/"))
+    client = logged_in(delegate)
+    client.get(for_path(patient, f"/records/r/{lab_first.code}/"))
 
     activity = client.get("/family/acting/").content.decode()
 
@@ -299,15 +289,15 @@ def test_the_delegates_own_activity_says_whom_they_acted_for(patient, delegate, 
     assert "Records viewed" in activity
 
 
-def test_revoking_ends_the_access_at_once(patient, delegate, two_hospitals):
+def test_revoking_ends_the_access_at_once(patient, delegate, records_at_two_hospitals):
     grant = DelegationFactory(patient=patient, delegate=delegate)
-    caregiver = _client(delegate)
-    assert caregiver.get(_for(patient)).status_code == 200
+    caregiver = logged_in(delegate)
+    assert caregiver.get(for_path(patient)).status_code == 200
 
-    response = _client(patient).post(f"/family/caregivers/{grant.code}/revoke/")
+    response = logged_in(patient).post(f"/family/caregivers/{grant.code}/revoke/")
 
     assert response.status_code == 302
-    assert caregiver.get(_for(patient)).status_code == 404
+    assert caregiver.get(for_path(patient)).status_code == 404
     assert Delegation.objects.get(pk=grant.pk).ended_reason == "revoked"
     event = AuditEvent.objects.get(action=Action.DELEGATION_REVOKED)
     assert (event.actor_kind, event.patient_id) == (ActorKind.PATIENT, patient.pk)
@@ -318,32 +308,32 @@ def test_renewing_an_expired_grant_opens_it_again(patient, delegate):
     Delegation.objects.filter(pk=grant.pk).update(
         expires_at=timezone.now() - dt.timedelta(minutes=1)
     )
-    caregiver = _client(delegate)
-    assert caregiver.get(_for(patient)).status_code == 404
+    caregiver = logged_in(delegate)
+    assert caregiver.get(for_path(patient)).status_code == 404
 
-    _client(patient).post(f"/family/caregivers/{grant.code}/renew/", {"duration": "90d"})
+    logged_in(patient).post(f"/family/caregivers/{grant.code}/renew/", {"duration": "90d"})
 
     grant.refresh_from_db()
     assert grant.expires_at > timezone.now() + dt.timedelta(days=89)
-    assert caregiver.get(_for(patient)).status_code == 200
+    assert caregiver.get(for_path(patient)).status_code == 200
     assert AuditEvent.objects.filter(action=Action.DELEGATION_RENEWED).count() == 1
 
 
 def test_another_patients_caregiver_pages_are_404(patient, other_patient, delegate):
     grant = DelegationFactory(patient=patient, delegate=delegate)
-    client = _client(other_patient)
+    client = logged_in(other_patient)
 
     assert client.get(f"/family/caregivers/{grant.code}/").status_code == 404
     assert client.post(f"/family/caregivers/{grant.code}/revoke/").status_code == 404
     renew = client.post(f"/family/caregivers/{grant.code}/renew/", {"duration": "7d"})
     assert renew.status_code == 404
-    assert _client(delegate).get(f"/family/caregivers/{grant.code}/").status_code == 404
+    assert logged_in(delegate).get(f"/family/caregivers/{grant.code}/").status_code == 404
     grant.refresh_from_db()
     assert grant.revoked_at is None
 
 
 def test_an_invitations_token_never_reaches_a_log(patient, delegate):
-    _invite(_client(patient), delegate.email)
+    _invite(logged_in(patient), delegate.email)
     token = _token_of(mail.outbox[0])
 
     line = f'"GET /family/invitations/{token}/ HTTP/1.1" 404'

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from audit.models import Action, ActorKind, AuditEvent
 from sharing.models import Delegation
-from tests.conftest import login
+from tests.conftest import for_path, logged_in, login
 from tests.factories import (
     DelegationFactory,
     RecordFactory,
@@ -27,10 +27,6 @@ from tests.factories import (
 from tests.test_idor_matrix import CONDITION
 
 pytestmark = pytest.mark.django_db
-
-
-def _for(user, path="/dashboard/"):
-    return f"/for/{user.code}{path}"
 
 
 @pytest.fixture
@@ -46,18 +42,12 @@ def caregiver(patient, delegate):
     return DelegationFactory(patient=patient, delegate=delegate)
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_a_caregiver_reads_the_patients_dashboard_under_their_prefix(
     patient, delegate, caregiver, records
 ):
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    response = client.get(_for(patient))
+    response = client.get(for_path(patient))
 
     assert response.status_code == 200
     body = response.content.decode()
@@ -71,7 +61,7 @@ def test_a_caregiver_reads_the_patients_dashboard_under_their_prefix(
 
 
 def test_the_patients_own_pages_have_no_band_without_grants(patient, records):
-    response = _client(patient).get("/dashboard/")
+    response = logged_in(patient).get("/dashboard/")
 
     assert response.status_code == 200
     assert "data-acting-for" not in response.content.decode()
@@ -93,28 +83,28 @@ def test_a_delegate_switches_between_me_and_the_people_they_act_for(
 def test_a_record_in_the_grants_scope_opens_and_one_outside_is_404(patient, delegate, records):
     _source, lab, condition = records
     DelegationFactory(patient=patient, delegate=delegate, categories=["lab"])
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    assert client.get(_for(patient, f"/records/r/{lab.code}/")).status_code == 200
-    assert client.get(_for(patient, f"/records/r/{condition.code}/")).status_code == 404
-    assert client.get(_for(patient, "/records/c/condition/")).status_code in (200, 404)
-    timeline = client.get(_for(patient, "/records/timeline/")).content.decode()
+    assert client.get(for_path(patient, f"/records/r/{lab.code}/")).status_code == 200
+    assert client.get(for_path(patient, f"/records/r/{condition.code}/")).status_code == 404
+    assert client.get(for_path(patient, "/records/c/condition/")).status_code in (200, 404)
+    timeline = client.get(for_path(patient, "/records/timeline/")).content.decode()
     assert "비밀진단" not in timeline
 
 
 def test_the_delegates_own_pages_show_their_own_record(patient, delegate, caregiver, records):
     _source, lab, _condition = records
 
-    response = _client(delegate).get(f"/records/r/{lab.code}/")
+    response = logged_in(delegate).get(f"/records/r/{lab.code}/")
 
     assert response.status_code == 404
 
 
 def test_without_a_grant_the_prefix_is_404_like_nobody(patient, other_patient, records):
     _source, lab, _condition = records
-    client = _client(other_patient)
+    client = logged_in(other_patient)
 
-    theirs = client.get(_for(patient, f"/records/r/{lab.code}/"))
+    theirs = client.get(for_path(patient, f"/records/r/{lab.code}/"))
     nobody = client.get(f"/for/{uuid.uuid4()}/records/r/{lab.code}/")
 
     assert theirs.status_code == nobody.status_code == 404
@@ -126,11 +116,11 @@ def test_without_a_grant_the_prefix_is_404_like_nobody(patient, other_patient, r
 @pytest.mark.parametrize("ending", ["expired", "revoked", "not accepted"])
 def test_an_ended_grant_is_404_at_once(ending, patient, delegate, caregiver, records):
     _source, lab, _condition = records
-    client = _client(delegate)
+    client = logged_in(delegate)
     urls = [
-        _for(patient),
-        _for(patient, f"/records/r/{lab.code}/"),
-        _for(patient, "/records/labs/"),
+        for_path(patient),
+        for_path(patient, f"/records/r/{lab.code}/"),
+        for_path(patient, "/records/labs/"),
     ]
     assert [client.get(url).status_code for url in urls] == [200, 200, 200]
 
@@ -163,13 +153,13 @@ def test_an_ended_grant_is_404_at_once(ending, patient, delegate, caregiver, rec
 def test_the_patients_account_is_never_reachable_for_a_delegate(path, patient, delegate):
     DelegationFactory(patient=patient, delegate=delegate, guardian=True)
 
-    response = _client(delegate).get(_for(patient, path))
+    response = logged_in(delegate).get(for_path(patient, path))
 
     assert response.status_code == 404
 
 
 def test_anonymous_is_sent_to_log_in_and_back_to_the_same_person(patient):
-    url = _for(patient, "/records/labs/")
+    url = for_path(patient, "/records/labs/")
 
     response = Client().get(url)
 
@@ -182,25 +172,25 @@ def test_anonymous_is_sent_to_log_in_and_back_to_the_same_person(patient):
 
 def test_a_read_only_caregiver_manages_nothing(patient, delegate, caregiver, records):
     source, _lab, _condition = records
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    assert client.get(_for(patient, f"/sources/{source.code}/")).status_code == 404
-    assert client.post(_for(patient, f"/sources/{source.code}/sync/")).status_code == 404
-    assert client.get(_for(patient, "/institutions/")).status_code in (403, 404)
-    assert client.get(_for(patient, "/sources/import/")).status_code in (403, 404)
-    assert client.get(_for(patient, "/shares/new/")).status_code in (403, 404)
-    assert client.post(_for(patient, "/account/download/")).status_code in (403, 404)
-    assert client.get(_for(patient, "/records/export/fhir/")).status_code in (403, 404)
+    assert client.get(for_path(patient, f"/sources/{source.code}/")).status_code == 404
+    assert client.post(for_path(patient, f"/sources/{source.code}/sync/")).status_code == 404
+    assert client.get(for_path(patient, "/institutions/")).status_code in (403, 404)
+    assert client.get(for_path(patient, "/sources/import/")).status_code in (403, 404)
+    assert client.get(for_path(patient, "/shares/new/")).status_code in (403, 404)
+    assert client.post(for_path(patient, "/account/download/")).status_code in (403, 404)
+    assert client.get(for_path(patient, "/records/export/fhir/")).status_code in (403, 404)
     assert source.runs.count() == 0
 
 
 def test_a_guardian_manages_the_childs_sources(patient, delegate, records):
     source, _lab, _condition = records
     DelegationFactory(patient=patient, delegate=delegate, guardian=True)
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    page = client.get(_for(patient, f"/sources/{source.code}/"))
-    sync = client.post(_for(patient, f"/sources/{source.code}/sync/"))
+    page = client.get(for_path(patient, f"/sources/{source.code}/"))
+    sync = client.post(for_path(patient, f"/sources/{source.code}/sync/"))
 
     assert page.status_code == 200
     assert sync.status_code == 302
@@ -216,9 +206,9 @@ def test_a_guardian_manages_the_childs_sources(patient, delegate, records):
 
 def test_each_read_by_a_delegate_is_audited_as_acting_for(patient, delegate, caregiver, records):
     _source, lab, _condition = records
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    client.get(_for(patient, f"/records/r/{lab.code}/"))
+    client.get(for_path(patient, f"/records/r/{lab.code}/"))
 
     event = AuditEvent.objects.filter(action=Action.DELEGATE_VIEWED).get()
     assert event.actor_kind == ActorKind.DELEGATE
@@ -232,7 +222,7 @@ def test_each_read_by_a_delegate_is_audited_as_acting_for(patient, delegate, car
 def test_a_page_reached_under_one_person_links_only_to_that_person(
     patient, delegate, caregiver, records
 ):
-    body = _client(delegate).get(_for(patient, "/records/timeline/")).content.decode()
+    body = logged_in(delegate).get(for_path(patient, "/records/timeline/")).content.decode()
 
     record_links = re.findall(r'href="(/records/[^"]*)"', body)
     assert record_links == []
@@ -242,9 +232,9 @@ def test_a_second_person_is_a_second_prefix(patient, other_patient, delegate, re
     DelegationFactory(patient=patient, delegate=delegate)
     DelegationFactory(patient=other_patient, delegate=delegate)
     stranger = UserFactory()
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    assert client.get(_for(patient)).status_code == 200
-    assert client.get(_for(other_patient)).status_code == 200
-    assert client.get(_for(stranger)).status_code == 404
-    assert "이서연" in client.get(_for(other_patient)).content.decode()
+    assert client.get(for_path(patient)).status_code == 200
+    assert client.get(for_path(other_patient)).status_code == 200
+    assert client.get(for_path(stranger)).status_code == 404
+    assert "이서연" in client.get(for_path(other_patient)).content.decode()

@@ -18,9 +18,9 @@ from django.utils import timezone
 from audit.models import Action, ActorKind, AuditEvent
 from institutions.models import Source, SourceStatus
 from sharing.models import Delegation, Share
+from tests.conftest import for_path, logged_in
 from tests.factories import (
     DelegationFactory,
-    InstitutionFactory,
     PatientProfileFactory,
     RecordFactory,
     SourceFactory,
@@ -30,16 +30,6 @@ from tests.factories import (
 from tests.test_idor_matrix import CONDITION, OBJECT_URLS, world  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.django_db
-
-
-def _for(user, path="/dashboard/"):
-    return f"/for/{user.code}{path}"
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _child(name: str, birth_date: dt.date):
@@ -76,17 +66,17 @@ def family(patient, other_patient):
 def test_a_guardian_of_child_a_gets_404_for_child_b_and_the_other_parent(whose, family, patient):
     child_a, _source_a, _record_a = family["a"]
     person, source, record = family[whose]
-    client = _client(patient)
-    assert client.get(_for(child_a)).status_code == 200
+    client = logged_in(patient)
+    assert client.get(for_path(child_a)).status_code == 200
 
     urls = [
         # Under their own prefix: no grant.
-        _for(person),
-        _for(person, f"/records/r/{record.code}/"),
-        _for(person, f"/sources/{source.code}/"),
+        for_path(person),
+        for_path(person, f"/records/r/{record.code}/"),
+        for_path(person, f"/sources/{source.code}/"),
         # Under child A's prefix: not child A's.
-        _for(child_a, f"/records/r/{record.code}/"),
-        _for(child_a, f"/sources/{source.code}/"),
+        for_path(child_a, f"/records/r/{record.code}/"),
+        for_path(child_a, f"/sources/{source.code}/"),
         # In the API.
         f"/api/v1/records/?patient={person.code}",
         f"/api/v1/records/{record.code}/?patient={child_a.code}",
@@ -94,7 +84,7 @@ def test_a_guardian_of_child_a_gets_404_for_child_b_and_the_other_parent(whose, 
     ]
 
     assert [client.get(url).status_code for url in urls] == [404] * len(urls)
-    assert client.post(_for(child_a, f"/sources/{source.code}/sync/")).status_code == 404
+    assert client.post(for_path(child_a, f"/sources/{source.code}/sync/")).status_code == 404
     assert source.runs.count() == 0
 
 
@@ -102,17 +92,17 @@ def test_both_parents_manage_child_a(family, patient, other_patient):
     child_a, source_a, record_a = family["a"]
 
     for parent in (patient, other_patient):
-        client = _client(parent)
-        assert client.get(_for(child_a, f"/records/r/{record_a.code}/")).status_code == 200
-        assert client.get(_for(child_a, f"/sources/{source_a.code}/")).status_code == 200
-    assert "김하은" in _client(patient).get(_for(child_a)).content.decode()
+        client = logged_in(parent)
+        assert client.get(for_path(child_a, f"/records/r/{record_a.code}/")).status_code == 200
+        assert client.get(for_path(child_a, f"/sources/{source_a.code}/")).status_code == 200
+    assert "김하은" in logged_in(patient).get(for_path(child_a)).content.decode()
 
 
 # --- An ended caregiver grant: 404 on every object URL ------------------------------------
 
 
 def _as_delegate(url: str, patient) -> str:
-    return f"{url}?patient={patient.code}" if url.startswith("/api/") else _for(patient, url)
+    return f"{url}?patient={patient.code}" if url.startswith("/api/") else for_path(patient, url)
 
 
 @pytest.mark.parametrize("ending", ["expired", "revoked"])
@@ -127,7 +117,7 @@ def test_an_ended_caregiver_gets_404_everywhere(ending, route, world, patient, d
         Delegation.objects.filter(pk=grant.pk).update(revoked_at=timezone.now())
     method, url_of, _owner_status = OBJECT_URLS[route]
 
-    response = getattr(_client(delegate), method)(
+    response = getattr(logged_in(delegate), method)(
         _as_delegate(url_of(world.mine), patient), content_type="application/json"
     )
 
@@ -153,7 +143,7 @@ def test_an_active_guardian_reaches_every_object_url(route, world, patient, dele
     if route in PATIENTS_OWN | SHARES:
         owner_status = 404  # the grants the patient gave, their shares: theirs alone
 
-    response = getattr(_client(delegate), method)(
+    response = getattr(logged_in(delegate), method)(
         _as_delegate(url_of(world.mine), patient), content_type="application/json"
     )
 
@@ -175,7 +165,7 @@ def scoped(patient, delegate):
 def test_the_api_lists_the_grants_scope_only(scoped, patient, delegate):
     grant, _source, lab, condition = scoped
 
-    response = _client(delegate).get(f"/api/v1/records/?patient={patient.code}")
+    response = logged_in(delegate).get(f"/api/v1/records/?patient={patient.code}")
 
     assert response.status_code == 200
     ids = {row["id"] for row in response.json()["results"]}
@@ -191,7 +181,7 @@ def test_the_api_lists_the_grants_scope_only(scoped, patient, delegate):
 
 
 def test_without_the_parameter_the_api_is_the_callers_own(scoped, delegate):
-    response = _client(delegate).get("/api/v1/records/")
+    response = logged_in(delegate).get("/api/v1/records/")
 
     assert response.status_code == 200
     assert response.json()["results"] == []
@@ -199,14 +189,14 @@ def test_without_the_parameter_the_api_is_the_callers_own(scoped, delegate):
 
 @pytest.mark.parametrize("value", ["not-a-uuid", str(uuid.uuid4()), "", "%00"])
 def test_the_api_answers_404_for_a_patient_without_a_grant(value, scoped, delegate):
-    response = _client(delegate).get("/api/v1/records/", {"patient": value})
+    response = logged_in(delegate).get("/api/v1/records/", {"patient": value})
 
     assert response.status_code == 404
 
 
 def test_the_api_refuses_a_read_only_caregiver_the_managing_routes(scoped, patient, delegate):
     _grant, source, _lab, _condition = scoped
-    client = _client(delegate)
+    client = logged_in(delegate)
     query = f"?patient={patient.code}"
 
     assert client.get(f"/api/v1/sources/{query}").status_code == 404
@@ -218,7 +208,7 @@ def test_the_api_refuses_a_read_only_caregiver_the_managing_routes(scoped, patie
 
 def test_the_api_ends_with_the_grant(scoped, patient, delegate):
     grant, _source, _lab, _condition = scoped
-    client = _client(delegate)
+    client = logged_in(delegate)
     assert client.get(f"/api/v1/records/?patient={patient.code}").status_code == 200
 
     Delegation.objects.filter(pk=grant.pk).update(revoked_at=timezone.now())
@@ -235,13 +225,6 @@ def test_the_schema_documents_the_patient_parameter(client):
     assert [p for p in me if p["name"] == "patient"] == []
 
 
-@pytest.fixture
-def two_hospitals(patient):
-    first = SourceFactory(patient=patient, institution=InstitutionFactory(name="한강병원"))
-    second = SourceFactory(patient=patient, institution=InstitutionFactory(name="마포의원"))
-    return first, second, None, None, None
-
-
 # --- Shares by a caregiver -----------------------------------------------------------------
 
 
@@ -251,10 +234,10 @@ def _share_post(**fields):
 
 def test_a_caregiver_without_share_cannot_create_shares(patient, delegate, two_hospitals):
     DelegationFactory(patient=patient, delegate=delegate)
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    page = client.get(_for(patient, "/shares/new/"))
-    post = client.post(_for(patient, "/shares/new/"), _share_post())
+    page = client.get(for_path(patient, "/shares/new/"))
+    post = client.post(for_path(patient, "/shares/new/"), _share_post())
     api = client.post(
         f"/api/v1/shares/?patient={patient.code}",
         {"label": "Dr. Han", "categories": ["lab"], "expires_at": "2099-01-01T00:00:00Z"},
@@ -268,19 +251,19 @@ def test_a_caregiver_without_share_cannot_create_shares(patient, delegate, two_h
 
 
 def test_a_caregiver_with_share_shares_within_their_scope(patient, delegate, two_hospitals):
-    first, _second, _lab_first, _lab_second, _condition = two_hospitals
+    first, _second = two_hospitals
     DelegationFactory(
         patient=patient, delegate=delegate, may_share=True, categories=["lab"], sources=[first]
     )
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    outside = client.post(_for(patient, "/shares/new/"), _share_post(categories=["condition"]))
-    inside = client.post(_for(patient, "/shares/new/"), _share_post())
+    outside = client.post(for_path(patient, "/shares/new/"), _share_post(categories=["condition"]))
+    inside = client.post(for_path(patient, "/shares/new/"), _share_post())
 
     assert outside.status_code == 200  # the form again: diagnoses are not theirs to share
     share = Share.objects.get()
     assert inside.status_code == 302
-    assert inside["Location"] == _for(patient, f"/shares/{share.code}/")
+    assert inside["Location"] == for_path(patient, f"/shares/{share.code}/")
     assert share.patient == patient
     assert share.categories == ["lab"]
     assert list(share.sources.all()) == [first]  # "all institutions" is theirs: the first
@@ -324,8 +307,8 @@ def shares_of_three(patient, delegate, two_hospitals):
     own, own_token = make_share(patient, categories=[])
     other = UserFactory(email="other-caregiver@example.org")
     DelegationFactory(patient=patient, delegate=other, may_share=True)
-    others, _path = _api_share(_client(other), patient, expires_at=_in_days(2))
-    mine, _path = _api_share(_client(delegate), patient, expires_at=_in_days(2))
+    others, _path = _api_share(logged_in(other), patient, expires_at=_in_days(2))
+    mine, _path = _api_share(logged_in(delegate), patient, expires_at=_in_days(2))
     return grant, own, own_token, others, mine
 
 
@@ -335,17 +318,17 @@ def test_a_caregiver_gets_404_for_shares_not_made_under_their_grant(
 ):
     _grant, own, own_token, others, mine = shares_of_three
     share = own if whose == "own" else others
-    client = _client(delegate)
+    client = logged_in(delegate)
     api = f"/api/v1/shares/{share.code}"
     query = f"?patient={patient.code}"
 
-    listing = client.get(_for(patient, "/shares/"))
+    listing = client.get(for_path(patient, "/shares/"))
     api_list = client.get(f"/api/v1/shares/{query}")
     answers = {
-        "detail": client.get(_for(patient, f"/shares/{share.code}/")).status_code,
-        "preview": client.get(_for(patient, f"/shares/{share.code}/preview/")).status_code,
-        "reissue": client.post(_for(patient, f"/shares/{share.code}/reissue/")).status_code,
-        "revoke": client.post(_for(patient, f"/shares/{share.code}/revoke/")).status_code,
+        "detail": client.get(for_path(patient, f"/shares/{share.code}/")).status_code,
+        "preview": client.get(for_path(patient, f"/shares/{share.code}/preview/")).status_code,
+        "reissue": client.post(for_path(patient, f"/shares/{share.code}/reissue/")).status_code,
+        "revoke": client.post(for_path(patient, f"/shares/{share.code}/revoke/")).status_code,
         "api detail": client.get(f"{api}/{query}").status_code,
         "api accesses": client.get(f"{api}/accesses/{query}").status_code,
         "api reissue": client.post(f"{api}/reissue/{query}").status_code,
@@ -365,14 +348,14 @@ def test_a_caregiver_gets_404_for_shares_not_made_under_their_grant(
 
 def test_a_caregiver_manages_the_shares_made_under_their_grant(shares_of_three, patient, delegate):
     grant, _own, _own_token, _others, mine = shares_of_three
-    client = _client(delegate)
+    client = logged_in(delegate)
 
     assert mine.created_under_id == grant.pk
-    assert client.get(_for(patient, f"/shares/{mine.code}/")).status_code == 200
-    assert client.get(_for(patient, f"/shares/{mine.code}/preview/")).status_code == 200
+    assert client.get(for_path(patient, f"/shares/{mine.code}/")).status_code == 200
+    assert client.get(for_path(patient, f"/shares/{mine.code}/preview/")).status_code == 200
     accesses = client.get(f"/api/v1/shares/{mine.code}/accesses/?patient={patient.code}")
     assert accesses.status_code == 200
-    assert client.post(_for(patient, f"/shares/{mine.code}/revoke/")).status_code == 302
+    assert client.post(for_path(patient, f"/shares/{mine.code}/revoke/")).status_code == 302
     mine.refresh_from_db()
     assert mine.revoked_at is not None
 
@@ -388,7 +371,7 @@ def test_a_delegates_share_never_outlives_the_grant(patient, delegate, two_hospi
         expires_at=timezone.now() + dt.timedelta(days=2),
     )
 
-    share, _path = _api_share(_client(delegate), patient, expires_at=_in_days(7))
+    share, _path = _api_share(logged_in(delegate), patient, expires_at=_in_days(7))
 
     assert share.expires_at == Delegation.objects.get(pk=grant.pk).expires_at
 
@@ -397,11 +380,11 @@ def test_revoking_the_grant_revokes_the_delegates_shares_at_once(patient, delega
     from tests.factories import make_share
 
     grant = DelegationFactory(patient=patient, delegate=delegate, may_share=True)
-    share, path = _api_share(_client(delegate), patient, expires_at=_in_days(2))
+    share, path = _api_share(logged_in(delegate), patient, expires_at=_in_days(2))
     _own, own_token = make_share(patient)
     assert Client().get(path).status_code == 200
 
-    assert _client(patient).post(f"/family/caregivers/{grant.code}/revoke/").status_code == 302
+    assert logged_in(patient).post(f"/family/caregivers/{grant.code}/revoke/").status_code == 302
 
     assert Client().get(path).status_code == 404
     share.refresh_from_db()
@@ -416,9 +399,9 @@ def test_renewing_the_grant_shorter_caps_the_delegates_shares(patient, delegate,
         may_share=True,
         expires_at=timezone.now() + dt.timedelta(days=60),
     )
-    share, _path = _api_share(_client(delegate), patient, expires_at=_in_days(20))
+    share, _path = _api_share(logged_in(delegate), patient, expires_at=_in_days(20))
 
-    _client(patient).post(f"/family/caregivers/{grant.code}/renew/", {"duration": "7d"})
+    logged_in(patient).post(f"/family/caregivers/{grant.code}/renew/", {"duration": "7d"})
 
     grant.refresh_from_db()
     share.refresh_from_db()
@@ -435,7 +418,7 @@ def test_an_expired_grants_shares_are_refused_when_opened(patient, delegate, two
         may_share=True,
         expires_at=timezone.now() + dt.timedelta(days=2),
     )
-    share, path = _api_share(_client(delegate), patient, expires_at=_in_days(2))
+    share, path = _api_share(logged_in(delegate), patient, expires_at=_in_days(2))
     assert Client().get(path).status_code == 200
 
     with time_machine.travel(timezone.now() + dt.timedelta(days=3)):
@@ -454,7 +437,7 @@ def test_an_expired_grants_shares_are_refused_when_opened(patient, delegate, two
 
 @pytest.fixture
 def manager_of_first(patient, delegate, two_hospitals):
-    first, second, *_rest = two_hospitals
+    first, second = two_hospitals
     DelegationFactory(patient=patient, delegate=delegate, may_manage=True, sources=[first])
     return first, second
 
@@ -463,15 +446,15 @@ def test_a_managing_caregiver_reaches_only_the_sources_in_their_scope(
     manager_of_first, patient, delegate
 ):
     first, second = manager_of_first
-    client = _client(delegate)
+    client = logged_in(delegate)
     query = f"?patient={patient.code}"
 
-    outside = client.get(_for(patient, f"/sources/{second.code}/"))
-    sync = client.post(_for(patient, f"/sources/{second.code}/sync/"))
+    outside = client.get(for_path(patient, f"/sources/{second.code}/"))
+    sync = client.post(for_path(patient, f"/sources/{second.code}/sync/"))
     api_detail = client.get(f"/api/v1/sources/{second.code}/{query}")
     api_sync = client.post(f"/api/v1/sources/{second.code}/sync/{query}")
     api_list = client.get(f"/api/v1/sources/{query}")
-    inside = client.get(_for(patient, f"/sources/{first.code}/"))
+    inside = client.get(for_path(patient, f"/sources/{first.code}/"))
 
     assert (outside.status_code, sync.status_code) == (404, 404)
     assert (api_detail.status_code, api_sync.status_code) == (404, 404)
@@ -484,10 +467,10 @@ def test_a_managing_caregiver_reaches_only_the_sources_in_their_scope(
 
 def test_no_delegate_downloads_the_patients_whole_account(family, patient):
     child, _source, _record = family["a"]
-    guardian = _client(patient)
+    guardian = logged_in(patient)
 
-    download = guardian.post(_for(child, "/account/download/"))
-    fhir = guardian.get(_for(child, "/records/export/fhir/"))
+    download = guardian.post(for_path(child, "/account/download/"))
+    fhir = guardian.get(for_path(child, "/records/export/fhir/"))
 
     assert download.status_code == 404
     assert fhir.status_code == 200  # the records, within the grant: still theirs to export
@@ -505,32 +488,32 @@ def test_no_delegate_downloads_the_patients_whole_account(family, patient):
     ],
 )
 def test_notifications_are_not_opened_for_someone_else(method, path, patient, delegate):
-    client = _client(delegate)
+    client = logged_in(delegate)
 
-    assert getattr(client, method)(_for(patient, path)).status_code == 404
+    assert getattr(client, method)(for_path(patient, path)).status_code == 404
     if method == "get":
         assert client.get(path).status_code == 200  # their own, at their own URL
 
 
 def test_the_bell_under_for_links_to_the_viewers_own_notifications(patient, delegate):
-    page = _client(delegate).get(_for(patient)).content.decode()
+    page = logged_in(delegate).get(for_path(patient)).content.decode()
 
     assert 'href="/notifications/"' in page
     assert f"/for/{patient.code}/notifications/" not in page
 
 
 def test_me_is_always_the_caller(patient, delegate):
-    response = _client(delegate).get(f"/api/v1/me/?patient={patient.code}")
+    response = logged_in(delegate).get(f"/api/v1/me/?patient={patient.code}")
 
     # /me/ is about the caller: with someone else's code it is 404, never a mix of the two.
     assert response.status_code == 404
     assert patient.email not in response.content.decode()
-    own = _client(delegate).get("/api/v1/me/").json()
+    own = logged_in(delegate).get("/api/v1/me/").json()
     assert (own["email"], own["full_name"]) == (delegate.email, "박지훈")
 
 
 def test_a_code_in_upper_case_is_the_same_patient_on_the_web_and_in_the_api(patient, delegate):
-    client = _client(delegate)
+    client = logged_in(delegate)
     upper = str(patient.code).upper()
 
     web = client.get(f"/for/{upper}/dashboard/")
