@@ -83,6 +83,13 @@ def shots(given: list[tuple[str, str]]) -> list[dict]:
     return resources
 
 
+def from_kdca(patient, given: list[tuple[str, str]]) -> None:
+    """Immunizations of (code, day) pairs, as KDCA (질병관리청) sends them: each a first dose."""
+    import_resources(
+        patient, "질병관리청", [shot(i, code, day) for i, (code, day) in enumerate(given)]
+    )
+
+
 def connect(patient, kind: str):
     """A linked source of the agency `kind` ("kdca", "nhis", "hira") for `patient`."""
     return SourceFactory(patient=patient, institution=InstitutionFactory(kind=kind))
@@ -92,6 +99,12 @@ def child(birth: dt.date, sex="female"):
     user = UserFactory()
     PatientProfileFactory(user=user, birth_date=birth, sex=sex, full_name="김하은")
     return user
+
+
+def page_on_the_frozen_day(client, path="/records/vaccinations/", **headers):
+    """`path` as the logged-in client sees it on 10 March 2026 (noon in Seoul)."""
+    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
+        return client.get(path, **headers)
 
 
 def status(patient, birth, sex, today) -> tuple[dict, vaccinations.Overview]:
@@ -280,9 +293,7 @@ CASES = [
 def test_childrens_schedule_on_a_frozen_day(birth, sex, today, given, expected):
     patient = child(birth, sex)
     if given:
-        import_resources(
-            patient, "질병관리청", [shot(i, code, day) for i, (code, day) in enumerate(given)]
-        )
+        from_kdca(patient, given)
 
     states, result = status(patient, birth, sex, today)
 
@@ -367,7 +378,7 @@ def test_synthea_cvx_records_count_on_the_korean_schedule(patient):
 )
 def test_adults_recommendations(patient, given, today, expected):
     if given:
-        import_resources(patient, "질병관리청", [shot(i, c, d) for i, (c, d) in enumerate(given)])
+        from_kdca(patient, given)
     birth = patient.profile.birth_date  # 1962: 63, so PPSV23 (65) is not yet listed
 
     result = vaccinations.overview(
@@ -398,14 +409,11 @@ def test_reminder_keys_are_one_per_dose_and_state():
 def test_the_vaccinations_page_shows_the_childs_schedule(client):
     birth = dt.date(2019, 4, 10)
     patient = child(birth)
-    import_resources(
-        patient, "질병관리청", [shot(i, code, day) for i, (code, day) in enumerate(PRESCHOOL)]
-    )
+    from_kdca(patient, PRESCHOOL)
     connect(patient, "kdca")
     login(client, patient.email)
 
-    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
-        page = client.get("/records/vaccinations/").content.decode()
+    page = page_on_the_frozen_day(client).content.decode()
 
     assert "Diphtheria, tetanus, pertussis (DTaP)" in page
     assert 'class="dose dose-due"' in page
@@ -433,9 +441,8 @@ def test_a_guardian_sees_the_childs_schedule_under_the_childs_address(client):
     )
     login(client, parent.email)
 
-    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
-        response = client.get(f"/for/{patient.code}/records/vaccinations/")
-        own = client.get("/records/vaccinations/").content.decode()
+    response = page_on_the_frozen_day(client, f"/for/{patient.code}/records/vaccinations/")
+    own = page_on_the_frozen_day(client).content.decode()
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -453,8 +460,7 @@ def test_without_kdca_the_page_says_so_and_no_dose_is_due_or_overdue(client):
     patient = child(dt.date(2019, 4, 10))
     login(client, patient.email)
 
-    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
-        page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = page_on_the_frozen_day(client, HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "KDCA is not connected." in page
     assert "not what you have had" in page
@@ -470,8 +476,7 @@ def test_with_kdca_connected_and_nothing_sent_the_page_says_kdca_sent_none(clien
     connect(patient, "kdca")
     login(client, patient.email)
 
-    with time_machine.travel(dt.datetime(2026, 3, 10, 3, tzinfo=dt.UTC), tick=False):
-        page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    page = page_on_the_frozen_day(client, HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "KDCA is not connected." not in page
     assert "KDCA sent no vaccination record." in page
@@ -484,7 +489,7 @@ def test_the_same_dose_from_kdca_and_the_health_centre_counts_once(client):
     birth = dt.date(2025, 10, 15)
     patient = child(birth)
     doses = [("18", "2025-10-15"), ("18", "2025-11-15")]
-    import_resources(patient, "질병관리청", [shot(i, c, d) for i, (c, d) in enumerate(doses)])
+    from_kdca(patient, doses)
     import_resources(
         patient,
         "마포구보건소",
