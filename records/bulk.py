@@ -69,7 +69,12 @@ def _row_maker(fields):
         if isinstance(field, models.DateTimeField) and (field.auto_now or field.auto_now_add):
             makers.append(lambda values, now=now: now)
         elif isinstance(field, models.JSONField):
-            makers.append(lambda values, a=attname: fhirjson.dumps(values[a]))
+            # Ingest hands the text it hashed (`<attname>_json`): not serialised a second time.
+            makers.append(
+                lambda values, a=attname, text=f"{attname}_json": (
+                    values.get(text) or fhirjson.dumps(values[a])
+                )
+            )
         elif field.has_default():
             makers.append(
                 lambda values, a=attname, f=field: (

@@ -61,13 +61,19 @@ DATE_FIELDS = [
 PERIOD_FIELDS = ["effectivePeriod", "period", "performedPeriod", "onsetPeriod"]
 
 
+def canonical_json(resource: dict) -> bytes:
+    """The resource's canonical JSON (sorted keys, no spaces, UTF-8): what content_hash digests.
+    TypeError for a resource nested deeper than orjson writes."""
+    return fhirjson.dumps_bytes(resource, sort_keys=True)
+
+
 def content_hash(resource: dict) -> str:
     """SHA-256 of the resource's canonical JSON (sorted keys, no spaces, UTF-8): the same bytes
     as json.dumps(sort_keys=True, ensure_ascii=False, separators=(",", ":")), made by orjson,
     which is several times faster on a sync's hot path. Decimals are written with the digits
     they were read with, so a resource whose decimals print as floats do has the digest it had
     when floats were stored."""
-    return hashlib.sha256(fhirjson.dumps_bytes(resource, sort_keys=True)).hexdigest()
+    return hashlib.sha256(canonical_json(resource)).hexdigest()
 
 
 def parse_fhir_datetime(value) -> dt.datetime | None:

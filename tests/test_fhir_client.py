@@ -7,6 +7,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
@@ -295,23 +296,79 @@ def test_everything_asks_since_and_a_search_resumes_from_a_stored_next_link(serv
     assert [(p.first, p.total) for p in rest] == [(False, None)]
 
 
-def test_a_search_is_lazy_a_page_is_asked_for_when_the_last_is_taken(serve, resolver):
+def _eventually(condition, seconds=10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_search_fetches_one_page_ahead_while_the_caller_stores_one(serve, resolver):
     hospital = serve({})
     base = f"http://{NAME}:{hospital.server_address[1]}/fhir"
     hospital.pages.update(
         {
             "/fhir/Observation": _bundle(["a"], next_url=f"{base}/page/2"),
-            "/fhir/page/2": _bundle([]),
+            "/fhir/page/2": _bundle(["b"], next_url=f"{base}/page/3"),
+            "/fhir/page/3": _bundle([]),
         }
     )
 
     with client_for(base) as client:
         pages = client.search("Observation", {}, since=None, page_size=1)
-        next(pages)
-        assert len(hospital.requests) == 1
-        next(pages)
+        first = next(pages)
+        # While the caller holds the first page, the second is asked for — and no further.
+        assert _eventually(lambda: len(hospital.requests) == 2)
+        time.sleep(0.3)
         assert len(hospital.requests) == 2
-        assert hospital.requests[0]["query"] == [("_count", "1")]  # no since: everything
+        second = next(pages)
+        assert _eventually(lambda: len(hospital.requests) == 3)
+        rest = list(pages)
+    assert [p.resources for p in rest] == [[]]  # the third page, empty, ends the search
+    assert [r["id"] for r in first.resources] == ["a"]
+    assert [r["id"] for r in second.resources] == ["b"]
+    assert [r["path"] for r in hospital.requests] == [
+        "/fhir/Observation",
+        "/fhir/page/2",
+        "/fhir/page/3",
+    ]
+    assert hospital.requests[0]["query"] == [("_count", "1")]  # no since: everything
+
+
+def test_a_page_fetched_ahead_fails_where_that_page_would_have_been(serve, resolver):
+    hospital = serve({})
+    base = f"http://{NAME}:{hospital.server_address[1]}/fhir"
+    hospital.pages["/fhir/Observation"] = _bundle(["a"], next_url=f"{base}/page/gone")
+
+    with client_for(base) as client:
+        pages = client.search("Observation", {}, since=None, page_size=1)
+        assert [r["id"] for r in next(pages).resources] == ["a"]  # stored before the error
+        with pytest.raises(fhir_client.PageExpired):
+            next(pages)
+
+
+def test_a_caller_that_stops_early_leaves_no_request_running(serve, resolver):
+    hospital = serve({})
+    base = f"http://{NAME}:{hospital.server_address[1]}/fhir"
+    hospital.pages.update(
+        {
+            "/fhir/Observation": _bundle(["a"], next_url=f"{base}/page/2"),
+            "/fhir/page/2": _bundle(["b"], next_url=f"{base}/page/3"),
+        }
+    )
+    running = {t.ident for t in threading.enumerate()}
+
+    with client_for(base) as client:
+        pages = client.search("Observation", {}, since=None, page_size=1)
+        next(pages)
+        pages.close()  # e.g. the source was unlinked while this page was stored
+
+    assert not [
+        t for t in threading.enumerate() if t.ident not in running and t.name == "fhir-page-ahead"
+    ]
+    assert "/fhir/page/3" not in [r["path"] for r in hospital.requests]
 
 
 def test_a_search_refuses_what_is_not_a_bundle_and_an_expired_next_link(serve, resolver):
