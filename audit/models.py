@@ -145,3 +145,14 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events cannot be deleted.")
+
+    # Django's get_FOO_display translates every choice to look one up (≈ 2,500 translations
+    # for the activity page's 50 events); these translate only the one label.
+    @property
+    def action_label(self) -> str:
+        return str(Action(self.action).label) if self.action in Action.values else self.action
+
+    @property
+    def actor_kind_label(self) -> str:
+        known = self.actor_kind in ActorKind.values
+        return str(ActorKind(self.actor_kind).label) if known else self.actor_kind

@@ -17,8 +17,10 @@ from records.models import Category
 def _sources_context(actor) -> dict:
     sources = list(source_queries.linked_sources(actor))
     runs = source_queries.latest_runs(sources)
+    counts = readmodels.record_counts_by_source(actor)
     for source in sources:
         source.latest_run = runs.get(source.latest_run_id)
+        source.record_count = counts.get(source.pk, 0)
     active = any(source.latest_run and source.latest_run.is_active for source in sources)
     return {"sources": sources, "any_active": active}
 
@@ -32,7 +34,7 @@ def dashboard_sources(request):
 
 def _dashboard_summary(actor) -> dict:
     """What the dashboard shows of the records (not the sources, whose runs change while a sync
-    goes on, nor the profile): computed once per data version (records.readmodels)."""
+    goes on, nor the profile): rendered once per data version (records.readmodels)."""
     records = queries.records_for(actor)
     counts = queries.category_counts(records)
     summary = {"counts": counts, "has_records": any(counts.values())}
@@ -45,14 +47,6 @@ def _dashboard_summary(actor) -> dict:
             vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,
         )
-        listed = [
-            *summary["problems"],
-            *(line["latest"] for line in summary["current_medications"]),
-            *summary["allergies"],
-            *summary["vitals"],
-            *visits,
-        ]
-        readmodels.slim(listed, keep_resource=listed)  # their sources, one object each
     return summary
 
 
@@ -60,11 +54,17 @@ def _dashboard_summary(actor) -> dict:
 @require_GET
 def dashboard(request):
     """The patient's home: problems, medications, allergies, vitals, visits, sources, counts."""
+    summary = readmodels.rendered(
+        request,
+        "dashboard",
+        "records/_dashboard_records.html",
+        lambda: {**_dashboard_summary(request.actor), "categories": Category.choices},
+    )
     context = {
         **_sources_context(request.actor),
         "profile": profile_for(request.actor),
-        "categories": Category.choices,
-        **readmodels.read(request.actor, "dashboard", lambda: _dashboard_summary(request.actor)),
+        "records_summary": summary,
+        "has_records": bool(summary.strip()),
     }
     return render(request, "records/dashboard.html", context)
 

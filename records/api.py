@@ -13,7 +13,7 @@ from rest_framework.utils import encoders
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from records import charts, export, fhirjson, queries
+from records import charts, export, fhirjson, queries, readmodels
 from records.forms import RecordFilterForm
 from records.models import Category, Record
 from records.units import display_unit
@@ -129,7 +129,7 @@ def _filters(request):
     params = request.query_params.copy()
     if "q" not in params and "text" in params:
         params["q"] = params["text"]
-    form = RecordFilterForm(params, sources=queries.sources_of(queries.records_for(request.actor)))
+    form = RecordFilterForm(params, sources=readmodels.sources(request.actor))
     if not form.is_valid():
         raise ValidationError(form.errors)
     return form.filters()

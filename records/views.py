@@ -14,28 +14,32 @@ from records.medications import overview as medication_overview
 from records.models import Category
 
 
-def _first_page(queryset) -> dict:
-    records, next_cursor = queries.page(queryset)
-    readmodels.slim(records, keep_resource=records)  # their sources, one object each
-    return {"records": queries.merge_duplicates(records), "next_cursor": next_cursor}
-
-
 def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
     """A page of `queryset`; `kept_as`: the name of its first page among the read models
-    (records.readmodels), for a list whose first page is the same for every request."""
+    (records.readmodels), for a list whose first page is the same for every request: kept
+    as its rendered HTML."""
     after = request.GET.get("after", "")
+    if request.headers.get("HX-Request") and after:
+        # The next page, appended by htmx.
+        return render(request, "records/_rows.html", _list_context(request, queryset, after))
     if kept_as and not after:
-        listed = readmodels.read(request.actor, "list", lambda: _first_page(queryset), part=kept_as)
-    else:
-        records, next_cursor = queries.page(queryset, after=after)
-        listed = {"records": queries.merge_duplicates(records), "next_cursor": next_cursor}
-    records = listed["records"]
-    context = {
-        **extra,
-        "records": records,
-        "next_cursor": listed["next_cursor"],
-        "query": request.GET.copy(),
-    }
+        body = readmodels.rendered(
+            request,
+            "list",
+            "records/_list.html",
+            lambda: _list_context(request, queryset, "", filters=filters),
+            part=f"{kept_as}?{request.GET.urlencode()}",  # its "more" link keeps the query
+        )
+        return render(request, template, {**extra, "body": body})
+    return render(
+        request, template, {**extra, **_list_context(request, queryset, after, filters=filters)}
+    )
+
+
+def _list_context(request, queryset, after, *, filters=None) -> dict:
+    records, next_cursor = queries.page(queryset, after=after)
+    records = queries.merge_duplicates(records)
+    context = {"records": records, "next_cursor": next_cursor, "query": request.GET.copy()}
     if not records:
         # An empty page explains itself: the filters matched nothing (offer to clear them), or
         # this kind of record is missing, or there are no records yet (link a hospital).
@@ -43,9 +47,7 @@ def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
         context["has_records"] = context["filtered"] or (
             queries.records_for(request.actor).exists()
         )
-    if request.headers.get("HX-Request") and request.GET.get("after"):
-        return render(request, "records/_rows.html", context)  # the next page, appended by htmx
-    return render(request, template, context)
+    return context
 
 
 @login_required
@@ -53,7 +55,7 @@ def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
 def timeline(request):
     form = RecordFilterForm(
         request.GET or None,
-        sources=queries.sources_of(queries.records_for(request.actor)),
+        sources=readmodels.sources(request.actor),
     )
     filters = form.filters()
     queryset = queries.filtered(queries.records_for(request.actor), filters)
@@ -90,7 +92,7 @@ def category(request, category):
 def search(request):
     form = RecordFilterForm(
         request.GET or None,
-        sources=queries.sources_of(queries.records_for(request.actor)),
+        sources=readmodels.sources(request.actor),
     )
     filters = form.filters()
     if filters.text:
@@ -121,17 +123,36 @@ def labs(request):
 @login_required
 @require_GET
 def lab_detail(request, code):
-    context = readmodels.lab_detail(request.actor, code)
-    if context is None:
+    # Its chart, values and explanation are kept as HTML per data version; the test's name
+    # (the title) and whether the patient has it at all are a read model of their own.
+    latest = readmodels.read(
+        request.actor,
+        "lab-name",
+        lambda: (readmodels.lab_detail(request.actor, code) or {}).get("latest"),
+        part=code,
+    )
+    if latest is None:
         raise Http404
-    return render(request, "records/lab_detail.html", context)
+    body = readmodels.rendered(
+        request,
+        "lab",
+        "records/_lab_detail_body.html",
+        lambda: readmodels.lab_detail(request.actor, code),
+        part=code,
+    )
+    return render(request, "records/lab_detail.html", {"latest": latest, "body": body})
 
 
 @login_required
 @require_GET
 def vitals(request):
-    panels = readmodels.vital_panels(request.actor)
-    return render(request, "records/vitals.html", {"panels": panels})
+    body = readmodels.rendered(
+        request,
+        "vitals",
+        "records/_vital_panels.html",
+        lambda: {"panels": readmodels.vital_panels(request.actor)},
+    )
+    return render(request, "records/vitals.html", {"body": body})
 
 
 @login_required
@@ -141,16 +162,17 @@ def medications(request):
     # Once per data version and day (current or past depends on today's date).
     # Whether HIRA is linked is kept with it (linking or unlinking bumps the data version):
     # without HIRA only the hospitals' prescriptions are there, and the page says so.
-    meds = readmodels.read(
-        request.actor,
+    body = readmodels.rendered(
+        request,
         "medications",
+        "records/_medications_body.html",
         lambda: {
             **vars(medication_overview(queries.records_for(request.actor))),
             "hira_connected": "hira" in queries.linked_agencies(request.actor.patient_id),
         },
         part=timezone.localdate().isoformat(),
     )
-    return render(request, "records/medications.html", meds)
+    return render(request, "records/medications.html", {"body": body})
 
 
 @login_required
@@ -197,7 +219,7 @@ def export_fhir(request):
     """All records (or the timeline's filter) as a FHIR Bundle of the original resources."""
     form = RecordFilterForm(
         request.GET or None,
-        sources=queries.sources_of(queries.records_for(request.actor)),
+        sources=readmodels.sources(request.actor),
     )
     records = queries.filtered(queries.records_for(request.actor), form.filters())
     return export.export_for_patient(request, records)

@@ -7,9 +7,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from institutions.queries import sources_for
+from records import readmodels
 from records.forms import limit_to_sources
 from records.models import Category
-from records.queries import records_for, sources_of
 from sharing import domain
 
 EXPIRY_CHOICES = [
@@ -100,7 +100,7 @@ class ShareForm(forms.Form):
         scope = actor.scope if actor is not None else None
         if actor is not None and not actor.may_manage:
             # A delegate who may share but not manage: the institutions of what they see.
-            sources = sources_of(records_for(actor))
+            sources = readmodels.sources(actor)
         else:
             sources = sources_for(actor)
         if scope is not None and scope.source_ids:

@@ -7,6 +7,7 @@ import json
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
@@ -198,14 +199,37 @@ def _view(request, token, share, state, *, category):
     }
     if request.headers.get("HX-Request") and request.GET.get("after"):
         return render(request, "records/_rows.html", context)  # the next rows only
-    # The summaries, once per data version of the scope (records.readmodels).
-    if not category:
-        context["sections"] = readmodels.summary_sections(actor)
-    elif category == Category.LAB:
-        context["tests"] = readmodels.labs_overview(actor)
-    elif category == Category.VITAL:
-        context["panels"] = readmodels.vital_panels(actor)
+
+    def records_context():
+        # The summaries, once per data version of the scope (records.readmodels).
+        shown = {**context, "token": TOKEN_PLACEHOLDER}
+        if not category:
+            shown["sections"] = readmodels.summary_sections(actor)
+        elif category == Category.LAB:
+            shown["tests"] = readmodels.labs_overview(actor)
+        elif category == Category.VITAL:
+            shown["panels"] = readmodels.vital_panels(actor)
+        return shown
+
+    # Kept as HTML like the patient's pages, per scope (the actor's), and per what else it
+    # shows: the category, explanations or not, the "more" link's query. The link's token is
+    # not kept in the cache: the HTML holds a placeholder, replaced for this request.
+    body = readmodels.rendered(
+        request,
+        "share-view",
+        "sharing/recipient/_records.html",
+        records_context,
+        part=f"{category}|{share.include_explanations}|{request.GET.urlencode()}",
+        actor=actor,
+    )
+    html = body.replace(TOKEN_PLACEHOLDER, token)  # our HTML, with the URL-safe token put in
+    context["body"] = mark_safe(html)  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703
     return render(request, "sharing/recipient/view.html", context)
+
+
+# Stands for the link's token in the kept HTML (URL-safe; a record's own text would have to
+# hold it verbatim to be mistaken for it).
+TOKEN_PLACEHOLDER = "share-token-placeholder-7f3a"  # noqa: S105  # nosec B105 (not a secret)
 
 
 def _ready(request, token):

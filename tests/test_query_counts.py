@@ -205,23 +205,28 @@ def populate(patient, n: int) -> Data:
 
 # name → (the URL for the patient's data, the queries it runs at either size)
 PATIENT_PAGES = {
-    # auth, sources, their last runs, profile, the data version (the summary of the records —
-    # counts, visits, problems, medications, allergies, vitals — is one cache get:
-    # records.readmodels; 13 before)
-    "dashboard": (lambda d: "/dashboard/", 6),
-    # auth, sources, their last runs
-    "dashboard sources": (lambda d: "/dashboard/sources/", 4),
-    # auth, a page of records (keyset), the sources for the filter
-    "timeline": (lambda d: "/records/timeline/", 4),
-    # auth, a page of matching records
-    "search": (lambda d: "/records/search/?q=당뇨병", 3),
+    # auth, sources, their last runs, the data version (their record counts: a cache get),
+    # profile, the data version (the summary of the records — counts, visits, problems,
+    # medications, allergies, vitals — is one cache get: records.readmodels; 13 before)
+    "dashboard": (lambda d: "/dashboard/", 7),
+    # auth, sources, their last runs, the data version (their record counts: a cache get;
+    # counted in the sources' query before, which joined every record)
+    "dashboard sources": (lambda d: "/dashboard/sources/", 5),
+    # auth, the data version (the first page: a cache get), the data version and the sources
+    # for the filter by id (which sources hold records: a cache get; found from every record
+    # before)
+    "timeline": (lambda d: "/records/timeline/", 5),
+    # auth, the data version and the sources for the filter (as the timeline's), a page of
+    # matching records
+    "search": (lambda d: "/records/search/?q=당뇨병", 4),
     # auth, a page of the category's records
     "category lab": (lambda d: "/records/c/lab/", 3),
     "category encounter": (lambda d: "/records/c/encounter/", 3),
     # auth, the data version (the overview is a cache get; 4 before)
     "labs": (lambda d: "/records/labs/", 3),
-    # auth, the data version (the series and its chart are a cache get; 5 before)
-    "lab detail": (lambda d: "/records/labs/4548-4/", 3),
+    # auth, the data version (the test's name: a cache get), the data version (its chart,
+    # values and explanation: HTML, a cache get; 5 before)
+    "lab detail": (lambda d: "/records/labs/4548-4/", 4),
     # auth, the data version (the charts are a cache get; 9 before)
     "vitals": (lambda d: "/records/vitals/", 3),
     # auth, the medication records
@@ -239,8 +244,9 @@ PATIENT_PAGES = {
     "share detail": (lambda d: f"/shares/{d.share.code}/", 8),
     # auth, the event count, a page of events
     "activity": (lambda d: "/account/activity/", 4),
-    # auth, a page of records (cursor: no COUNT)
-    "api records": (lambda d: "/api/v1/records/", 3),
+    # auth, the data version (the sources a filter may name: a cache get), a page of records
+    # (cursor: no COUNT)
+    "api records": (lambda d: "/api/v1/records/", 4),
     # auth, series keys, latest per code (window)
     "api labs": (lambda d: "/api/v1/labs/", 4),
     # auth, series keys, the code's points

@@ -10,7 +10,8 @@ from institutions import domain
 from records import readmodels
 from records.models import DataVersion
 from tests.records_data import import_resources
-from tests.test_records import hba1c
+from tests.test_charts import blood_pressure
+from tests.test_records import hba1c, medication
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +40,9 @@ def pages(client, recipient, token) -> dict[str, str]:
         "labs": "/records/labs/",
         "lab trend": "/records/labs/4548-4/",
         "summary": "/records/summary/",
+        "vitals": "/records/vitals/",
+        "medications": "/records/medications/",
+        "timeline": "/records/timeline/",
     }
     shown = {}
     for name, url in urls.items():
@@ -74,7 +78,12 @@ def test_a_sync_that_changes_the_records_changes_every_page_on_the_next_request(
     import_resources(
         patient,
         "B의원",
-        [hba1c("b1", 9.1, "2025-01-10"), condition("c2", "고혈압", "2025-01-10")],
+        [
+            hba1c("b1", 9.1, "2025-01-10"),
+            condition("c2", "고혈압", "2025-01-10"),
+            blood_pressure("bp1", 151, 97, "2025-01-10"),
+            medication("m1", "2025-01-10", "active", code="645100040", name="아모잘탄정"),
+        ],
     )
 
     assert readmodels.version(patient.pk) > version
@@ -86,6 +95,13 @@ def test_a_sync_that_changes_the_records_changes_every_page_on_the_next_request(
     assert "2 results" in after["lab trend"]
     assert "1 result" in before["lab trend"]
     assert "고혈압" in after["dashboard"]
+    # The pages kept as rendered HTML (records.readmodels.rendered) and the timeline's page.
+    assert "151" not in before["vitals"]
+    assert "151" in after["vitals"]
+    assert "아모잘탄정" not in before["medications"]
+    assert "아모잘탄정" in after["medications"]
+    assert "고혈압" not in before["timeline"]
+    assert "고혈압" in after["timeline"]
 
 
 def test_a_purge_changes_every_page_on_the_next_request(client, patient, clinician):
@@ -153,3 +169,57 @@ def test_each_scope_and_language_has_its_own_summary(patient, clinician):
         korean = readmodels.key(whole, "labs", "", version)
     with translation.override("en"):
         assert readmodels.key(whole, "labs", "", version) != korean
+
+
+def test_the_dashboard_counts_each_sources_records_again_after_a_sync(client, patient):
+    source = import_resources(patient, "A병원", [hba1c("a1", 7.6, "2024-04-10")])
+    client.force_login(patient)
+    assert "1 record<" in client.get("/dashboard/sources/").content.decode()
+
+    from records.ingest import ingest_page
+
+    with transaction.atomic():  # a later page of the same source's sync
+        ingest_page(
+            source_id=source.pk,
+            patient_id=patient.pk,
+            resources=[hba1c("a2", 7.1, "2024-07-10"), hba1c("a3", 6.8, "2024-10-10")],
+        )
+
+    assert "3 records<" in client.get("/dashboard/sources/").content.decode()
+
+
+def test_rendered_pages_are_kept_per_url_prefix_and_language(client, patient):
+    """Someone acting for the patient sees the links under their /for/<code>/ prefix, and a
+    page in the other language is rendered in it — never the patient's own HTML."""
+    from django.test import RequestFactory
+    from django.urls import reverse, set_script_prefix
+    from django.utils import translation
+
+    import_resources(patient, "A병원", [medication("m1", "2025-01-10", "active")])
+    request = RequestFactory().get("/records/medications/")
+    request.user, request.actor = patient, Actor.patient(patient)
+
+    def body():
+        return readmodels.rendered(
+            request,
+            "medications",
+            "records/_medications_body.html",
+            lambda: {"current": [], "past": [], "duplicates": [], "hira_connected": False},
+        )
+
+    try:
+        with translation.override("en"):
+            english = body()
+            set_script_prefix("/for/abc/")
+            prefixed = body()
+        with translation.override("ko"):
+            set_script_prefix("/")
+            korean = body()
+    finally:
+        set_script_prefix("/")
+    national = reverse("national_data")
+    assert f'href="{national}"' in english
+    assert f'href="/for/abc{national}"' in prefixed
+    assert "/for/abc/" not in english
+    assert "HIRA is not connected" in english
+    assert "HIRA is not connected" not in korean
