@@ -200,6 +200,24 @@ def test_search_finds_korean_english_and_codes(client, kr_records):
     )
 
 
+def test_search_has_a_trigram_index_that_serves_its_query(kr_records):
+    """The search's words are found through the trigram index (records 0006), Korean too: the
+    index exists and, with sequential reads off, the planner answers the search's condition
+    (a word anywhere in the text, any case) with it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    words = Record.objects.filter(search_text__icontains="당화혈색소")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'record_search_trgm_idx'")
+        assert "gin_trgm_ops" in cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = words.values("id").query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Bitmap Index Scan on record_search_trgm_idx" in plan, plan
+    assert words.exists()
+
+
 # --- Export ----------------------------------------------------------------------------------
 
 
