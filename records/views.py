@@ -16,8 +16,8 @@ from records.models import Category
 
 def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
     """A page of `queryset`; `kept_as`: the name of its first page among the read models
-    (records.readmodels), for a list whose first page is the same for every request: kept
-    as its rendered HTML."""
+    (records.readmodels), for a list whose first page is the same for every request with the
+    same URL query (a search: the same words): kept as its rendered HTML."""
     after = request.GET.get("after", "")
     if request.headers.get("HX-Request") and after:
         # The next page, appended by htmx.
@@ -102,6 +102,7 @@ def search(request):
             "records/search.html",
             {"form": form, "title": _("Search"), "searched": True},
             filters=filters,
+            kept_as="search",  # per query (in the key with the rest of the URL's query)
         )
     return render(request, "records/search.html", {"form": form, "title": _("Search")})
 

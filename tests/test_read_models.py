@@ -43,6 +43,7 @@ def pages(client, recipient, token) -> dict[str, str]:
         "vitals": "/records/vitals/",
         "medications": "/records/medications/",
         "timeline": "/records/timeline/",
+        "search": "/records/search/?q=고혈압",
     }
     shown = {}
     for name, url in urls.items():
@@ -102,6 +103,8 @@ def test_a_sync_that_changes_the_records_changes_every_page_on_the_next_request(
     assert "아모잘탄정" in after["medications"]
     assert "고혈압" not in before["timeline"]
     assert "고혈압" in after["timeline"]
+    assert 'class="record ' not in before["search"]  # a search kept per data version too
+    assert 'class="record ' in after["search"]
 
 
 def test_a_purge_changes_every_page_on_the_next_request(client, patient, clinician):
