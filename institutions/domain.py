@@ -251,6 +251,9 @@ def unlink_source(*, source: Source, purge: bool, request=None) -> None:
         # The summaries change with a purge; the national pages say which agencies are linked.
         readmodels.bump(patient_id=source.patient_id)
         if purge:
+            # The purged records' summaries and pages leave the cache once this commits.
+            patient_id = source.patient_id
+            transaction.on_commit(lambda: readmodels.forget(patient_id=patient_id))
             deleted, _per_model = Record.objects.filter(source=source).delete()
             audit.record(
                 action=Action.SOURCE_PURGED,

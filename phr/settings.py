@@ -134,6 +134,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "records.context_processors.scope",
             ],
         },
     },
@@ -204,6 +205,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "phr_cache",
+            # The read models keep a few entries per patient and page (Django's default of 300
+            # evicted them constantly with one demo patient).
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
         }
     }
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
+import django
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -57,6 +58,36 @@ def bump(*, patient_id: int) -> None:
             f"ON CONFLICT (patient_id) DO UPDATE SET version = {table}.version + 1",
             [patient_id],
         )
+
+
+def forget(*, patient_id: int) -> None:
+    """Remove the patient's kept summaries and pages of every version from the cache, at once
+    rather than when they expire: after a purge their records must not stay in the cache for a
+    week (they are never served again — the version moved on — but they are still there).
+    Best effort: the Redis cache (SCAN by the keys' pattern) and the database cache (one
+    DELETE); another backend keeps them until they expire. Call it after the purge commits."""
+    pattern = cache.make_key(f"rm1:*:{patient_id}:*")
+    try:
+        if hasattr(cache, "_cache") and hasattr(cache._cache, "get_client"):  # RedisCache
+            client = cache._cache.get_client(write=True)
+            batch = []
+            for found in client.scan_iter(match=pattern, count=1000):
+                batch.append(found)
+                if len(batch) == 1000:
+                    client.delete(*batch)
+                    batch = []
+            if batch:
+                client.delete(*batch)
+        elif hasattr(cache, "_table"):  # DatabaseCache
+            like = pattern.replace("%", r"\%").replace("_", r"\_").replace("*", "%")
+            table = connection.ops.quote_name(cache._table)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE cache_key LIKE %s ESCAPE '\\'",  # noqa: S608  # nosec B608 (the cache's table)
+                    [like],
+                )
+    except Exception:  # the cache down: the entries expire on their own
+        logger.warning("read model cache unavailable (forget)", exc_info=True)
 
 
 def version(patient_id: int) -> int:
@@ -280,20 +311,37 @@ def sources(actor: Actor):
 # the code that renders it (a deploy must not serve the old markup for a week).
 
 
+# What shapes a rendered part besides the data: templates, translations, formats, the code of
+# every app of ours (a view's context, a model's display name), the explanation content.
+RELEASE_PARTS = (
+    ("templates", "*.html"),
+    ("locale", "*.mo"),
+    ("records/explain/content", "*"),
+    ("records/data", "*"),
+    *(
+        (app, "*.py")
+        for app in (
+            "core",
+            "accounts",
+            "audit",
+            "notifications",
+            "institutions",
+            "records",
+            "sharing",
+            "pages",
+            "phr",
+        )
+    ),
+)
+
+
 @functools.cache
 def _release() -> str:
-    """A digest of the templates, translations and this app's code as deployed: part of every
-    rendered part's key."""
-    digest = hashlib.sha256()
+    """A digest of what renders the kept HTML as deployed (RELEASE_PARTS, and Django's version
+    for its own translations and filters): part of every rendered part's key."""
+    digest = hashlib.sha256(django.get_version().encode())
     root = Path(settings.BASE_DIR)
-    parts = (
-        ("templates", "*.html"),
-        ("locale", "*.mo"),
-        ("records", "*.py"),
-        ("records/explain/content", "*"),
-        ("records/data", "*"),
-    )
-    for folder, pattern in parts:
+    for folder, pattern in RELEASE_PARTS:
         for path in sorted(p for p in (root / folder).rglob(pattern) if p.is_file()):
             digest.update(str(path.relative_to(root)).encode())
             digest.update(path.read_bytes())

@@ -69,10 +69,17 @@ def timeline(request):
     )
 
 
+def _outside_scope(request, category: str) -> bool:
+    """Whether the actor's grant leaves this kind of record out: its page is then not there
+    for them (404, as for a share), never a page that reads "None recorded"."""
+    categories = request.actor.scope.categories
+    return bool(categories) and category not in categories
+
+
 @login_required
 @require_GET
 def category(request, category):
-    if category not in Category.values:
+    if category not in Category.values or _outside_scope(request, category):
         raise Http404
     if category == Category.MEDICATION:
         return medications(request)
@@ -117,6 +124,8 @@ def record_detail(request, code):
 @login_required
 @require_GET
 def labs(request):
+    if _outside_scope(request, Category.LAB):
+        raise Http404
     tests = readmodels.labs_overview(request.actor)
     return render(request, "records/labs.html", {"tests": tests})
 
@@ -124,6 +133,8 @@ def labs(request):
 @login_required
 @require_GET
 def lab_detail(request, code):
+    if _outside_scope(request, Category.LAB):
+        raise Http404
     # Its chart, values and explanation are kept as HTML per data version; the test's name
     # (the title) and whether the patient has it at all are a read model of their own.
     latest = readmodels.read(
@@ -147,6 +158,8 @@ def lab_detail(request, code):
 @login_required
 @require_GET
 def vitals(request):
+    if _outside_scope(request, Category.VITAL):
+        raise Http404
     body = readmodels.rendered(
         request,
         "vitals",
@@ -159,6 +172,8 @@ def vitals(request):
 @login_required
 @require_GET
 def medications(request):
+    if _outside_scope(request, Category.MEDICATION):
+        raise Http404
     # Grouped by active ingredient across institutions (records.medications).
     # Once per data version and day (current or past depends on today's date).
     # Whether HIRA is linked is kept with it (linking or unlinking bumps the data version):

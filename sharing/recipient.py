@@ -4,7 +4,7 @@ Health Link endpoints a viewer app calls. Everything read here is read as the sh
 import functools
 import json
 
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -202,7 +202,9 @@ def _view(request, token, share, state, *, category):
 
     def records_context():
         # The summaries, once per data version of the scope (records.readmodels).
-        shown = {**context, "token": TOKEN_PLACEHOLDER}
+        # The "more" link carries no other parameter of this URL: a link holder's query (a
+        # token pasted into it, say) is neither kept in the cache nor in a key.
+        shown = {**context, "token": TOKEN_PLACEHOLDER, "query": QueryDict()}
         if not category:
             shown["sections"] = readmodels.summary_sections(actor)
         elif category == Category.LAB:
@@ -212,14 +214,14 @@ def _view(request, token, share, state, *, category):
         return shown
 
     # Kept as HTML like the patient's pages, per scope (the actor's), and per what else it
-    # shows: the category, explanations or not, the "more" link's query. The link's token is
-    # not kept in the cache: the HTML holds a placeholder, replaced for this request.
+    # shows: the category, explanations or not. The link's token is not kept in the cache: the
+    # HTML holds a placeholder, replaced for this request.
     body = readmodels.rendered(
         request,
         "share-view",
         "sharing/recipient/_records.html",
         records_context,
-        part=f"{category}|{share.include_explanations}|{request.GET.urlencode()}",
+        part=f"{category}|{share.include_explanations}",
         actor=actor,
     )
     html = body.replace(TOKEN_PLACEHOLDER, token)  # our HTML, with the URL-safe token put in

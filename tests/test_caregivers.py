@@ -197,6 +197,37 @@ def test_invite_accept_scoped_read_expiry_404(patient, invitee, records_at_two_h
         assert [invitee.get(url).status_code for url in urls] == [404, 404]
 
 
+def test_a_limited_caregiver_is_told_what_was_not_shared_never_none_recorded(
+    patient, invitee, records_at_two_hospitals
+):
+    """A caregiver given labs and vital signs only: the patient's diagnoses are there, but not
+    for them — "Not shared with you", and the pages of kinds outside the grant are not there
+    (404, as for a share), never a page that reads "None recorded"."""
+    _invite(logged_in(patient), invitee.email, categories=["lab", "vital"])
+    token = _token_of(mail.outbox[0])
+    caregiver = logged_in(invitee)
+    assert caregiver.post(f"/family/invitations/{token}/").status_code == 302
+
+    dashboard = caregiver.get(for_path(patient)).content.decode()
+    summary = caregiver.get(for_path(patient, "/records/summary/")).content.decode()
+
+    def section(page, title_id):
+        return re.search(rf'aria-labelledby="{title_id}">.*?</section>', page, re.DOTALL)[0]
+
+    for title in ("problems-title", "meds-title", "allergy-title", "visits-title"):
+        assert "Not shared with you." in section(dashboard, title), title
+    # Vital signs were shared, and the patient has none: that is what it says.
+    assert "None recorded." in section(dashboard, "vitals-title")
+    assert "Not shared with you." in summary  # the summary's problems, medications…
+    assert "None recorded." not in summary
+    for path in ("/records/c/condition/", "/records/c/allergy/", "/records/medications/"):
+        assert caregiver.get(for_path(patient, path)).status_code == 404, path
+    assert "7.2" in caregiver.get(for_path(patient, "/records/labs/")).content.decode()  # latest
+    # The patient's own dashboard, the same data version, still says what they have.
+    own = logged_in(patient).get("/dashboard/").content.decode()
+    assert "Not shared with you." not in own
+
+
 def test_an_invitation_is_accepted_only_by_the_invited_address(patient, delegate):
     _invite(logged_in(patient), "someone.else@example.org")
     token = _token_of(mail.outbox[0])

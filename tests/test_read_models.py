@@ -226,3 +226,33 @@ def test_rendered_pages_are_kept_per_url_prefix_and_language(client, patient):
     assert "/for/abc/" not in english
     assert "HIRA is not connected" in english
     assert "HIRA is not connected" not in korean
+
+
+def test_a_purge_removes_the_patients_kept_pages_from_the_cache(
+    client, patient, other_patient, django_capture_on_commit_callbacks
+):
+    """Older versions are never served, but a purge's records must not stay in the cache for
+    the week they would take to expire: every kept summary and page of the patient goes."""
+    from django.core.cache import cache
+
+    source = import_resources(patient, "A병원", [hba1c("a1", 7.6, "2024-04-10")])
+    import_resources(other_patient, "B의원", [hba1c("b1", 9.1, "2025-01-10")])
+    for who in (patient, other_patient):
+        client.force_login(who)
+        for url in ("/dashboard/", "/records/labs/", "/records/labs/4548-4/", "/records/timeline/"):
+            assert client.get(url).status_code == 200
+
+    def kept(user):
+        redis = cache._cache.get_client(write=True)
+        return list(redis.scan_iter(match=cache.make_key(f"rm1:*:{user.pk}:*")))
+
+    assert kept(patient)
+    assert kept(other_patient)
+
+    with django_capture_on_commit_callbacks(execute=True) as on_commit:
+        domain.unlink_source(source=source, purge=True)
+        assert kept(patient)  # until the purge commits
+    assert on_commit
+
+    assert kept(patient) == []
+    assert kept(other_patient)  # another patient's stay
