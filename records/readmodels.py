@@ -81,11 +81,10 @@ def forget(*, patient_id: int) -> None:
         elif hasattr(cache, "_table"):  # DatabaseCache
             like = pattern.replace("%", r"\%").replace("_", r"\_").replace("*", "%")
             table = connection.ops.quote_name(cache._table)
+            # The table is the cache's own (quoted); the key pattern is a parameter.
+            statement = f"DELETE FROM {table} WHERE cache_key LIKE %s ESCAPE '\\'"  # noqa: S608  # nosec B608
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE cache_key LIKE %s ESCAPE '\\'",  # noqa: S608  # nosec B608 (the cache's table)
-                    [like],
-                )
+                cursor.execute(statement, [like])
     except Exception:  # the cache down: the entries expire on their own
         logger.warning("read model cache unavailable (forget)", exc_info=True)
 
