@@ -5,6 +5,7 @@ need a CSP exception and would not print. The template (records/_chart.html) dra
 every label is auto-escaped.
 """
 
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from django.template.defaultfilters import floatformat
 from django.utils import formats, timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from records import queries
@@ -49,13 +50,15 @@ class Chart:
     # The points' SVG markup, built here: hundreds of <path> elements through the template
     # engine cost more than everything else on the page (see points_markup).
     points_svg: str = ""
+    total: int = 0  # the dated values charted
+    drawn: int = 0  # the points drawn of them: fewer where they are dense (see thinned)
 
 
 def source_styles(records) -> dict[int, dict]:
     """A colour and marker shape per source, the same on every chart drawn from `records` (a
     scoped queryset: the patient's records, or a share's): sources in the order they were
-    linked or uploaded. One query (the distinct sources of `records`)."""
-    ids = sorted(set(records.order_by().values_list("source_id", flat=True).distinct()))
+    linked or uploaded. One query (queries.source_ids)."""
+    ids = queries.source_ids(records)
     return {
         source_id: {"color": PALETTE[i % len(PALETTE)], "shape": SHAPES[i % len(SHAPES)]}
         for i, source_id in enumerate(ids)
@@ -95,7 +98,15 @@ def _number(value) -> str:
 def _date(record) -> str:
     # In the reader's time zone, as the values table shows it: a date-only result stored as
     # local midnight is the previous day in UTC.
-    return formats.date_format(timezone.localtime(record.effective), "SHORT_DATE_FORMAT")
+    return _day(timezone.localtime(record.effective).date(), get_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(day, language: str) -> str:
+    # Formatted once per day and language: a chart of daily readings formats the same few
+    # hundred days for its points, its axis and its table (date_format was a sixth of a
+    # cold vital-signs page).
+    return formats.date_format(day, "SHORT_DATE_FORMAT")
 
 
 def _band_label(record, unit_code: str) -> str:
@@ -111,6 +122,36 @@ def _band_label(record, unit_code: str) -> str:
     if low is not None:
         return gettext("Reference ≥ %(low)s%(unit)s") % {"low": _number(low), "unit": unit}
     return gettext("Reference ≤ %(high)s%(unit)s") % {"high": _number(high), "unit": unit}
+
+
+# A chart draws every value up to DRAWN_AT_MOST; beyond that (years of home blood pressure:
+# thousands of readings, a 3 MB page) each of PERIODS equal stretches of time draws its
+# highest and lowest values only, so that no peak or trough is lost, and the chart says so.
+DRAWN_AT_MOST = 300
+PERIODS = 100
+
+
+def thinned(dated: list, *, second: bool = False) -> list:
+    """The values of `dated` (oldest first) a chart draws: all of them, or, beyond
+    DRAWN_AT_MOST, the first, the latest and each period's highest and lowest (of the second
+    component too), in time order."""
+    if len(dated) <= DRAWN_AT_MOST:
+        return dated
+    start = dated[0].effective.timestamp()
+    span = (dated[-1].effective.timestamp() - start) or 1
+    periods: dict[int, list[int]] = {}
+    for index, record in enumerate(dated):
+        period = min(int((record.effective.timestamp() - start) / span * PERIODS), PERIODS - 1)
+        periods.setdefault(period, []).append(index)
+    kept = {0, len(dated) - 1}
+    for indices in periods.values():
+        kept.add(min(indices, key=lambda i: dated[i].value_num))
+        kept.add(max(indices, key=lambda i: dated[i].value_num))
+        seconds = [i for i in indices if dated[i].value_num2 is not None]
+        if second and seconds:
+            kept.add(min(seconds, key=lambda i: dated[i].value_num2))
+            kept.add(max(seconds, key=lambda i: dated[i].value_num2))
+    return [dated[i] for i in sorted(kept)]
 
 
 def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
@@ -163,7 +204,9 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
             {"name": names[source_id], **style, "marker": marker(style["shape"], 6, 6, 5)}
         )
     components = [(gettext("Systolic"), "systolic"), (gettext("Diastolic"), "diastolic")]
-    for record in dated:
+    drawn = thinned(dated, second=second)
+    chart.total, chart.drawn = len(dated), len(drawn)
+    for record in drawn:
         style = styles.get(record.source_id, fallback)
         values = [record.value_num] + (
             [record.value_num2] if second and record.value_num2 is not None else []
@@ -184,10 +227,10 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
                 }
             )
     chart.points_svg = points_markup(chart.points)
-    chart.lines.append(" ".join(f"{x(r)},{y(r.value_num)}" for r in dated))
+    chart.lines.append(" ".join(f"{x(r)},{y(r.value_num)}" for r in drawn))
     if second:
         chart.lines.append(
-            " ".join(f"{x(r)},{y(r.value_num2)}" for r in dated if r.value_num2 is not None)
+            " ".join(f"{x(r)},{y(r.value_num2)}" for r in drawn if r.value_num2 is not None)
         )
         chart.series = [
             {"name": components[0][0], "kind": components[0][1], "dash": ""},
@@ -255,12 +298,18 @@ CODE = "00000000-0000-0000-0000-000000000000"  # stands for a record's code in `
 ROW_LINK = f"/__record__/{CODE}/"
 
 
+# The values table under a chart lists the latest TABLE_ROWS values and says how many there
+# are; the patient's page links to all of them on the timeline (records/_values_table.html).
+TABLE_ROWS = 100
+
+
 def values_rows(points, *, link: str = "") -> str:
     """The rows of the values table under a chart (records/_values_table.html), built here for
-    the reason points_markup is. `link`: the URL of a record with CODE for its code (each value
-    links to its record), or "" (no links)."""
+    the reason points_markup is: the latest TABLE_ROWS of `points`, oldest first. `link`: the
+    URL of a record with CODE for its code (each value links to its record), or "" (no
+    links)."""
     rows = []
-    for point in points:
+    for point in points[-TABLE_ROWS:]:
         value = floatformat(point.value_num, "-2")
         if point.value_num2 is not None:
             value = f"{value}/{floatformat(point.value_num2, '-2')}"
@@ -285,7 +334,7 @@ def lab_detail_context(records, code: str) -> dict | None:
     share's scope) across institutions, oldest first, each flagged H/L; the latest; and the
     trend chart coloured by the sources of `records`. None when there is no result of it there.
     Queries: the series' codes, the series, the sources' styles."""
-    points = queries.series(records, code, Category.LAB)
+    (points,) = queries.series_points(records, [((code,), Category.LAB)])
     if not points:
         return None
     for point in points:
@@ -339,18 +388,18 @@ VITAL_CHARTS = [
 def vital_panels(records) -> list[dict]:
     """Charts of blood pressure, weight, BMI, heart rate and glucose over `records` (a scoped
     queryset), an institution in one colour on all of them."""
-    panels = []
     styles = source_styles(records)
-    for loincs, title, second, category in VITAL_CHARTS:
-        points = queries.series(records, loincs[0], category, also=loincs[1:])
-        if points:
-            panels.append(
-                {
-                    "title": title,
-                    "points": points,
-                    "chart": trend(points, styles=styles, second=second),
-                    "second": second,
-                    "latest": points[-1],
-                }
-            )
-    return panels
+    series = queries.series_points(
+        records, [(codes, category) for codes, _title, _second, category in VITAL_CHARTS]
+    )
+    return [
+        {
+            "title": title,
+            "points": points,
+            "chart": trend(points, styles=styles, second=second),
+            "second": second,
+            "latest": points[-1],
+        }
+        for (_codes, title, second, _category), points in zip(VITAL_CHARTS, series, strict=True)
+        if points
+    ]

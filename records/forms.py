@@ -33,7 +33,7 @@ class RecordFilterForm(forms.Form):
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    code = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
+    code = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
 
     def __init__(self, *args, sources, **kwargs):
         """`sources`: the sources the reader's records came from (queries.sources_of)."""

@@ -30,9 +30,11 @@ class Record(models.Model):
     """One FHIR resource received from a source: the raw resource and the columns pages query."""
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # Their single-column indexes are left out: every index below starts with the patient, and
+    # the unique constraint (source, type, id) with the source.
+    patient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
     source = models.ForeignKey(
-        "institutions.Source", on_delete=models.CASCADE, related_name="records"
+        "institutions.Source", on_delete=models.CASCADE, related_name="records", db_index=False
     )
     resource_type = models.CharField(max_length=40)
     resource_id = models.CharField(max_length=100)  # the resource's id at the source
@@ -80,6 +82,10 @@ class Record(models.Model):
             models.Index(
                 fields=["patient", "code_value", "effective"], name="record_patient_code_idx"
             ),
+            # Which sources a patient's records came from (queries.source_ids: an index probe
+            # per source, where DISTINCT source_id read all of the patient's rows, 80 ms at
+            # 20,000 records) and deleting a patient's records.
+            models.Index(fields=["patient", "source"], name="record_patient_source_idx"),
             # Sync upsert lookups are served by the unique constraint (source, type, id).
         ]
 

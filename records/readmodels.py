@@ -22,7 +22,6 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import django
 from django.conf import settings
@@ -165,56 +164,24 @@ def slim(records, *, keep_resource=()) -> None:
 
 
 class Points(list):
-    """A chart's points as the cache keeps them: plain values (Record instances are slow to
-    unpickle, and a chart has thousands) with the resource's reference range only, the latest
-    the Record itself, and `rows`, the values table built once (charts.values_rows,
-    each link to be completed by the page: records.templatetags values_rows)."""
+    """A chart's points as the cache keeps them (plain values: queries.series_points, the
+    latest the Record itself) with what the values table needs, built once: `rows`, its rows
+    (charts.values_rows, each link to be completed by the page: records.templatetags
+    values_rows), `shown`, how many of the values they list, and `codes`, the series' codes
+    (the table's link to every value on the timeline)."""
 
     rows: str = ""
-
-
-POINT_FIELDS = (
-    "id",
-    "code",
-    "category",
-    "code_value",
-    "code_alt",
-    "display",
-    "effective",
-    "status",
-    "value_num",
-    "value_num2",
-    "unit",
-    "source_id",
-)
-
-
-RESOURCE_KEPT = ("resourceType", "id", "referenceRange")
-
-
-def _plain(record, source) -> SimpleNamespace:
-    point = SimpleNamespace(**{name: getattr(record, name) for name in POINT_FIELDS})
-    point.pk, point.source, point.flag = record.pk, source, getattr(record, "flag", "")
-    # Of the raw resource, what is read of a chart's points (records.ranges.reference_range):
-    # its type, id and reference range; the whole resource is the latest's, and the record's.
-    resource = record.__dict__.get("resource") or {}
-    point.resource = {k: resource[k] for k in RESOURCE_KEPT if k in resource}
-    return point
+    shown: int = 0
+    codes: str = ""
 
 
 def _slim_chart(panel: dict) -> dict:
-    """A chart's context for the cache: its points plain values (see Points); the chart's
-    per-point dicts dropped (its SVG markup, points_svg, is what the template draws)."""
-    records = panel["points"]
-    sources = {}
-    for record in records:
-        sources.setdefault(
-            record.source_id,
-            SimpleNamespace(pk=record.source_id, display_name=record.source.display_name),
-        )
-    points = Points(_plain(record, sources[record.source_id]) for record in records[:-1])
-    points.append(records[-1])
-    points.rows = charts.values_rows(records, link=charts.ROW_LINK)
+    """A chart's context for the cache: its points with the values table (see Points); the
+    chart's per-point dicts dropped (its SVG markup, points_svg, is what the template draws)."""
+    points = Points(panel["points"])
+    points.rows = charts.values_rows(points, link=charts.ROW_LINK)
+    points.shown = min(len(points), charts.TABLE_ROWS)
+    points.codes = ",".join(sorted({point.code_value for point in points if point.code_value}))
     panel["points"] = points
     panel["chart"].points = []
     return panel
@@ -260,12 +227,10 @@ def lab_detail(actor: Actor, code: str) -> dict | None:
 
 
 def vital_panels(actor: Actor) -> list[dict]:
-    """The vital signs page's charts (charts.vital_panels)."""
-
-    def compute():
-        return [_slim_chart(panel) for panel in charts.vital_panels(queries.records_for(actor))]
-
-    return read(actor, "vitals", compute)
+    """The vital signs page's charts (charts.vital_panels). Not kept itself: the two pages
+    that show them (vital signs, the share view) keep their HTML (rendered), and pickling
+    thousands of points beside it cost a cold page 50 ms and the cache twice the memory."""
+    return [_slim_chart(panel) for panel in charts.vital_panels(queries.records_for(actor))]
 
 
 def record_counts_by_source(actor: Actor) -> dict[int, int]:
@@ -286,16 +251,9 @@ def record_counts_by_source(actor: Actor) -> dict[int, int]:
 
 def sources(actor: Actor):
     """The sources the records `actor` may see came from, with their institutions (what a
-    filter by institution offers): queries.sources_of with the ids kept per data version.
-    Finding them reads every record of the patient (130 ms at 20,000 records, on the
-    timeline, search, the records API and the share form; B3); a query by id does not."""
-    ids = read(
-        actor,
-        "source-ids",
-        lambda: sorted(
-            queries.records_for(actor).order_by().values_list("source_id", flat=True).distinct()
-        ),
-    )
+    filter by institution offers, on the timeline, search, the records API and the share
+    form): their ids (queries.source_ids) kept per data version, then one query by id."""
+    ids = read(actor, "source-ids", lambda: queries.source_ids(queries.records_for(actor)))
     source_model = Record._meta.get_field("source").related_model
     return source_model.objects.filter(pk__in=ids).select_related("institution").order_by("created")
 

@@ -51,11 +51,19 @@ def explanation_of_record(context, record):
     }
 
 
+LINKED_AT_MOST = 4
+
+
 @register.inclusion_tag("explain/_sentence_links.html", takes_context=True)
 def sentence_links(context, sentence):
-    """The links of one sentence to the records it is built from."""
+    """The links of one sentence to the records it is built from: all of them, or for a
+    sentence over many (a year of daily readings: hundreds of links, most of a cold page's
+    rendering) the first and the latest, with "…" between; the sentence gives the count."""
+    records = sentence.records
+    if len(records) > LINKED_AT_MOST:
+        records = (records[0], None, records[-1])
     return {
-        "records": sentence.records,
+        "records": records,
         "share_mode": context.get("share_mode", False),
         "token": context.get("token", ""),
     }
