@@ -98,7 +98,13 @@ def _number(value) -> str:
 def _date(record) -> str:
     # In the reader's time zone, as the values table shows it: a date-only result stored as
     # local midnight is the previous day in UTC.
-    return _day(timezone.localtime(record.effective).date(), get_language())
+    return short_date(timezone.localtime(record.effective).date())
+
+
+def short_date(day) -> str:
+    """`day` as the reader's language writes a short date (the template filter
+    date:"SHORT_DATE_FORMAT")."""
+    return _day(day, get_language())
 
 
 @functools.lru_cache(maxsize=4096)

@@ -45,6 +45,21 @@ ONGOING = {"active", "on-hold", "intended", "in-progress", "preparation"}
 DAYS_PER = {"d": 1, "day": 1, "days": 1, "일": 1, "wk": 7, "week": 7, "mo": 30, "month": 30}
 
 
+# What the page reads of a medication record (its search text and projection columns stay in
+# the database).
+ENTRY_FIELDS = (
+    "id",
+    "code",
+    "source_id",
+    "resource_type",
+    "resource_id",
+    "category",
+    "status",
+    "effective",
+    "resource",
+)
+
+
 @dataclass
 class Entry:
     """One prescription or dispensing, as the page shows it."""
@@ -115,13 +130,21 @@ class Duplicate:
 
 def overview(records: QuerySet[Record], today: dt.date | None = None) -> Overview:
     """The patient's medications from `records` (a scoped queryset, e.g. records_for(actor)),
-    one query: the medication records with their resources and sources."""
+    two queries: the medication records with their resources, and their sources (one object
+    per source, not a join repeated on each of thousands of rows)."""
     today = today or timezone.localdate()
     rows = list(
         records.filter(category=Category.MEDICATION)
-        .select_related("source__institution")
+        .only(*ENTRY_FIELDS)
         .order_by("-effective", "-id")
     )
+    source_model = Record._meta.get_field("source").related_model
+    sources = source_model.objects.select_related("institution").in_bulk(
+        {record.source_id for record in rows}
+    )
+    cache_source = Record.source.field.set_cached_value  # as select_related would
+    for record in rows:
+        cache_source(record, sources[record.source_id])
     medications = {
         (r.source_id, r.resource_id): r.resource for r in rows if r.resource_type == "Medication"
     }

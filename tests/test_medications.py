@@ -4,6 +4,7 @@ dates and supply, and a warning when two current prescriptions share an ingredie
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import time_machine
 
 from core.access import Actor
 from records.medications import ATC, HIRA_EDI, overview
+from records.models import Record
 from records.queries import records_for
 from tests.conftest import login
 from tests.factories import SourceFactory
@@ -329,3 +331,37 @@ def test_the_same_product_from_another_prescriber_is_still_a_possible_duplicate(
 
     (duplicate,) = _overview(patient, today=dt.date(2026, 3, 12)).duplicates
     assert len(duplicate.entries) == 2
+
+
+def test_the_history_lists_every_entry_linked_and_escaped(client, patient):
+    """The history under each ingredient (built in Python: records.templatetags
+    medication_history) says what the template said of each entry, every value escaped."""
+    hostile = {**NORVASC, "product": '<img src=x onerror="alert(1)">노바스크정'}
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("r1", "2026-01-05", **hostile, days=28),
+            dispensing("d1", "2026-01-06", **NORVASC, days=28, pharmacy="온누리<약국>"),
+        ],
+    )
+    login(client, patient.email)
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
+        english = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    history = english[english.index("<details>") : english.index("</details>")]
+    items = re.findall(r"<li>(.*?)</li>", history)
+    assert len(items) == 2
+    codes = {r.resource_id: r.code for r in Record.objects.filter(patient=patient)}
+    assert items[0] == (
+        f'<a href="/records/r/{codes["d1"]}/">Jan 6, 2026</a> · dispensed · '
+        "노바스크정5밀리그램(암로디핀베실산염) · 1일 1회 1정 아침 식후 · 28 days · "
+        "온누리&lt;약국&gt; · A병원 · completed"
+    )
+    assert items[1].startswith(f'<a href="/records/r/{codes["r1"]}/">Jan 5, 2026</a> · prescribed')
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;노바스크정" in items[1]
+    assert "<img" not in english
+    assert "28일" in korean
+    assert " · 조제 · " in korean
+    assert " · 완료</li>" in korean

@@ -1,6 +1,8 @@
 from django import template
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
 
 from records import charts, ranges, units
 from records.codes import record_name, status_label
@@ -72,3 +74,47 @@ def values_rows(context, points) -> str:
             safe = built.replace(f'href="{start}', f'href="{url_start}')
             return mark_safe(safe)  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703
     return charts.values_rows(points, link=link)
+
+
+@register.simple_tag
+def medication_history(entries) -> str:
+    """An ingredient's prescriptions and dispensings (records.medications.Entry), newest
+    first, each linked to its record: built here, not by a loop in the template, because a
+    long history (thousands of entries at 20,000 records) through the template engine was most
+    of a cold medications page (0.85 s). Every value from outside is escaped."""
+    link_start, link_end = reverse("record_detail", args=[charts.CODE]).split(charts.CODE)
+    kinds = {True: gettext("dispensed"), False: gettext("prescribed")}
+    words: dict = {}  # each status's label and each supply's "N days", translated once
+
+    def said(key, make):
+        if key not in words:
+            words[key] = make()
+        return words[key]
+
+    items = []
+    for entry in entries:
+        record = entry.record
+        parts = [kinds[entry.is_dispensing], entry.product, entry.dose]
+        if entry.days:
+            parts.append(
+                said(
+                    entry.days,
+                    lambda n=entry.days: (
+                        ngettext("%(counter)s day", "%(counter)s days", n) % {"counter": n}
+                    ),
+                )
+            )
+        parts += [entry.where, record.source.display_name]
+        parts.append(said(("status", record.status), lambda s=record.status: str(status_label(s))))
+        items.append(
+            HISTORY_ITEM.format(
+                href=escape(f"{link_start}{record.code}{link_end}"),
+                date=escape(charts.short_date(entry.start)) if entry.start else "",
+                text=escape(" · ".join(str(part) for part in parts if part)),
+            )
+        )
+    # Each value was escaped above.
+    return mark_safe("".join(items))  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703
+
+
+HISTORY_ITEM = '<li><a href="{href}">{date}</a> · {text}</li>'
