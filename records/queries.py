@@ -187,7 +187,7 @@ def page(
 
 
 def category_counts(records: QuerySet[Record]) -> dict[str, int]:
-    counts = dict(records.values_list("category").annotate(n=Count("id")).order_by())
+    counts = dict(records.values_list("category").annotate(n=Count("*")).order_by())
     return {category: counts.get(category, 0) for category in Category.values}
 
 
@@ -257,7 +257,8 @@ def series_keys(records: QuerySet[Record], category: str) -> dict[str, str]:
 def results_overview(records: QuerySet[Record], category: str = Category.LAB) -> list[dict]:
     """Each test with its latest result and the last few values (for a sparkline): 2 queries."""
     mapping = series_keys(records, category)
-    recent = (
+    # The window over the ids only; the rows it picks are read whole (see latest_per_code).
+    chosen = (
         records.filter(category=category, value_num__isnull=False, effective__isnull=False)
         .annotate(
             position=Window(
@@ -265,6 +266,10 @@ def results_overview(records: QuerySet[Record], category: str = Category.LAB) ->
             )
         )
         .filter(position__lte=SPARK_POINTS)
+        .values("id")
+    )
+    recent = (
+        records.filter(pk__in=chosen)
         .defer("search_text")
         .select_related("source__institution")
         .order_by("code_value", "effective")
@@ -428,7 +433,10 @@ def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict
     prescriptions = records.filter(category=Category.MEDICATION).annotate(drug=drug)
     is_active = Case(When(status__in=ACTIVE_MEDICATION, then=Value(1)), default=Value(0))
     # Always the same three queries, whatever the data (no short cuts on empty results).
-    latest = list(
+    # The windows run over the few columns they need and pick the ids; only those rows are
+    # read whole (the windows over whole rows and their joins: 50 of 140 ms of a cold
+    # dashboard at 4,392 prescriptions).
+    chosen = (
         prescriptions.annotate(
             position=Window(
                 RowNumber(), partition_by=[drug], order_by=[F("effective").desc(), F("id").desc()]
@@ -436,9 +444,14 @@ def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict
             drug_active=Window(Max(is_active), partition_by=[drug]),
         )
         .filter(position=1, drug_active=1)
+        .order_by("-effective", "-id")
+        .values("id")[:limit]
+    )
+    latest = list(
+        prescriptions.filter(pk__in=chosen)
         .defer(*HEAVY_FIELDS)
         .select_related("source__institution")
-        .order_by("-effective", "-id")[:limit]
+        .order_by("-effective", "-id")
     )
     pairs = set(prescriptions.values_list("drug", "source_id").distinct())
     sources = {source.pk: source for source in sources_of(prescriptions)}
@@ -455,17 +468,23 @@ def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict
 
 def latest_per_code(records: QuerySet[Record], limit: int) -> list[Record]:
     """The latest of `records` for each code, newest first, at most `limit`: one query (a
-    window numbering each code's records by date), whatever the number of records."""
-    return list(
+    window numbering each code's records by date, over the ids only; the rows it picks are
+    read whole), whatever the number of records."""
+    chosen = (
         records.annotate(
             position=Window(
                 RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
             )
         )
         .filter(position=1)
+        .order_by("-effective")
+        .values("id")[:limit]
+    )
+    return list(
+        records.filter(pk__in=chosen)
         .defer(*HEAVY_FIELDS)
         .select_related("source__institution")
-        .order_by("-effective")[:limit]
+        .order_by("-effective")
     )
 
 

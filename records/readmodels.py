@@ -242,7 +242,7 @@ def record_counts_by_source(actor: Actor) -> dict[int, int]:
             queries.records_for(actor)
             .order_by()
             .values_list("source_id")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))  # COUNT(*): an index-only scan of (patient, source)
             .values_list("source_id", "n")
         )
 
