@@ -254,8 +254,11 @@ def series_keys(records: QuerySet[Record], category: str) -> dict[str, str]:
     return mapping
 
 
-def results_overview(records: QuerySet[Record], category: str = Category.LAB) -> list[dict]:
-    """Each test with its latest result and the last few values (for a sparkline): 2 queries."""
+def results_overview(
+    records: QuerySet[Record], category: str = Category.LAB, *, recent: int = SPARK_POINTS
+) -> list[dict]:
+    """Each test with its latest result and its last `recent` values (for a sparkline): 2
+    queries."""
     mapping = series_keys(records, category)
     # The window over the ids only; the rows it picks are read whole (see latest_per_code).
     chosen = (
@@ -265,23 +268,23 @@ def results_overview(records: QuerySet[Record], category: str = Category.LAB) ->
                 RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
             )
         )
-        .filter(position__lte=SPARK_POINTS)
+        .filter(position__lte=recent)
         .values("id")
     )
-    recent = (
+    rows = (
         records.filter(pk__in=chosen)
         .defer("search_text")
         .select_related("source__institution")
         .order_by("code_value", "effective")
     )
     tests: dict[str, dict] = {}
-    for record in recent:
+    for record in rows:
         key = mapping.get(record.code_value, record.code_value)
         test = tests.setdefault(key, {"code": key, "display": record.display, "points": []})
         test["points"].append(record)
     for test in tests.values():
         test["points"].sort(key=lambda r: r.effective)
-        test["points"] = test["points"][-SPARK_POINTS:]
+        test["points"] = test["points"][-recent:]
         test["latest"] = test["points"][-1]
         test["display"] = test["latest"].display
     return sorted(tests.values(), key=lambda t: t["display"])
@@ -513,7 +516,7 @@ def with_resources(records: list[Record]) -> list[Record]:
 
 def summary_sections(records: QuerySet[Record], limit: int = 10) -> dict[str, list[Record]]:
     """The patient summary's sections (IPS-like), each a short list of records."""
-    labs = results_overview(records)
+    labs = results_overview(records, recent=1)  # the latest of each test
     return {
         Category.CONDITION: active_problems(records, limit=limit),
         Category.MEDICATION: [line["latest"] for line in current_medications(records, limit)],
