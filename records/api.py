@@ -2,6 +2,7 @@
 series, the summary and the FHIR export. All through records.queries (the access-scoped
 queries); another patient's ids answer 404."""
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, renderer_classes
@@ -143,8 +144,32 @@ class RecordList(APIView):
         """The patient's records, newest first, filtered; cursor-paginated."""
         records = queries.filtered(queries.records_for(request.actor), _filters(request))
         paginator = KeysetPagination()
-        rows = paginator.paginate_queryset(records, request, self)
-        return paginator.get_paginated_response(RecordSerializer(rows, many=True).data)
+        if request.query_params.get("cursor"):
+            rows = paginator.paginate_queryset(records, request, self)
+            return paginator.get_paginated_response(RecordSerializer(rows, many=True).data)
+
+        def first_page():
+            rows = paginator.paginate_queryset(records, request, self)
+            results = [dict(row) for row in RecordSerializer(rows, many=True).data]
+            return {"results": results, "cursor": paginator.next_cursor}
+
+        # The first page of each query is kept per data version, as the timeline's is
+        # (records.readmodels): serialising its 50 records was most of the request (B4). Its
+        # next link is built for each request (the host is the request's).
+        page = readmodels.read(
+            request.actor,
+            "api-records",
+            first_page,
+            part="|".join(
+                [
+                    request.GET.urlencode(),
+                    timezone.get_current_timezone_name(),
+                    readmodels.release(),
+                ]
+            ),
+        )
+        paginator.request, paginator.next_cursor = request, page["cursor"]
+        return paginator.get_paginated_response(page["results"])
 
 
 class RecordDetail(APIView):

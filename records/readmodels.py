@@ -293,7 +293,7 @@ RELEASE_PARTS = (
 
 
 @functools.cache
-def _release() -> str:
+def release() -> str:
     """A digest of what renders the kept HTML as deployed (RELEASE_PARTS, and Django's version
     for its own translations and filters): part of every rendered part's key."""
     digest = hashlib.sha256(django.get_version().encode())
@@ -313,7 +313,7 @@ def rendered(
     template must show only the records (no form, no CSRF token, nothing of the viewer but
     their language)."""
     key_part = "|".join(
-        [part, get_script_prefix(), timezone.get_current_timezone_name(), _release()]
+        [part, get_script_prefix(), timezone.get_current_timezone_name(), release()]
     )
     html = read(
         actor or request.actor,

@@ -44,6 +44,8 @@ def pages(client, recipient, token) -> dict[str, str]:
         "medications": "/records/medications/",
         "timeline": "/records/timeline/",
         "search": "/records/search/?q=고혈압",
+        "records API": "/api/v1/records/",
+        "records API, labs": "/api/v1/records/?category=lab",
     }
     shown = {}
     for name, url in urls.items():
@@ -105,6 +107,11 @@ def test_a_sync_that_changes_the_records_changes_every_page_on_the_next_request(
     assert "고혈압" in after["timeline"]
     assert 'class="record ' not in before["search"]  # a search kept per data version too
     assert 'class="record ' in after["search"]
+    # The API's first page of each query, kept per data version too.
+    assert "고혈압" not in before["records API"]
+    assert "고혈압" in after["records API"]
+    assert "9.1" in after["records API, labs"]
+    assert "고혈압" not in after["records API, labs"]
 
 
 def test_a_purge_changes_every_page_on_the_next_request(client, patient, clinician):
@@ -119,7 +126,7 @@ def test_a_purge_changes_every_page_on_the_next_request(client, patient, clinici
     domain.unlink_source(source=newer, purge=True)
 
     after = pages(client, recipient, clinician.token)
-    for name in ("labs", "lab trend", "summary", "share view"):
+    for name in ("labs", "lab trend", "summary", "share view", "records API"):
         assert "9.1" not in after[name], name
         assert "7.6" in after[name], name
 
@@ -256,3 +263,28 @@ def test_a_purge_removes_the_patients_kept_pages_from_the_cache(
 
     assert kept(patient) == []
     assert kept(other_patient)  # another patient's stay
+
+
+def test_the_records_apis_kept_first_page_links_to_its_next_page_from_each_host(
+    client, patient, settings
+):
+    settings.ALLOWED_HOSTS = ["testserver", "phr.example"]
+    import_resources(
+        patient, "A병원", [hba1c(f"a{i}", 6 + i / 10, f"2024-04-{i + 1:02}") for i in range(5)]
+    )
+    client.force_login(patient)
+
+    first = client.get("/api/v1/records/?page_size=2", HTTP_HOST="phr.example").json()
+    again = client.get("/api/v1/records/?page_size=2").json()
+
+    assert first["results"] == again["results"]
+    assert len(first["results"]) == 2
+    assert first["next"].startswith("http://phr.example/api/v1/records/?")
+    assert again["next"].startswith("http://testserver/api/v1/records/?")
+    following = client.get(again["next"].removeprefix("http://testserver")).json()
+    shown = [r["id"] for r in first["results"] + following["results"]]
+    assert len(set(shown)) == 4
+    # A wrong page size is still refused with a reason, and nothing is kept for it.
+    wrong = client.get("/api/v1/records/?page_size=lots")
+    assert wrong.status_code == 400
+    assert "page_size" in wrong.json()
