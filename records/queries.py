@@ -113,6 +113,22 @@ def linked_agencies(patient_id: int) -> frozenset[str]:
     return frozenset(kinds)
 
 
+def unfetched_sources(actor: Actor) -> list[tuple[int, str]]:
+    """(id, name) of the linked sources the actor may see that have not completed a sync yet
+    (the first one is running, or failed): what they hold is not known, so a page must not
+    read "None recorded" while they are there. One query, read as linked_agencies reads."""
+    source_model = Record._meta.get_field("source").related_model
+    sources = source_model.objects.filter(
+        patient_id=actor.patient_id, status="active", last_synced_at__isnull=True
+    )
+    if actor.scope.source_ids:
+        sources = sources.filter(pk__in=actor.scope.source_ids)
+    return [
+        (source.pk, source.display_name)
+        for source in sources.select_related("institution").order_by("created", "pk")
+    ]
+
+
 @dataclass(frozen=True)
 class Filters:
     category: str = ""

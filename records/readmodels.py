@@ -27,7 +27,7 @@ import django
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Max, OuterRef, Subquery
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
 from django.utils import timezone
@@ -93,6 +93,34 @@ def version(patient_id: int) -> int:
     return DataVersion.objects.filter(pk=patient_id).values_list("version", flat=True).first() or 0
 
 
+def version_and_waiting(actor: Actor) -> tuple[int, str]:
+    """The patient's data version, and which linked sources the actor may see have not
+    completed a sync yet (queries.unfetched_sources) as "<count>-<newest id>" ("" for none:
+    ids only grow, so a source that completes or a new one changes it), in one query."""
+    user_model = Record._meta.get_field("patient").related_model
+    source_model = Record._meta.get_field("source").related_model
+    waiting = source_model.objects.filter(
+        patient_id=OuterRef("pk"), status="active", last_synced_at__isnull=True
+    )
+    if actor.scope.source_ids:
+        waiting = waiting.filter(pk__in=actor.scope.source_ids)
+    waiting = waiting.order_by().values("patient_id")
+    row = (
+        user_model.objects.filter(pk=actor.patient_id)
+        .annotate(
+            data_version=Subquery(
+                DataVersion.objects.filter(pk=OuterRef("pk")).values("version")[:1]
+            ),
+            waiting_count=Subquery(waiting.annotate(n=Count("pk")).values("n")),
+            waiting_newest=Subquery(waiting.annotate(m=Max("pk")).values("m")),
+        )
+        .values_list("data_version", "waiting_count", "waiting_newest")
+        .first()
+    )
+    data_version, count, newest = row or (None, None, None)
+    return data_version or 0, f"{count}-{newest}" if count else ""
+
+
 def scope_key(scope: Scope) -> str:
     if scope.is_whole:
         return "all"
@@ -123,11 +151,21 @@ def key(actor: Actor, name: str, part: str, data_version: int) -> str:
     )
 
 
-def read(actor: Actor, name: str, compute: Callable[[], object], *, part: str = ""):
+def read(
+    actor: Actor,
+    name: str,
+    compute: Callable[[], object],
+    *,
+    part: str = "",
+    data_version: int | None = None,
+):
     """The summary `name` (with `part`, e.g. a lab code) of what `actor` may see: from the cache
-    for the patient's current data version, or computed by `compute()` and stored there.
-    `compute` must read through `records_for(actor)` (or a queryset built on it) only."""
-    cache_key = key(actor, name, part, version(actor.patient_id))
+    for the patient's current data version (`data_version`, read now if not given), or
+    computed by `compute()` and stored there. `compute` must read through `records_for(actor)`
+    (or a queryset built on it) only."""
+    if data_version is None:
+        data_version = version(actor.patient_id)
+    cache_key = key(actor, name, part, data_version)
     try:
         value = cache.get(cache_key)
     except Exception:  # an unreachable cache must not fail the page
@@ -204,8 +242,9 @@ def labs_overview(actor: Actor) -> list[dict]:
     return read(actor, "labs", compute)
 
 
-def summary_sections(actor: Actor) -> dict:
-    """The patient summary's sections (queries.summary_sections) of what `actor` may see."""
+def summary_sections(actor: Actor, *, data_version: int | None = None) -> dict:
+    """The patient summary's sections (queries.summary_sections) of what `actor` may see
+    (`data_version`: as read()'s)."""
 
     def compute():
         sections = queries.summary_sections(queries.records_for(actor))
@@ -213,7 +252,7 @@ def summary_sections(actor: Actor) -> dict:
         slim(listed, keep_resource=listed)  # a few records: the sources shared only
         return sections
 
-    return read(actor, "summary", compute)
+    return read(actor, "summary", compute, data_version=data_version)
 
 
 def lab_detail(actor: Actor, code: str) -> dict | None:
@@ -311,15 +350,19 @@ def rendered(
     """The HTML of `template` with `context()` for what `actor` (by default request.actor) may
     see, from the cache for the patient's data version or rendered and stored there. The
     template must show only the records (no form, no CSRF token, nothing of the viewer but
-    their language)."""
+    their language). The sources that have not completed a sync yet are part of the key and
+    of the context (`not_fetched`, their names): an empty section then says their records
+    have not arrived, never "None recorded" (records/_none_recorded.html)."""
+    actor = actor or request.actor
+    data_version, waiting = version_and_waiting(actor)
     key_part = "|".join(
-        [part, get_script_prefix(), timezone.get_current_timezone_name(), release()]
+        [part, get_script_prefix(), timezone.get_current_timezone_name(), release(), waiting]
     )
-    html = read(
-        actor or request.actor,
-        f"html-{name}",
-        lambda: render_to_string(template, context(), request),
-        part=key_part,
-    )
+
+    def render():
+        names = [label for _pk, label in queries.unfetched_sources(actor)] if waiting else []
+        return render_to_string(template, {**context(), "not_fetched": names}, request)
+
+    html = read(actor, f"html-{name}", render, part=key_part, data_version=data_version)
     # Our templates' output, autoescaped when it was rendered.
     return mark_safe(html)  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703

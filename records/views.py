@@ -1,3 +1,5 @@
+import functools
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
@@ -36,6 +38,13 @@ def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
     )
 
 
+def _not_fetched(actor):
+    """The names of the linked sources that have not completed a sync (records/
+    _none_recorded.html), as a function the template calls when it shows an empty section
+    (read once, and only then: functools.cache)."""
+    return functools.cache(lambda: [name for _pk, name in queries.unfetched_sources(actor)])
+
+
 def _list_context(request, queryset, after, *, filters=None) -> dict:
     records, next_cursor = queries.page(queryset, after=after)
     records = queries.merge_duplicates(records)
@@ -47,6 +56,7 @@ def _list_context(request, queryset, after, *, filters=None) -> dict:
         context["has_records"] = context["filtered"] or (
             queries.records_for(request.actor).exists()
         )
+        context["not_fetched"] = _not_fetched(request.actor)
     return context
 
 
@@ -195,12 +205,14 @@ def medications(request):
 @require_GET
 def summary(request):
     """A patient summary (IPS-like) for printing, with its sources."""
+    data_version, waiting = readmodels.version_and_waiting(request.actor)
     return render(
         request,
         "records/summary.html",
         {
             "profile": profile_for(request.actor),
-            "sections": readmodels.summary_sections(request.actor),
+            "sections": readmodels.summary_sections(request.actor, data_version=data_version),
+            "not_fetched": _not_fetched(request.actor) if waiting else [],
         },
     )
 

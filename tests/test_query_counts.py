@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from audit.models import Action, ActorKind
 from records.models import Record
@@ -162,8 +163,11 @@ def populate(patient, n: int) -> Data:
     """`n` of every kind of the patient's objects: records of five categories over two
     sources, `n` sources in all, sync runs, shares, share accesses, audit events, directory
     institutions."""
-    linked = SourceFactory(patient=patient)
-    uploaded = SourceFactory(patient=patient, upload=True)
+    # Synced: a source that has not completed a sync adds the query naming it on a page with
+    # an empty section ("Not known yet": records/_none_recorded.html).
+    synced = timezone.now()
+    linked = SourceFactory(patient=patient, last_synced_at=synced)
+    uploaded = SourceFactory(patient=patient, upload=True, last_synced_at=synced)
     for i in range(n):
         source = linked if i % 2 == 0 else uploaded
         for build in (_lab, _blood_pressure, _medication, _condition, _encounter):
@@ -179,7 +183,7 @@ def populate(patient, n: int) -> Data:
         )
     # More sources (each with a run and a record): the lists of sources grow with n too.
     for i in range(n - 1):
-        more = SourceFactory(patient=patient, upload=True)
+        more = SourceFactory(patient=patient, upload=True, last_synced_at=synced)
         SyncRunFactory(source=more)
         RecordFactory(source=more, resource=_lab(1000 + i))
     shares = [ShareFactory(patient=patient, allow_download=True, base_url="http://testserver")]

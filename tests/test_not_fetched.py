@@ -1,0 +1,76 @@
+"""While a linked institution has not completed a sync (its first one is running, or failed),
+what it holds is not known: an empty section says its records have not arrived, never "None
+recorded" — on the dashboard, the summary, a category's list and a share's view — and says
+"None recorded" again once the sync has completed."""
+
+import pytest
+from django.utils import timezone
+
+from institutions.models import Source
+from tests.factories import InstitutionFactory, SourceFactory, make_share
+from tests.records_data import import_resources
+from tests.test_read_models import condition
+
+pytestmark = pytest.mark.django_db
+WAITING = "Not known yet: the records of 서울한빛병원 have not arrived."
+
+
+@pytest.fixture
+def first_sync_running(patient):
+    import_resources(patient, "A의원", [condition("c1", "제2형 당뇨병", "2024-04-10")])
+    institution = InstitutionFactory(name="서울한빛병원")
+    return SourceFactory(patient=patient, institution=institution)  # linked, nothing yet
+
+
+def _completed(source):
+    Source.objects.filter(pk=source.pk).update(last_synced_at=timezone.now())
+
+
+def test_the_dashboard_says_what_has_not_arrived_until_the_sync_completes(
+    client, patient, first_sync_running
+):
+    client.force_login(patient)
+    page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    allergies = page[page.index('id="allergy-title"') : page.index('id="vitals-title"')]
+    assert WAITING in allergies
+    assert "None recorded." not in allergies
+    assert "제2형 당뇨병" in page  # what has arrived is shown
+
+    korean = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "아직 알 수 없습니다" in korean
+
+    _completed(first_sync_running)
+    page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    allergies = page[page.index('id="allergy-title"') : page.index('id="vitals-title"')]
+    assert "None recorded." in allergies
+    assert "Not known yet" not in page
+
+
+@pytest.mark.parametrize("url", ["/records/summary/", "/records/c/allergy/"])
+def test_the_summary_and_a_category_say_it_too(client, patient, first_sync_running, url):
+    client.force_login(patient)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert WAITING in page
+    assert "None recorded." not in page
+
+    _completed(first_sync_running)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "None recorded." in page
+    assert "Not known yet" not in page
+
+
+def test_a_share_of_everything_tells_the_clinician_too(client, patient, first_sync_running):
+    _share, token = make_share(patient, categories=["condition", "allergy"])
+    client.post(f"/s/{token}/", {"name": "Dr. Lee"})
+    page = client.get(f"/s/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert WAITING in page
+    assert "None recorded." not in page
+    assert "제2형 당뇨병" in page
+
+
+def test_an_unlinked_source_is_not_waited_for(client, patient, first_sync_running):
+    Source.objects.filter(pk=first_sync_running.pk).update(status="unlinked")
+    client.force_login(patient)
+    page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Not known yet" not in page
+    assert "None recorded." in page
