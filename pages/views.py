@@ -65,6 +65,9 @@ def dashboard(request):
         "profile": profile_for(request.actor),
         "records_summary": summary,
         "has_records": bool(summary.strip()),
+        # Someone acting for the patient without the right to manage links nothing and sees
+        # no sources (institutions.queries.sources_for): no steps or links they cannot take.
+        "may_manage": request.actor.may_manage,
     }
     return render(request, "records/dashboard.html", context)
 

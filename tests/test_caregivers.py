@@ -29,7 +29,9 @@ from tests.factories import (
     UserFactory,
     hba1c,
 )
+from tests.records_data import import_resources
 from tests.test_idor_matrix import CONDITION
+from tests.test_read_models import condition
 
 pytestmark = pytest.mark.django_db
 
@@ -392,3 +394,29 @@ def test_in_development_mail_lands_in_var_mail(tmp_path):
     files = list((tmp_path / "mail").iterdir())
     assert len(files) == 1
     assert "http://testserver/family/invitation/abc/" in files[0].read_text()
+
+
+def test_a_read_only_caregivers_dashboard_offers_only_what_they_may_open(patient, delegate):
+    """Every link of the dashboard a read-only caregiver sees opens for them: no "Getting
+    started" asking them to link the patient's hospitals, no list of sources to manage, and no
+    "No records yet" over the patient's records."""
+    import_resources(patient, "A의원", [condition("c1", "제2형 당뇨병", "2024-04-10")])
+    client = logged_in(delegate)
+    page = client.get(for_path(patient), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "제2형 당뇨병" in page
+    assert "Getting started" not in page
+    assert "Link another hospital" not in page
+    assert "No records yet" not in page
+    links = set(re.findall(r'href="(/for/[^"#?]+)', page))
+    assert links
+    assert {link: client.get(link).status_code for link in links} == dict.fromkeys(links, 200)
+
+
+def test_a_caregiver_who_may_manage_still_sees_the_sources(patient):
+    manager = UserFactory(email="manager@example.org")
+    DelegationFactory(patient=patient, delegate=manager, may_manage=True, may_share=True)
+    import_resources(patient, "A의원", [condition("c1", "제2형 당뇨병", "2024-04-10")])
+    page = logged_in(manager).get(for_path(patient), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Your hospitals and files" in page
+    assert "A의원" in page
