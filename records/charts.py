@@ -5,6 +5,7 @@ need a CSP exception and would not print. The template (records/_chart.html) dra
 every label is auto-escaped.
 """
 
+import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -259,10 +260,16 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
         chart.y_ticks.append(
             {"y": y(value), "label": f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"}
         )
-    ticks = (dated[0], dated[len(dated) // 2], dated[-1]) if len(dated) > 2 else list(dated)
-    if len(ticks) == 2 and ticks[0].effective == ticks[1].effective:
-        ticks = ticks[:1]
-    for index, record in enumerate(ticks):
+    # The time axis: the first and the latest date at its ends and, with three or more
+    # values, the date halfway in time at its middle (the middle value's date, for a few
+    # years of visits and one dense year, sat beside the latest and overlapped it).
+    ticks = [(x(dated[0]), _date(dated[0]))]
+    if len(dated) > 2 and span > 1:
+        halfway = dt.datetime.fromtimestamp(t_min + span / 2, tz=dt.UTC)
+        ticks.append((round(LEFT + plot_w / 2, 1), short_date(timezone.localtime(halfway).date())))
+    if len(dated) > 1 and dated[-1].effective != dated[0].effective:
+        ticks.append((x(dated[-1]), _date(dated[-1])))
+    for index, (position, label) in enumerate(ticks):
         anchor = (
             "start"
             if index == 0 and len(ticks) > 1
@@ -270,13 +277,7 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
             if index == len(ticks) - 1 and index
             else "middle"
         )
-        chart.x_ticks.append(
-            {
-                "x": x(record),
-                "anchor": anchor,
-                "label": _date(record),
-            }
-        )
+        chart.x_ticks.append({"x": position, "anchor": anchor, "label": label})
     return chart
 
 

@@ -57,6 +57,15 @@ STATUS_LABELS = {
     "not-done": _("not done"),
     "in-progress": _("in progress"),
     "on-hold": _("on hold"),
+    "unknown": _("unknown"),
+    "draft": _("draft"),
+    "intended": _("intended"),
+    "declined": _("declined"),
+    "not-taken": _("not taken"),
+    "recurrence": _("recurrence"),
+    "relapse": _("relapse"),
+    "registered": _("registered"),
+    "revoked": _("revoked"),
 }
 
 

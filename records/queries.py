@@ -139,15 +139,39 @@ class Filters:
     text: str = ""
 
 
+def code_tokens(text: str) -> list[str]:
+    """The codes of a `code` filter: one, or several separated by commas as in a FHIR token
+    search (a series' codes: the values table links to them all), where a comma within a code
+    is written as a backslash and a comma, and a backslash as two (code_token writes them);
+    each trimmed, empty ones left out."""
+    codes, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            codes.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    codes.append("".join(current))
+    return [code.strip() for code in codes if code.strip()]
+
+
+def code_token(code: str) -> str:
+    """`code` as one code of a `code` filter (code_tokens reads it back)."""
+    return code.replace("\\", "\\\\").replace(",", "\\,")
+
+
 def filtered(queryset: QuerySet[Record], filters: Filters) -> QuerySet[Record]:
     if filters.category:
         queryset = queryset.filter(category=filters.category)
     if filters.source:
         queryset = queryset.filter(source_id=filters.source)
-    if filters.code:
-        # One code, or several separated by commas (as a FHIR search's token): a series's
-        # codes (the values table links to them all: records/_values_table.html).
-        codes = [code for code in filters.code.split(",") if code]
+    codes = code_tokens(filters.code)
+    if codes:
         queryset = queryset.filter(Q(code_value__in=codes) | Q(code_alt__in=codes))
     if filters.date_from:
         queryset = queryset.filter(effective__date__gte=filters.date_from)

@@ -219,7 +219,9 @@ def _slim_chart(panel: dict) -> dict:
     points = Points(panel["points"])
     points.rows = charts.values_rows(points, link=charts.ROW_LINK)
     points.shown = min(len(points), charts.TABLE_ROWS)
-    points.codes = ",".join(sorted({point.code_value for point in points if point.code_value}))
+    points.codes = ",".join(
+        sorted({queries.code_token(point.code_value) for point in points if point.code_value})
+    )
     panel["points"] = points
     panel["chart"].points = []
     return panel

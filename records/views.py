@@ -1,7 +1,7 @@
 import functools
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,7 +16,7 @@ from records.medications import overview as medication_overview
 from records.models import Category
 
 
-def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
+def _list_page(request, queryset, template, extra, *, filters=None, kept_as="", invalid=False):
     """A page of `queryset`; `kept_as`: the name of its first page among the read models
     (records.readmodels), for a list whose first page is the same for every request with the
     same URL query (a search: the same words): kept as its rendered HTML."""
@@ -34,7 +34,9 @@ def _list_page(request, queryset, template, extra, *, filters=None, kept_as=""):
         )
         return render(request, template, {**extra, "body": body})
     return render(
-        request, template, {**extra, **_list_context(request, queryset, after, filters=filters)}
+        request,
+        template,
+        {**extra, **_list_context(request, queryset, after, filters=filters, invalid=invalid)},
     )
 
 
@@ -45,14 +47,14 @@ def _not_fetched(actor):
     return functools.cache(lambda: [name for _pk, name in queries.unfetched_sources(actor)])
 
 
-def _list_context(request, queryset, after, *, filters=None) -> dict:
+def _list_context(request, queryset, after, *, filters=None, invalid=False) -> dict:
     records, next_cursor = queries.page(queryset, after=after)
     records = queries.merge_duplicates(records)
     context = {"records": records, "next_cursor": next_cursor, "query": request.GET.copy()}
     if not records:
         # An empty page explains itself: the filters matched nothing (offer to clear them), or
         # this kind of record is missing, or there are no records yet (link a hospital).
-        context["filtered"] = filters is not None and filters != queries.Filters()
+        context["filtered"] = invalid or (filters is not None and filters != queries.Filters())
         context["has_records"] = context["filtered"] or (
             queries.records_for(request.actor).exists()
         )
@@ -68,12 +70,27 @@ def timeline(request):
         sources=readmodels.sources(request.actor),
     )
     filters = form.filters()
+    if form.is_bound and not form.is_valid():
+        # A filter that cannot be applied lists nothing under its errors, never every record
+        # as if it had been (nor the kept first page of everything).
+        return _list_page(
+            request,
+            queries.records_for(request.actor).none(),
+            "records/timeline.html",
+            {"form": form, "title": _("Timeline")},
+            filters=filters,
+            invalid=True,
+        )
     queryset = queries.filtered(queries.records_for(request.actor), filters)
     return _list_page(
         request,
         queryset,
         "records/timeline.html",
-        {"form": form, "title": _("Timeline")},
+        {
+            "form": form,
+            "title": _("Timeline"),
+            "codes": ", ".join(queries.code_tokens(filters.code)),
+        },
         filters=filters,
         kept_as="timeline" if filters == queries.Filters() else "",
     )
@@ -249,5 +266,12 @@ def export_fhir(request):
         request.GET or None,
         sources=readmodels.sources(request.actor),
     )
+    if form.is_bound and not form.is_valid():
+        # Never everything in place of what was asked for: the reasons, in words.
+        reasons = [str(error) for errors in form.errors.values() for error in errors]
+        return HttpResponseBadRequest(
+            "\n".join([_("The filter cannot be applied:"), *reasons]),
+            content_type="text/plain; charset=utf-8",
+        )
     records = queries.filtered(queries.records_for(request.actor), form.filters())
     return export.export_for_patient(request, records)

@@ -129,3 +129,52 @@ def test_source_ids_are_the_sources_the_scoped_records_came_from(patient):
     assert queries.source_ids(records.filter(category="lab")) == [lab.pk]
     assert queries.source_ids(records.filter(category="allergy")) == []
     assert queries.source_ids(Record.objects.none()) == []
+
+
+def test_a_filter_that_cannot_be_applied_lists_nothing_and_says_why(client, home_readings):
+    """An invalid filter (a bad date, a code list too long for the field) lists nothing under
+    its reason, never every record under a notice that it was filtered; the export too."""
+    login(client, home_readings.email)
+    for query in ({"code": "85354-9", "date_from": "bad"}, {"code": "A" * 301}):
+        page = client.get("/records/timeline/", query, HTTP_ACCEPT_LANGUAGE="en")
+        text = page.content.decode()
+        assert page.status_code == 200
+        assert 'class="record ' not in text
+        assert "Only records coded" not in text
+        assert "No records match your search or filters." in text
+        export = client.get("/records/export/fhir/", query, HTTP_ACCEPT_LANGUAGE="en")
+        assert export.status_code == 400
+        assert "The filter cannot be applied:" in export.content.decode()
+    dated = client.get("/records/timeline/", {"date_from": "bad"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "Enter a valid date." in dated.content.decode()
+
+
+def test_empty_and_spaced_codes_and_a_code_with_a_comma(client, patient):
+    local = {**hba1c("q1", 7.1, "2024-04-10"), "code": {"coding": [{"code": "QA,77"}]}}
+    import_resources(patient, "B의원", [local, hba1c("h1", 7.6, "2024-05-10")])
+    login(client, patient.email)
+
+    for blank in (",", ",,", " "):  # no code at all: no filter, no notice
+        page = client.get("/records/timeline/", {"code": blank}).content.decode()
+        assert "Only records coded" not in page
+        assert page.count('class="record ') == 2
+    spaced = client.get("/records/timeline/", {"code": "4548-4, QA\\,77"}).content.decode()
+    assert spaced.count('class="record ') == 2
+    assert "Only records coded 4548-4, QA,77 are listed." in spaced
+    comma = client.get("/records/timeline/", {"code": "QA\\,77"}).content.decode()
+    assert comma.count('class="record ') == 1
+    assert queries.code_tokens(queries.code_token("a\\b,c") + ",d") == ["a\\b,c", "d"]
+
+
+def test_the_time_axis_labels_its_middle_halfway_in_time(client, home_readings):
+    """Years of sparse visits and a dense year: the middle label is the date halfway between
+    the first and the latest, at the axis's middle, not the middle value's date."""
+    import_resources(home_readings, "A병원", [blood_pressure("old", 130, 85, "2015-01-01")])
+    login(client, home_readings.email)
+    bp = figures(client.get("/records/vitals/").content.decode())[0]
+    labels = [
+        "".join(node.itertext())
+        for node in bp.iter("{http://www.w3.org/2000/svg}text")
+        if node.get("text-anchor") in ("start", "middle", "end") and node.get("y") == "244"
+    ]
+    assert labels == ["Jan 1, 2015", "Feb 4, 2020", "Mar 10, 2025"]

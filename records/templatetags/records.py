@@ -84,6 +84,7 @@ def medication_history(entries) -> str:
     of a cold medications page (0.85 s). Every value from outside is escaped."""
     link_start, link_end = reverse("record_detail", args=[charts.CODE]).split(charts.CODE)
     kinds = {True: gettext("dispensed"), False: gettext("prescribed")}
+    no_date = gettext("no date")
     words: dict = {}  # each status's label and each supply's "N days", translated once
 
     def said(key, make):
@@ -109,7 +110,7 @@ def medication_history(entries) -> str:
         items.append(
             HISTORY_ITEM.format(
                 href=escape(f"{link_start}{record.code}{link_end}"),
-                date=escape(charts.short_date(entry.start)) if entry.start else "",
+                date=escape(charts.short_date(entry.start) if entry.start else no_date),
                 text=escape(" · ".join(str(part) for part in parts if part)),
             )
         )
