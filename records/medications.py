@@ -19,7 +19,7 @@ dates.
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -128,20 +128,24 @@ class Duplicate:
     entries: list[Entry]
 
 
-def overview(records: QuerySet[Record], today: dt.date | None = None) -> Overview:
+def overview(
+    records: QuerySet[Record], today: dt.date | None = None, *, whole: bool = False
+) -> Overview:
     """The patient's medications from `records` (a scoped queryset, e.g. records_for(actor)),
-    two queries: the medication records with their resources, and their sources (one object
-    per source, not a join repeated on each of thousands of rows)."""
+    two queries: the medication records with their resources (ENTRY_FIELDS of them, or with
+    `whole` every column but the search text), and their sources (one object per source, not
+    a join repeated on each of thousands of rows)."""
     today = today or timezone.localdate()
-    rows = list(
-        records.filter(category=Category.MEDICATION)
-        .only(*ENTRY_FIELDS)
-        .order_by("-effective", "-id")
-    )
+    rows = records.filter(category=Category.MEDICATION).order_by("-effective", "-id")
+    rows = list(rows.defer("search_text") if whole else rows.only(*ENTRY_FIELDS))
     source_model = Record._meta.get_field("source").related_model
-    sources = source_model.objects.select_related("institution").in_bulk(
-        {record.source_id for record in rows}
-    )
+    # The patient's sources (a few), whatever the rows: the same two queries for any data.
+    sources = {
+        source.pk: source
+        for source in source_model.objects.select_related("institution").filter(
+            patient_id__in=records.order_by().values("patient_id")[:1]
+        )
+    }
     cache_source = Record.source.field.set_cached_value  # as select_related would
     for record in rows:
         cache_source(record, sources[record.source_id])
@@ -168,6 +172,29 @@ def overview(records: QuerySet[Record], today: dt.date | None = None) -> Overvie
         duplicates=[d for d in (_duplicate(line) for line in current) if d],
         without_atc=any(not line.by_atc for line in lines),
     )
+
+
+# A prescription that is current today started at most this long ago, unless its status says
+# it goes on (active, on hold…) or it has no date: what current() reads. The longest supplies
+# prescribed are months (a 400-day supply started over 400 days ago would be missed).
+CURRENT_WITHIN_DAYS = 400
+
+
+def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ingredient]:
+    """overview(records).current — the ingredients taken today, latest first, by the same
+    dates and statuses as the medications page — reading only the records that can be current
+    today and the Medication resources they may reference, not years of past prescriptions
+    (945 of 4,392 at 20,000 records). Each entry's record is whole (a summary shows it)."""
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=CURRENT_WITHIN_DAYS)
+    candidates = records.filter(
+        Q(resource_type="Medication")
+        | (
+            ~Q(status__in=ENDED)
+            & (Q(status__in=ONGOING) | Q(effective__isnull=True) | Q(effective__date__gte=since))
+        )
+    )
+    return overview(candidates, today, whole=True).current
 
 
 def _duplicate(line: Ingredient) -> Duplicate | None:

@@ -12,23 +12,20 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from django.db.models import (
-    Case,
     Count,
     Exists,
     F,
-    Max,
     OuterRef,
     Q,
     QuerySet,
-    Value,
-    When,
     Window,
 )
 from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import Coalesce, NullIf, RowNumber
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 
 from core.access import Actor
+from records import medications
 from records.models import Category, Record
 
 PAGE_SIZE = 50
@@ -436,76 +433,19 @@ def _point(row: dict, sources: dict) -> SimpleNamespace:
 # --- Medications ----------------------------------------------------------------------------
 
 
-def medications(records: QuerySet[Record]) -> tuple[list[dict], list[dict]]:
-    """Current and past medications, one line per drug with its history (one query).
-
-    The same drug from several prescriptions or institutions is one line: grouped by its code.
-    """
-    rows = (
-        records.filter(category=Category.MEDICATION)
-        .defer(*HEAVY_FIELDS)
-        .select_related("source__institution")
-        .order_by("-effective", "-id")
-    )
-    drugs: dict[str, dict] = {}
-    for record in rows:
-        key = record.code_value or record.display
-        drug = drugs.setdefault(
-            key, {"code": key, "display": record.display, "history": [], "active": False}
-        )
-        drug["history"].append(record)
-        drug["active"] = drug["active"] or record.status in ("active", "on-hold", "intended")
-    lines = list(drugs.values())
-    for line in lines:
-        line["latest"] = line["history"][0]
-        line["institutions"] = sorted({r.source.display_name for r in line["history"]})
-    current = [line for line in lines if line["active"]]
-    past = [line for line in lines if not line["active"]]
-    return current, past
-
-
-ACTIVE_MEDICATION = ("active", "on-hold", "intended")
-
-
 def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict]:
-    """The first `limit` lines of medications(...)[0] — the current drugs, latest first, each
-    with its latest record and institutions — computed in the database (three small queries)
-    instead of loading every prescription: the dashboard and summaries need no history, and a
-    patient with years of prescriptions has thousands of them."""
-    drug = Coalesce(NullIf(F("code_value"), Value("")), F("display"))
-    prescriptions = records.filter(category=Category.MEDICATION).annotate(drug=drug)
-    is_active = Case(When(status__in=ACTIVE_MEDICATION, then=Value(1)), default=Value(0))
-    # Always the same three queries, whatever the data (no short cuts on empty results).
-    # The windows run over the few columns they need and pick the ids; only those rows are
-    # read whole (the windows over whole rows and their joins: 50 of 140 ms of a cold
-    # dashboard at 4,392 prescriptions).
-    chosen = (
-        prescriptions.annotate(
-            position=Window(
-                RowNumber(), partition_by=[drug], order_by=[F("effective").desc(), F("id").desc()]
-            ),
-            drug_active=Window(Max(is_active), partition_by=[drug]),
-        )
-        .filter(position=1, drug_active=1)
-        .order_by("-effective", "-id")
-        .values("id")[:limit]
-    )
-    latest = list(
-        prescriptions.filter(pk__in=chosen)
-        .defer(*HEAVY_FIELDS)
-        .select_related("source__institution")
-        .order_by("-effective", "-id")
-    )
-    pairs = set(prescriptions.values_list("drug", "source_id").distinct())
-    sources = {source.pk: source for source in sources_of(prescriptions)}
+    """The first `limit` current ingredients of the medications page (records.medications:
+    by their dates and statuses — a prescription marked "active" whose supply ran out years
+    ago is not current), latest first, each with its product's name, its latest record and
+    its institutions: the dashboard's and the summaries' list."""
     return [
         {
-            "code": record.drug,
-            "display": record.display,
-            "latest": record,
-            "institutions": sorted({sources[s].display_name for d, s in pairs if d == record.drug}),
+            "code": line.key[1],
+            "display": line.latest.product or line.name,
+            "latest": line.latest.record,
+            "institutions": line.institutions,
         }
-        for record in latest
+        for line in medications.current(records)[:limit]
     ]
 
 

@@ -146,6 +146,9 @@ def key(actor: Actor, name: str, part: str, data_version: int) -> str:
             scope_key(actor.scope),
             digest,
             get_language() or "-",
+            # What is current (a medication, a check-up due) and "measured 3 days ago" change
+            # with the day, not only with the data: a new day's first request computes again.
+            timezone.localdate().isoformat(),
             f"v{data_version}",
         ]
     )

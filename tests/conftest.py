@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.servers import basehttp
 from django.test import Client
+from django.utils import timezone
 
 from accounts import domain as accounts_domain
 from core import scopes
@@ -159,9 +160,15 @@ def logged_in(user) -> Client:
 
 @pytest.fixture
 def two_hospitals(patient):
-    """The patient's sources at 한강병원 and 마포의원, in that order (a grant's scope names one)."""
-    first = SourceFactory(patient=patient, institution=InstitutionFactory(name="한강병원"))
-    second = SourceFactory(patient=patient, institution=InstitutionFactory(name="마포의원"))
+    """The patient's sources at 한강병원 and 마포의원, in that order (a grant's scope names one),
+    each synced once (a source that never completed a sync is "not known yet" on the pages)."""
+    synced = timezone.now()
+    first = SourceFactory(
+        patient=patient, institution=InstitutionFactory(name="한강병원"), last_synced_at=synced
+    )
+    second = SourceFactory(
+        patient=patient, institution=InstitutionFactory(name="마포의원"), last_synced_at=synced
+    )
     return first, second
 
 

@@ -332,7 +332,7 @@ def test_explanation_pages_cost_the_same_queries_whatever_the_data(client, patie
     # and histories: 2 more — these records have none);
     # digest (6): when last looked, the new records by category, the new diagnoses and
     # medications, the latest new result of each test, their resources, their histories.
-    assert counts == {"visit": 5, "glance": 14, "digest": 8}
+    assert counts == {"visit": 5, "glance": 13, "digest": 8}
 
 
 # --- urgent results in the digest and at a glance -------------------------------------------

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from django.test import Client
 
 from core.access import Actor
 from records.medications import ATC, HIRA_EDI, overview
 from records.models import Record
 from records.queries import records_for
 from tests.conftest import login
-from tests.factories import SourceFactory
+from tests.factories import SourceFactory, make_share
 from tests.records_data import import_resources
 
 pytestmark = pytest.mark.django_db
@@ -365,3 +366,38 @@ def test_the_history_lists_every_entry_linked_and_escaped(client, patient):
     assert "28일" in korean
     assert " · 조제 · " in korean
     assert " · 완료</li>" in korean
+
+
+def test_the_dashboard_and_summary_list_what_the_medications_page_calls_current(client, patient):
+    """Current by the same dates and statuses everywhere: a prescription still marked "active"
+    whose 7-day supply ran out two years ago is past on the dashboard, the summary and a share
+    too, and a completed dispensing whose supply lasts until next week is current."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("old", "2024-02-01", **METFORMIN, days=7, status="active"),
+            dispensing("now", "2026-03-01", **NORVASC, days=14, pharmacy="온누리약국"),
+        ],
+    )
+    _share, token = make_share(patient, categories=["medication"])
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
+        login(client, patient.email)
+        pages = {
+            "medications": client.get("/records/medications/").content.decode(),
+            "dashboard": client.get("/dashboard/").content.decode(),
+            "summary": client.get("/records/summary/").content.decode(),
+        }
+        recipient = Client()
+        recipient.post(f"/s/{token}/", {"name": "Dr. Lee"})
+        pages["share view"] = recipient.get(f"/s/{token}/").content.decode()
+
+    current = pages["medications"].split("<h2>Past</h2>")[0]
+    assert "노바스크정" in current
+    assert "다이아벡스정" not in current
+    for name in ("dashboard", "summary", "share view"):
+        page = pages[name]
+        section = page[page.index("Current medications") :]
+        section = section[: section.index("</section>")]
+        assert "노바스크정" in section, name
+        assert "다이아벡스정" not in section, name

@@ -255,8 +255,9 @@ PATIENT_PAGES = {
     "api labs": (lambda d: "/api/v1/labs/", 4),
     # auth, series keys, the code's points
     "api lab series": (lambda d: "/api/v1/labs/4548-4/series/", 4),
-    # as the summary page, without the profile
-    "api summary": (lambda d: "/api/v1/summary/", 10),
+    # as the summary page, without the profile (current medications: the records that can be
+    # current today and the patient's sources; 3 queries before)
+    "api summary": (lambda d: "/api/v1/summary/", 9),
     # auth, a page of sources (institutions joined)
     "api sources": (lambda d: "/api/v1/sources/", 3),
     # auth, a page of runs (sources joined)
