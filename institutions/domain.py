@@ -319,6 +319,8 @@ def import_file(
             file_hash=review.file_hash,
         )
         Upload.objects.create(source=source, data=data, size=len(data))
+        # A source whose records have not arrived yet: the pages say so until it completes.
+        readmodels.bump(patient_id=patient.pk)
         if review.needs_identity_confirmation:
             # What the patient confirmed, in kinds and counts: never the names themselves.
             audit.record(

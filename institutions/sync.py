@@ -34,6 +34,7 @@ from institutions.models import (
     SourceStatus,
     SyncRun,
 )
+from records import readmodels
 
 logger = logging.getLogger(__name__)
 
@@ -258,4 +259,12 @@ def _succeed(run: SyncRun) -> None:
         updates = {"last_synced_at": now}
         if run.server_time:
             updates["high_water_mark"] = run.server_time
-        Source.objects.filter(pk=run.source_id).update(**updates)
+        first = Source.objects.filter(pk=run.source_id, last_synced_at__isnull=True).update(
+            **updates
+        )
+        if first:
+            # Its records are known now, none or some: the pages that said they had not
+            # arrived (records.readmodels.unfetched_names) start again.
+            readmodels.bump(patient_id=run.source.patient_id)
+        else:
+            Source.objects.filter(pk=run.source_id).update(**updates)

@@ -27,7 +27,7 @@ import django
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix
 from django.utils import timezone
@@ -91,34 +91,6 @@ def forget(*, patient_id: int) -> None:
 def version(patient_id: int) -> int:
     """The patient's data version (0 before anything was stored): one query."""
     return DataVersion.objects.filter(pk=patient_id).values_list("version", flat=True).first() or 0
-
-
-def version_and_waiting(actor: Actor) -> tuple[int, str]:
-    """The patient's data version, and which linked sources the actor may see have not
-    completed a sync yet (queries.unfetched_sources) as "<count>-<newest id>" ("" for none:
-    ids only grow, so a source that completes or a new one changes it), in one query."""
-    user_model = Record._meta.get_field("patient").related_model
-    source_model = Record._meta.get_field("source").related_model
-    waiting = source_model.objects.filter(
-        patient_id=OuterRef("pk"), status="active", last_synced_at__isnull=True
-    )
-    if actor.scope.source_ids:
-        waiting = waiting.filter(pk__in=actor.scope.source_ids)
-    waiting = waiting.order_by().values("patient_id")
-    row = (
-        user_model.objects.filter(pk=actor.patient_id)
-        .annotate(
-            data_version=Subquery(
-                DataVersion.objects.filter(pk=OuterRef("pk")).values("version")[:1]
-            ),
-            waiting_count=Subquery(waiting.annotate(n=Count("pk")).values("n")),
-            waiting_newest=Subquery(waiting.annotate(m=Max("pk")).values("m")),
-        )
-        .values_list("data_version", "waiting_count", "waiting_newest")
-        .first()
-    )
-    data_version, count, newest = row or (None, None, None)
-    return data_version or 0, f"{count}-{newest}" if count else ""
 
 
 def scope_key(scope: Scope) -> str:
@@ -247,6 +219,18 @@ def labs_overview(actor: Actor) -> list[dict]:
     return read(actor, "labs", compute)
 
 
+def unfetched_names(actor: Actor, *, data_version: int | None = None) -> list[str]:
+    """The names of the linked sources `actor` may see that have not completed a sync yet
+    (queries.unfetched_sources). Kept per data version: linking, unlinking and a source's
+    first completed sync bump it (institutions.domain, institutions.sync)."""
+    return read(
+        actor,
+        "unfetched",
+        lambda: [name for _pk, name in queries.unfetched_sources(actor)],
+        data_version=data_version,
+    )
+
+
 def summary_sections(actor: Actor, *, data_version: int | None = None) -> dict:
     """The patient summary's sections (queries.summary_sections) of what `actor` may see
     (`data_version`: as read()'s)."""
@@ -355,17 +339,17 @@ def rendered(
     """The HTML of `template` with `context()` for what `actor` (by default request.actor) may
     see, from the cache for the patient's data version or rendered and stored there. The
     template must show only the records (no form, no CSRF token, nothing of the viewer but
-    their language). The sources that have not completed a sync yet are part of the key and
-    of the context (`not_fetched`, their names): an empty section then says their records
-    have not arrived, never "None recorded" (records/_none_recorded.html)."""
+    their language). The context has `not_fetched`, the names of the linked sources that have
+    not completed a sync yet (unfetched_names): an empty section then says their records have
+    not arrived, never "None recorded" (records/_none_recorded.html)."""
     actor = actor or request.actor
-    data_version, waiting = version_and_waiting(actor)
+    data_version = version(actor.patient_id)
     key_part = "|".join(
-        [part, get_script_prefix(), timezone.get_current_timezone_name(), release(), waiting]
+        [part, get_script_prefix(), timezone.get_current_timezone_name(), release()]
     )
 
     def render():
-        names = [label for _pk, label in queries.unfetched_sources(actor)] if waiting else []
+        names = unfetched_names(actor, data_version=data_version)
         return render_to_string(template, {**context(), "not_fetched": names}, request)
 
     html = read(actor, f"html-{name}", render, part=key_part, data_version=data_version)

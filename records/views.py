@@ -222,14 +222,14 @@ def medications(request):
 @require_GET
 def summary(request):
     """A patient summary (IPS-like) for printing, with its sources."""
-    data_version, waiting = readmodels.version_and_waiting(request.actor)
+    data_version = readmodels.version(request.actor.patient_id)
     return render(
         request,
         "records/summary.html",
         {
             "profile": profile_for(request.actor),
             "sections": readmodels.summary_sections(request.actor, data_version=data_version),
-            "not_fetched": _not_fetched(request.actor) if waiting else [],
+            "not_fetched": readmodels.unfetched_names(request.actor, data_version=data_version),
         },
     )
 
