@@ -334,7 +334,14 @@ def release() -> str:
 
 
 def rendered(
-    request, name: str, template: str, context: Callable[[], dict], *, part="", actor=None
+    request,
+    name: str,
+    template: str,
+    context: Callable[[], dict],
+    *,
+    part="",
+    actor=None,
+    data_version: int | None = None,
 ):
     """The HTML of `template` with `context()` for what `actor` (by default request.actor) may
     see, from the cache for the patient's data version or rendered and stored there. The
@@ -343,7 +350,8 @@ def rendered(
     not completed a sync yet (unfetched_names): an empty section then says their records have
     not arrived, never "None recorded" (records/_none_recorded.html)."""
     actor = actor or request.actor
-    data_version = version(actor.patient_id)
+    if data_version is None:
+        data_version = version(actor.patient_id)
     key_part = "|".join(
         [part, get_script_prefix(), timezone.get_current_timezone_name(), release()]
     )

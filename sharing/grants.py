@@ -39,10 +39,11 @@ LINK_KINDS = (ActorKind.SHARE, ActorKind.SHL)
 
 
 def scope_of(share: Share | Delegation) -> Scope:
-    """The grant's scope as the records query reads it (one query for its sources)."""
+    """The grant's scope as the records query reads it (one query for its sources, none when
+    they were prefetched)."""
     return Scope(
         categories=frozenset(share.categories),
-        source_ids=frozenset(share.sources.values_list("pk", flat=True)),
+        source_ids=frozenset(source.pk for source in share.sources.all()),
         date_from=share.date_from,
         date_to=share.date_to,
     )

@@ -4,6 +4,7 @@ Health Link endpoints a viewer app calls. Everything read here is read as the sh
 import functools
 import json
 
+from django.db.models import Prefetch, prefetch_related_objects
 from django.http import Http404, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.queries import profile_for
 from core import scopes
+from institutions.models import Source
 from records import export, narrative, readmodels
 from records import queries as record_queries
 from records.models import Category
@@ -107,14 +109,19 @@ def _listing(actor, category: str, *, after: str = "") -> dict:
     }
 
 
-def scope_context(request, share, *, actor, preview=False, category=""):
-    """What the recipient's overview and category pages show of `share`, read as `actor`."""
+def scope_context(request, share, *, actor, preview=False, category="", data_version=None):
+    """What the recipient's overview and category pages show of `share`, read as `actor`
+    (`data_version`: as readmodels.read's)."""
     after = request.GET.get("after", "")
     if after:  # a later page: read as it is asked for
         listed = _listing(actor, category, after=after)
     else:  # the counts and first page, once per data version of the scope (records.readmodels)
         listed = readmodels.read(
-            actor, "share-list", lambda: _listing(actor, category), part=category
+            actor,
+            "share-list",
+            lambda: _listing(actor, category),
+            part=category,
+            data_version=data_version,
         )
     counts, rows, next_cursor = listed["counts"], listed["rows"], listed["next_cursor"]
     profile = profile_for(actor)
@@ -191,9 +198,14 @@ def _record_viewed(request, share, state, *, what: str) -> None:
 def _view(request, token, share, state, *, category):
     if not request.headers.get("HX-Request"):
         _record_viewed(request, share, state, what=category or "summary")
+    # The scope's sources, read once for its ids (the actor) and its names (the notes).
+    prefetch_related_objects(
+        [share], Prefetch("sources", Source.objects.select_related("institution"))
+    )
     actor = actor_for_share(share, recipient=state["name"])
+    data_version = readmodels.version(share.patient_id)  # one read for the page's two parts
     context = {
-        **scope_context(request, share, actor=actor, category=category),
+        **scope_context(request, share, actor=actor, category=category, data_version=data_version),
         "token": token,
         "recipient": state["name"],
     }
@@ -223,6 +235,7 @@ def _view(request, token, share, state, *, category):
         records_context,
         part=f"{category}|{share.include_explanations}",
         actor=actor,
+        data_version=data_version,
     )
     html = body.replace(TOKEN_PLACEHOLDER, token)  # our HTML, with the URL-safe token put in
     context["body"] = mark_safe(html)  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703

@@ -274,14 +274,14 @@ PATIENT_PAGES = {
 
 # name → (the URL under the clinician's link, the queries it runs at either size)
 RECIPIENT_PAGES = {
-    # link, the access logged (ShareAccess, AuditEvent), the share's sources, the data version
-    # (read twice: counts and first page, then the summary's sections, each a cache get), the
-    # Patient record, profile, sources and institutions for the scope notes (18 before)
-    "recipient overview": (lambda d, t: f"/s/{t}/", 10),
-    # link, access logged (2), the share's sources, the data version (twice: the counts and
-    # page, the overview of tests), the Patient record, profile, sources and institutions (12
-    # before)
-    "recipient category": (lambda d, t: f"/s/{t}/c/lab/", 10),
+    # link, the access logged (ShareAccess, AuditEvent), the share's sources with their
+    # institutions (once, for the scope and its notes), the data version (read once for the
+    # counts and first page and the summary's sections, each a cache get), profile (10 before,
+    # 18 before that)
+    "recipient overview": (lambda d, t: f"/s/{t}/", 7),
+    # link, access logged (2), the share's sources with their institutions, the data version
+    # (the counts and page, the overview of tests), profile (10 before, 12 before that)
+    "recipient category": (lambda d, t: f"/s/{t}/c/lab/", 7),
     # link, the share's sources, the record, access logged (2)
     "recipient record": (lambda d, t: f"/s/{t}/r/{d.lab.code}/", 6),
     # link, the share's sources, the data version (the series and chart a cache get), access
