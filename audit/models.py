@@ -67,6 +67,11 @@ class ActorKind(models.TextChoices):
     ANONYMOUS = "anonymous", _("Unknown visitor")
 
 
+# Looked up per event shown (Enum.values builds a new list each time it is read).
+ACTION_VALUES = frozenset(Action.values)
+ACTOR_KIND_VALUES = frozenset(ActorKind.values)
+
+
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AppendOnlyError("Audit events cannot be updated.")
@@ -150,9 +155,10 @@ class AuditEvent(models.Model):
     # for the activity page's 50 events); these translate only the one label.
     @property
     def action_label(self) -> str:
-        return str(Action(self.action).label) if self.action in Action.values else self.action
+        known = self.action in ACTION_VALUES
+        return str(Action(self.action).label) if known else self.action
 
     @property
     def actor_kind_label(self) -> str:
-        known = self.actor_kind in ActorKind.values
+        known = self.actor_kind in ACTOR_KIND_VALUES
         return str(ActorKind(self.actor_kind).label) if known else self.actor_kind

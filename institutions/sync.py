@@ -259,12 +259,8 @@ def _succeed(run: SyncRun) -> None:
         updates = {"last_synced_at": now}
         if run.server_time:
             updates["high_water_mark"] = run.server_time
-        first = Source.objects.filter(pk=run.source_id, last_synced_at__isnull=True).update(
-            **updates
-        )
-        if first:
-            # Its records are known now, none or some: the pages that said they had not
-            # arrived (records.readmodels.unfetched_names) start again.
+        Source.objects.filter(pk=run.source_id).update(**updates)
+        if run.source.last_synced_at is None:  # as claimed: one run of a source at a time
+            # Its first completed sync: its records are known now, none or some, and the
+            # pages that said they had not arrived (readmodels.unfetched_names) start again.
             readmodels.bump(patient_id=run.source.patient_id)
-        else:
-            Source.objects.filter(pk=run.source_id).update(**updates)

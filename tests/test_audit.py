@@ -122,3 +122,17 @@ def test_activity_dates_at_the_calendars_ends_filter_without_error(client, patie
     assert page.status_code == 200
     assert api.status_code == 200
     assert len(api.json()["results"]) == len(client.get("/api/v1/audit-events/").json()["results"])
+
+
+def test_the_activity_filter_is_in_the_readers_language_blank_or_filled(client, patient):
+    """The blank filter form is rendered once per language (audit.views._blank_form): each
+    reader gets their language's, and a filled-in form is rendered as filled in."""
+    login(client, patient.email)
+    for language, who, anything in (("en", "Who", "Anything"), ("ko", "누가", "모든 활동")) * 2:
+        page = client.get("/account/activity/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert f'<label for="id_who">{who}' in page, language
+        assert f'<option value="" selected>{anything}</option>' in page, language
+    filled = client.get(
+        "/account/activity/", {"action": Action.LOGIN}, HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert f'<option value="{Action.LOGIN}" selected>' in filled
