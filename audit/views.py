@@ -19,6 +19,10 @@ def activity(request):
     """ "Who saw my data": every event about the patient's data or account, in plain words."""
     form = ActivityFilterForm(request.GET or None)
     events = form.apply(queries.events_for(request.actor))
+    if form.is_bound and not form.is_valid():
+        # A filter that cannot be applied lists nothing under its errors, never everything
+        # as if it had been.
+        events = events.none()
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -42,7 +42,7 @@ def _dashboard_summary(actor) -> dict:
         visits, _next = queries.page(records.filter(category=Category.ENCOUNTER), size=5)
         summary.update(
             problems=queries.active_problems(records),
-            current_medications=queries.current_medications(records, limit=10),
+            current_medications=queries.current_medications(records),  # ten shown, "and N more"
             allergies=queries.latest_by_code(records, Category.ALLERGY),
             vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,

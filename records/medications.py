@@ -175,9 +175,32 @@ def overview(
 
 
 # A prescription that is current today started at most this long ago, unless its status says
-# it goes on (active, on hold…) or it has no date: what current() reads. The longest supplies
-# prescribed are months (a 400-day supply started over 400 days ago would be missed).
+# it goes on (active, on hold…), it has no date, or its resource says it lasts longer (a
+# period or bounds ending later, a supply of more days or counted in weeks or months): what
+# current() reads.
 CURRENT_WITHIN_DAYS = 400
+LONG_UNITS = ["wk", "week", "mo", "month"]
+
+
+def _may_last(day: dt.date) -> Q:
+    """Records whose resource may say they last until `day` (the elements _days and
+    _bounds_end read): a period or bounds end on or after it, or a supply or bounds duration
+    of more than CURRENT_WITHIN_DAYS days or counted in LONG_UNITS."""
+    after = day.isoformat()
+    lasting = Q(resource__effectivePeriod__end__gte=after)
+    quantities = ["resource__daysSupply", "resource__dispenseRequest__expectedSupplyDuration"]
+    for element in ("dosageInstruction", "dosage"):
+        for index in range(3):  # a resource's first dosages (more is not seen in practice)
+            repeat = f"resource__{element}__{index}__timing__repeat"
+            lasting |= Q(**{f"{repeat}__boundsPeriod__end__gte": after})
+            quantities.append(f"{repeat}__boundsDuration")
+    for quantity in quantities:
+        lasting |= (
+            Q(**{f"{quantity}__value__gt": CURRENT_WITHIN_DAYS})
+            | Q(**{f"{quantity}__code__in": LONG_UNITS})
+            | Q(**{f"{quantity}__unit__in": LONG_UNITS})
+        )
+    return lasting
 
 
 def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ingredient]:
@@ -191,7 +214,12 @@ def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ing
         Q(resource_type="Medication")
         | (
             ~Q(status__in=ENDED)
-            & (Q(status__in=ONGOING) | Q(effective__isnull=True) | Q(effective__date__gte=since))
+            & (
+                Q(status__in=ONGOING)
+                | Q(effective__isnull=True)
+                | Q(effective__date__gte=since)
+                | _may_last(today)
+            )
         )
     )
     return overview(candidates, today, whole=True).current

@@ -433,11 +433,11 @@ def _point(row: dict, sources: dict) -> SimpleNamespace:
 # --- Medications ----------------------------------------------------------------------------
 
 
-def current_medications(records: QuerySet[Record], limit: int = 10) -> list[dict]:
-    """The first `limit` current ingredients of the medications page (records.medications:
-    by their dates and statuses — a prescription marked "active" whose supply ran out years
-    ago is not current), latest first, each with its product's name, its latest record and
-    its institutions: the dashboard's and the summaries' list."""
+def current_medications(records: QuerySet[Record], limit: int | None = None) -> list[dict]:
+    """The current ingredients (the first `limit`, or all) of the medications page
+    (records.medications: by their dates and statuses — a prescription marked "active" whose
+    supply ran out years ago is not current), latest first, each with its product's name, its
+    latest record and its institutions: the dashboard's and the summaries' list."""
     return [
         {
             "code": line.key[1],
@@ -499,7 +499,8 @@ def summary_sections(records: QuerySet[Record], limit: int = 10) -> dict[str, li
     labs = results_overview(records, recent=1)  # the latest of each test
     return {
         Category.CONDITION: active_problems(records, limit=limit),
-        Category.MEDICATION: [line["latest"] for line in current_medications(records, limit)],
+        # Every current medication: a summary that stops at ten would leave some out unsaid.
+        Category.MEDICATION: [line["latest"] for line in current_medications(records)],
         Category.ALLERGY: latest_by_code(records, Category.ALLERGY, limit=limit),
         Category.IMMUNIZATION: latest_by_code(records, Category.IMMUNIZATION, limit=limit),
         Category.LAB: [test["latest"] for test in labs][:limit],

@@ -136,3 +136,14 @@ def test_the_activity_filter_is_in_the_readers_language_blank_or_filled(client, 
         "/account/activity/", {"action": Action.LOGIN}, HTTP_ACCEPT_LANGUAGE="en"
     ).content.decode()
     assert f'<option value="{Action.LOGIN}" selected>' in filled
+
+
+def test_an_activity_filter_that_cannot_be_applied_lists_nothing(client, patient):
+    login(client, patient.email)
+    assert (
+        "Logged in" in client.get("/account/activity/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+    for query in ({"date_from": "bad"}, {"who": "bogus"}):
+        page = client.get("/account/activity/", query, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert "<tbody>" not in page, query
+        assert "Nothing to show." in page, query

@@ -420,3 +420,32 @@ def test_a_caregiver_who_may_manage_still_sees_the_sources(patient):
     page = logged_in(manager).get(for_path(patient), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Your hospitals and files" in page
     assert "A의원" in page
+
+
+def test_a_caregiver_limited_to_some_kinds_is_offered_only_their_pages(patient):
+    """A grant to medications and lab results: every link of the dashboard and its menu opens
+    (the kinds outside the grant are neither linked nor offered); a grant to a kind the patient
+    has none of says so, never "No records yet"."""
+    import_resources(patient, "A의원", [condition("c1", "제2형 당뇨병", "2024-04-10")])
+    limited = UserFactory(email="limited@example.org")
+    DelegationFactory(patient=patient, delegate=limited, categories=["medication", "lab"])
+    client = logged_in(limited)
+    page = client.get(for_path(patient), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    links = set(re.findall(r'href="(/for/[^"#?]+)', page))
+    assert {link: client.get(link).status_code for link in links} == dict.fromkeys(links, 200)
+    assert for_path(patient, "/records/c/condition/") not in links
+
+    allergies_only = UserFactory(email="allergies@example.org")
+    DelegationFactory(patient=patient, delegate=allergies_only, categories=["allergy"])
+    page = logged_in(allergies_only).get(for_path(patient), HTTP_ACCEPT_LANGUAGE="en")
+    assert "No records yet" not in page.content.decode()
+    assert "None in the shared records." in page.content.decode()
+
+
+def test_the_national_page_offers_a_read_only_caregiver_no_link_to_the_directory(patient, delegate):
+    client = logged_in(delegate)
+    page = client.get(for_path(patient, "/national/"), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    links = set(re.findall(r'href="(/for/[^"#?]+)', page.content.decode()))
+    assert for_path(patient, "/institutions/") not in links
+    assert {link: client.get(link).status_code for link in links} == dict.fromkeys(links, 200)

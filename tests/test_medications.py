@@ -401,3 +401,58 @@ def test_the_dashboard_and_summary_list_what_the_medications_page_calls_current(
         section = section[: section.index("</section>")]
         assert "노바스크정" in section, name
         assert "다이아벡스정" not in section, name
+
+
+def test_a_long_running_prescription_is_current_everywhere(client, patient):
+    """Started over CURRENT_WITHIN_DAYS ago and still current by its resource: a 500-day
+    supply, and a dosage bounded until next year (both 'completed'): on the dashboard and in
+    the summary as on the medications page (the QA case of 2026-12-02)."""
+    bounded = prescription("sertraline", "2025-03-01", **METFORMIN, days=30)
+    del bounded["dispenseRequest"]
+    bounded["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"end": "2027-03-01"}}}}
+    ]
+    import_resources(
+        patient,
+        "A병원",
+        [prescription("vitamin-d", "2025-09-01", **NORVASC, days=500), bounded],
+    )
+    with time_machine.travel(dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)):
+        login(client, patient.email)
+        pages = {
+            "medications": client.get("/records/medications/").content.decode(),
+            "dashboard": client.get("/dashboard/").content.decode(),
+            "summary": client.get("/records/summary/").content.decode(),
+        }
+    current = pages["medications"].split("<h2>Past</h2>")[0]
+    for name, page in pages.items():
+        section = current if name == "medications" else page[page.index("Current medications") :]
+        section = section if name == "medications" else section[: section.index("</section>")]
+        assert "노바스크정" in section, name
+        assert "다이아벡스정" in section, name
+
+
+def test_more_than_ten_current_medications_are_all_told(client, patient):
+    """The dashboard shows ten current medications and says how many more there are (with a
+    link to them); the summary lists every one."""
+    drugs = [
+        prescription(
+            f"r{i}",
+            "2026-12-01",
+            edi=f"6000000{i:02}",
+            product=f"약{i:02}정",
+            atc=f"A01AA{i:02}",
+            atc_name=f"drug {i:02}",
+            days=30,
+        )
+        for i in range(12)
+    ]
+    import_resources(patient, "A병원", drugs)
+    with time_machine.travel(dt.datetime(2026, 12, 2, 12, tzinfo=dt.UTC)):
+        login(client, patient.email)
+        dashboard = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        summary = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    card = dashboard[dashboard.index('id="meds-title"') : dashboard.index('id="allergy-title"')]
+    assert sum(f"약{i:02}정" in card for i in range(12)) == 10
+    assert '<a href="/records/medications/">and 2 more</a>' in card
+    assert all(f"약{i:02}정" in summary for i in range(12))

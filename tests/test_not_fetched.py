@@ -3,6 +3,8 @@ what it holds is not known: an empty section says its records have not arrived, 
 recorded" — on the dashboard, the summary, a category's list and a share's view — and says
 "None recorded" again once the sync has completed."""
 
+import datetime as dt
+
 import pytest
 
 from institutions import sync
@@ -75,3 +77,21 @@ def test_an_unlinked_source_is_not_waited_for(client, patient, first_sync_runnin
     page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Not known yet" not in page
     assert "None recorded." in page
+
+
+def test_a_limited_share_says_what_has_not_arrived_too(client, patient, first_sync_running):
+    """A share limited to the institution still syncing, or by date, says its records have not
+    arrived — not "None in the shared records." — on its overview and on a category's page."""
+    _by_source, by_source_token = make_share(
+        patient, categories=["condition", "allergy"], sources=[first_sync_running]
+    )
+    _dated, dated_token = make_share(
+        patient, categories=["condition", "allergy"], date_from=dt.date(2020, 1, 1)
+    )
+    for token in (by_source_token, dated_token):
+        recipient = type(client)()
+        recipient.post(f"/s/{token}/", {"name": "Dr. Lee"})
+        for url in (f"/s/{token}/", f"/s/{token}/c/allergy/"):
+            page = recipient.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+            assert WAITING in page, url
+            assert "None in the shared records." not in page, url
