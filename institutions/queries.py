@@ -49,7 +49,7 @@ def sources_for(actor: Actor | None) -> QuerySet[Source]:
     sources, linked or unlinked (an unlinked one keeps its records, its page and its place in
     the download-all), with their institutions. Only an actor who may manage the patient's
     account has any: a share recipient, an app or an operator manages none (what a recipient
-    may read of a source comes with its records: `records.queries.sources_of`). No actor (no
+    may read of a source comes with its records: `records.readmodels.sources`). No actor (no
     one logged in): none. A delegate's grant scoped to some institutions manages those only:
     the others are 404 for them, on every source page and route of the API."""
     if not actor or not actor.may_manage:

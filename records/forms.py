@@ -36,7 +36,7 @@ class RecordFilterForm(forms.Form):
     code = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
 
     def __init__(self, *args, sources, **kwargs):
-        """`sources`: the sources the reader's records came from (queries.sources_of)."""
+        """`sources`: the sources the reader's records came from (records.readmodels.sources)."""
         super().__init__(*args, **kwargs)
         limit_to_sources(self.fields["source"], sources)
 

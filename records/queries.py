@@ -68,18 +68,6 @@ def patient_resource_ids(patient_id: int) -> list[tuple[int, str]]:
     )
 
 
-def sources_of(records: QuerySet[Record]):
-    """The sources `records` came from, with their institutions: what a filter by institution
-    offers. The model is the one Record's `source` key names: records stand below the app
-    that owns sources and never import it."""
-    source_model = Record._meta.get_field("source").related_model
-    return (
-        source_model.objects.filter(pk__in=records.order_by().values("source_id"))
-        .select_related("institution")
-        .order_by("created")
-    )
-
-
 def source_ids(records: QuerySet[Record]) -> list[int]:
     """The ids of the sources `records` came from, in the order they were created. Each of the
     records' patient's sources is probed for one record (an index lookup each): DISTINCT over

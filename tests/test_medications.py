@@ -392,15 +392,18 @@ def test_the_dashboard_and_summary_list_what_the_medications_page_calls_current(
         recipient.post(f"/s/{token}/", {"name": "Dr. Lee"})
         pages["share view"] = recipient.get(f"/s/{token}/").content.decode()
 
-    current = pages["medications"].split("<h2>Past</h2>")[0]
-    assert "노바스크정" in current
-    assert "다이아벡스정" not in current
-    for name in ("dashboard", "summary", "share view"):
-        page = pages[name]
-        section = page[page.index("Current medications") :]
-        section = section[: section.index("</section>")]
-        assert "노바스크정" in section, name
-        assert "다이아벡스정" not in section, name
+    for name, page in pages.items():
+        assert "노바스크정" in _current(name, page), name
+        assert "다이아벡스정" not in _current(name, page), name
+
+
+def _current(name: str, page: str) -> str:
+    """The current medications of a page: the medications page's "Current" part, or the
+    "Current medications" section of the others."""
+    if name == "medications":
+        return page.split("<h2>Past</h2>")[0]
+    section = page[page.index("Current medications") :]
+    return section[: section.index("</section>")]
 
 
 def test_a_long_running_prescription_is_current_everywhere(client, patient):
@@ -424,12 +427,9 @@ def test_a_long_running_prescription_is_current_everywhere(client, patient):
             "dashboard": client.get("/dashboard/").content.decode(),
             "summary": client.get("/records/summary/").content.decode(),
         }
-    current = pages["medications"].split("<h2>Past</h2>")[0]
     for name, page in pages.items():
-        section = current if name == "medications" else page[page.index("Current medications") :]
-        section = section if name == "medications" else section[: section.index("</section>")]
-        assert "노바스크정" in section, name
-        assert "다이아벡스정" in section, name
+        assert "노바스크정" in _current(name, page), name
+        assert "다이아벡스정" in _current(name, page), name
 
 
 def test_more_than_ten_current_medications_are_all_told(client, patient):
