@@ -42,7 +42,7 @@ from django.utils.crypto import salted_hmac
 # their own language (institutions.messages); they read like gettext calls for makemessages.
 from institutions.messages import message as _
 from records import fhirjson
-from records.projection import parse_fhir_datetime
+from records.fhirtime import parse_fhir_datetime
 
 logger = logging.getLogger(__name__)
 FHIR_ACCEPT = "application/fhir+json"

@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy as _
 
 from institutions.models import InstitutionKind
 from records import readmodels
+from records.fhirtime import parse_fhir_datetime
 from records.models import Record
-from records.projection import parse_fhir_datetime
 
 YEAR = 365
 # kind → {resource type: days kept}; a type not listed is kept whatever its date.

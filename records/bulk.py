@@ -70,9 +70,11 @@ def _row_maker(fields):
             makers.append(lambda values, now=now: now)
         elif isinstance(field, models.JSONField):
             # Ingest hands the text it hashed (`<attname>_json`): not serialised a second time.
+            # A missing value of a nullable column is SQL NULL, not JSON null.
             makers.append(
-                lambda values, a=attname, text=f"{attname}_json": (
-                    values.get(text) or fhirjson.dumps(values[a])
+                lambda values, a=attname, text=f"{attname}_json", null=field.null: (
+                    values.get(text)
+                    or (None if null and values.get(a) is None else fhirjson.dumps(values[a]))
                 )
             )
         elif field.has_default():

@@ -14,23 +14,24 @@ dispensing's whenHandedOver) for its supply (dispenseRequest.expectedSupplyDurat
 or the dosage's bounds); it is current while that lasts, or — with no duration known — while its
 status says so (active, on-hold). Stopped, cancelled and entered-in-error are past whatever the
 dates.
+
+What each resource says is read once, at ingest (records.prescriptions, the record's
+`medication` column); this module groups and dates those facts for the page.
 """
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+import orjson
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from records import prescriptions
 from records.models import Category, Record
-from records.projection import parse_fhir_datetime
+from records.prescriptions import ATC, HIRA_EDI, KD_CODE, RXNORM, SNOMED, THERAPY_TYPES
 
-ATC = "http://www.whocc.no/atc"
-HIRA_EDI = "http://www.hl7korea.or.kr/CodeSystem/hira-edi-medication"
-KD_CODE = "http://www.hl7korea.or.kr/CodeSystem/kpis-kdcode"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED = "http://snomed.info/sct"
 # How an ingredient line was grouped, best first; the page names the basis when it is not ATC.
 BASIS = {
     ATC: _("ATC"),
@@ -39,32 +40,40 @@ BASIS = {
     HIRA_EDI: _("HIRA product code"),
     KD_CODE: _("KD product code"),
 }
-THERAPY_TYPES = ("MedicationRequest", "MedicationDispense", "MedicationStatement")
 ENDED = {"stopped", "cancelled", "entered-in-error", "declined", "not-taken", "revoked"}
 ONGOING = {"active", "on-hold", "intended", "in-progress", "preparation"}
-DAYS_PER = {"d": 1, "day": 1, "days": 1, "일": 1, "wk": 7, "week": 7, "mo": 30, "month": 30}
+# An ingredient's history on the page lists its latest HISTORY_ROWS prescriptions and
+# dispensings and links to all of them on the timeline (years of monthly refills: thousands).
+HISTORY_ROWS = 50
+
+# What the page reads of a medication record, besides its facts (`medication`): not its
+# resource, nor its search text, nor its date (the facts have the dates; reading 4,392
+# timestamps with their time zone took half as long as the rest of the row).
+ROW_FIELDS = ("id", "code", "source_id", "resource_type", "resource_id", "status", "code_value")
 
 
-# What the page reads of a medication record (its search text and projection columns stay in
-# the database).
-ENTRY_FIELDS = (
-    "id",
-    "code",
-    "source_id",
-    "resource_type",
-    "resource_id",
-    "category",
-    "status",
-    "effective",
-    "resource",
-)
+class Row:
+    """A medication record as the page reads it (ROW_FIELDS, its facts and its source),
+    lighter than a Record instance: thousands of them are read for one page."""
+
+    __slots__ = (*ROW_FIELDS, "pk", "source", "medication")
+
+    def __init__(self, values: tuple, sources: dict):
+        *fields, facts = values
+        for name, value in zip(ROW_FIELDS, fields, strict=True):
+            setattr(self, name, value)
+        self.pk = self.id
+        self.source = sources[self.source_id]
+        # Read as text and parsed by orjson: the facts hold no decimals (strings, whole
+        # numbers), and Django's JSON decoding was a sixth of the page.
+        self.medication = orjson.loads(facts) if facts else None
 
 
 @dataclass
 class Entry:
     """One prescription or dispensing, as the page shows it."""
 
-    record: Record
+    record: Record | Row
     kind: str  # "prescription" | "dispensing" | "statement"
     product: str
     start: dt.date | None
@@ -97,6 +106,18 @@ class Ingredient:
     @property
     def latest(self) -> Entry:
         return self.entries[0]
+
+    @property
+    def shown(self) -> list[Entry]:
+        """The entries the page lists: the latest HISTORY_ROWS."""
+        return self.entries[:HISTORY_ROWS]
+
+    @property
+    def codes(self) -> list[str]:
+        """The codes its records are filed under (the timeline's `code` filter finds them
+        all), or [] when one of them has none (a name only)."""
+        codes = {e.record.code_value for e in self.entries}
+        return [] if "" in codes else sorted(codes)
 
     @property
     def products(self) -> list[str]:
@@ -132,35 +153,42 @@ def overview(
     records: QuerySet[Record], today: dt.date | None = None, *, whole: bool = False
 ) -> Overview:
     """The patient's medications from `records` (a scoped queryset, e.g. records_for(actor)),
-    two queries: the medication records with their resources (ENTRY_FIELDS of them, or with
-    `whole` every column but the search text), and their sources (one object per source, not
-    a join repeated on each of thousands of rows)."""
+    from the facts ingest projected (records.prescriptions): the medication records (ROW_FIELDS
+    of them, or with `whole` Record instances, every column but the search text), their
+    sources (one object per source, not a join repeated on each of thousands of rows) and,
+    only when some prescription references a stored Medication, the resources of those."""
     today = today or timezone.localdate()
     rows = records.filter(category=Category.MEDICATION).order_by("-effective", "-id")
-    rows = list(rows.defer("search_text") if whole else rows.only(*ENTRY_FIELDS))
     source_model = Record._meta.get_field("source").related_model
-    # The patient's sources (a few), whatever the rows: the same two queries for any data.
+    # The patient's sources (a few), whatever the rows: the same queries for any data.
     sources = {
         source.pk: source
         for source in source_model.objects.select_related("institution").filter(
             patient_id__in=records.order_by().values("patient_id")[:1]
         )
     }
-    cache_source = Record.source.field.set_cached_value  # as select_related would
-    for record in rows:
-        cache_source(record, sources[record.source_id])
-    medications = {
-        (r.source_id, r.resource_id): r.resource for r in rows if r.resource_type == "Medication"
-    }
+    if whole:
+        rows = list(rows.defer("search_text"))
+        cache_source = Record.source.field.set_cached_value  # as select_related would
+        for record in rows:
+            cache_source(record, sources[record.source_id])
+    else:
+        facts_text = Cast("medication", TextField())
+        rows = [Row(values, sources) for values in rows.values_list(*ROW_FIELDS, facts_text)]
+    therapies = [r for r in rows if r.resource_type in THERAPY_TYPES]
+    facts = _facts(records, rows, therapies, whole=whole)
+    doses: dict = {}  # each dose in words, put together once
     groups: dict[tuple[str, str], Ingredient] = {}
-    for record in rows:
-        if record.resource_type not in THERAPY_TYPES:
-            continue
-        resource = record.resource
-        concept = _concept(resource, _referenced(record, medications))
-        key, name, basis = _ingredient(concept)
-        ingredient = groups.setdefault(key, Ingredient(key=key, name=name, basis=basis))
-        ingredient.entries.append(_entry(record, resource, concept, today))
+    for record in therapies:
+        said = facts[record.pk]
+        system, code, name = said["ingredient"]
+        key = (system, code) if system else ("", name.strip().casefold())
+        ingredient = groups.get(key)
+        if ingredient is None:
+            basis = str(BASIS[system]) if system else ""
+            name = name or str(_("Unnamed medication"))
+            ingredient = groups[key] = Ingredient(key=key, name=name, basis=basis)
+        ingredient.entries.append(_entry(record, said, today, doses))
     lines = list(groups.values())
     for line in lines:
         line.entries.sort(key=lambda e: (e.start or dt.date.min, e.record.pk), reverse=True)
@@ -174,55 +202,104 @@ def overview(
     )
 
 
-# A prescription that is current today started at most this long ago, unless its status says
-# it goes on (active, on hold…), it has no date, or its resource says it lasts longer (a
-# period or bounds ending later, a supply of more days or counted in weeks or months): what
-# current() reads.
-CURRENT_WITHIN_DAYS = 400
-LONG_UNITS = ["wk", "week", "mo", "month"]
-
-
-def _may_last(day: dt.date) -> Q:
-    """Records whose resource may say they last until `day` (the elements _days and
-    _bounds_end read): a period or bounds end on or after it, or a supply or bounds duration
-    of more than CURRENT_WITHIN_DAYS days or counted in LONG_UNITS."""
-    after = day.isoformat()
-    lasting = Q(resource__effectivePeriod__end__gte=after)
-    quantities = ["resource__daysSupply", "resource__dispenseRequest__expectedSupplyDuration"]
-    for element in ("dosageInstruction", "dosage"):
-        for index in range(3):  # a resource's first dosages (more is not seen in practice)
-            repeat = f"resource__{element}__{index}__timing__repeat"
-            lasting |= Q(**{f"{repeat}__boundsPeriod__end__gte": after})
-            quantities.append(f"{repeat}__boundsDuration")
-    for quantity in quantities:
-        lasting |= (
-            Q(**{f"{quantity}__value__gt": CURRENT_WITHIN_DAYS})
-            | Q(**{f"{quantity}__code__in": LONG_UNITS})
-            | Q(**{f"{quantity}__unit__in": LONG_UNITS})
-        )
-    return lasting
+def _facts(records: QuerySet[Record], rows: list, therapies: list, *, whole: bool) -> dict:
+    """{record pk: its facts}: as ingest projected them, except where the prescription
+    references a Medication its source sent (whose codes name the drug: they are read from
+    both resources) or the record has none (stored before the projection: read from it)."""
+    facts = {record.pk: record.medication for record in therapies}
+    medications = {(r.source_id, r.resource_id): r for r in rows if r.resource_type == "Medication"}
+    reread = [
+        record
+        for record in therapies
+        if record.medication is None
+        or (record.source_id, record.medication["medication"]) in medications
+    ]
+    if not reread:
+        return facts
+    if whole:
+        resources = {record.pk: (record.resource, record.effective) for record in rows}
+    else:
+        wanted = [r.pk for r in reread] + [r.pk for r in medications.values()]
+        read = records.filter(pk__in=wanted).values_list("pk", "resource", "effective")
+        resources = {pk: (resource, effective) for pk, resource, effective in read}
+    for record in reread:
+        resource, effective = resources[record.pk]
+        said = record.medication or prescriptions.facts(resource, effective)
+        stored = medications.get((record.source_id, said["medication"]))
+        if stored is not None:
+            concept = prescriptions.concept_of(resource, resources[stored.pk][0])
+            said = {
+                **said,
+                "product": prescriptions.product_of(concept),
+                "product_code": prescriptions.product_code(concept),
+                "ingredient": list(prescriptions.ingredient_of(concept)),
+            }
+        facts[record.pk] = said
+    return facts
 
 
 def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ingredient]:
-    """overview(records).current — the ingredients taken today, latest first, by the same
-    dates and statuses as the medications page — reading only the records that can be current
-    today and the Medication resources they may reference, not years of past prescriptions
-    (945 of 4,392 at 20,000 records). Each entry's record is whole (a summary shows it)."""
+    """The ingredients taken today, by the same dates and statuses as the medications page
+    (overview(records).current), each with its entries current today, latest first: reading
+    only those (by their projected facts: a few of 4,392 prescriptions at 20,000 records), the
+    Medication resources they may reference and any record whose facts were not projected.
+    Each entry's record is whole (a summary shows it)."""
     today = today or timezone.localdate()
-    since = today - dt.timedelta(days=CURRENT_WITHIN_DAYS)
+    day = today.isoformat()
+    dated = Q(medication__end__gt=day) & (Q(medication__start=None) | Q(medication__start__lte=day))
     candidates = records.filter(
         Q(resource_type="Medication")
-        | (
-            ~Q(status__in=ENDED)
-            & (
-                Q(status__in=ONGOING)
-                | Q(effective__isnull=True)
-                | Q(effective__date__gte=since)
-                | _may_last(today)
-            )
-        )
+        | Q(resource_type__in=THERAPY_TYPES, medication__isnull=True)
+        | (~Q(status__in=ENDED) & (dated | (Q(medication__end=None) & Q(status__in=ONGOING))))
     )
     return overview(candidates, today, whole=True).current
+
+
+def _day(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+def _entry(record, said: dict, today: dt.date, doses: dict) -> Entry:
+    start, end = _day(said["start"]), _day(said["end"])
+    if record.status in ENDED:
+        current = False
+    elif end is not None:
+        current = (start is None or start <= today) and today < end
+    else:
+        current = record.status in ONGOING
+    dose = said["dose"]
+    key = repr(dose)
+    if key not in doses:
+        doses[key] = _dose_words(dose)
+    return Entry(
+        record=record,
+        kind=said["kind"],
+        product=said["product"],
+        start=start,
+        days=said["days"],
+        end=end,
+        dose=doses[key],
+        where=said["where"],
+        current=current,
+        prescription_ref=said["prescription"],
+        product_code=said["product_code"],
+    )
+
+
+def _dose_words(dose: dict | None) -> str:
+    """A dose (records.prescriptions.dose_of) in words: its text, or its doses and frequency."""
+    if not dose:
+        return ""
+    if "text" in dose:
+        return dose["text"]
+    parts = list(dose["parts"])
+    if dose["repeat"]:
+        frequency, period, unit = dose["repeat"]
+        parts.append(
+            _("%(frequency)s× every %(period)s %(unit)s")
+            % {"frequency": frequency, "period": period, "unit": unit}
+        )
+    return " · ".join(str(p) for p in parts)
 
 
 def _duplicate(line: Ingredient) -> Duplicate | None:
@@ -267,208 +344,3 @@ def _without_refills(entries: list[Entry]) -> list[Entry]:
         if not refill:
             kept.append(entry)
     return kept
-
-
-def _product_code(concept: dict) -> str:
-    for system in (HIRA_EDI, KD_CODE, RXNORM):
-        for coding in concept["coding"]:
-            if coding.get("system") == system and coding.get("code"):
-                return f"{system}|{coding['code']}"
-    return ""
-
-
-# --- Reading the resources --------------------------------------------------------------------
-
-
-def _medication_key(record: Record) -> tuple[int, str] | None:
-    reference = (record.resource.get("medicationReference") or {}).get("reference", "")
-    if not isinstance(reference, str) or not reference.startswith("Medication/"):
-        return None
-    return (record.source_id, reference.split("/", 1)[1])
-
-
-def _referenced(record: Record, medications: dict) -> dict | None:
-    """The Medication a record references: contained in it ("#id"), or stored from its source."""
-    reference = (record.resource.get("medicationReference") or {}).get("reference", "")
-    if isinstance(reference, str) and reference.startswith("#"):
-        for contained in record.resource.get("contained") or []:
-            if (
-                contained.get("resourceType") == "Medication"
-                and contained.get("id") == reference[1:]
-            ):
-                return contained
-        return None
-    return medications.get(_medication_key(record))
-
-
-def _concept(resource: dict, medication: dict | None) -> dict:
-    """The codings and text that name the drug: the resource's own concept, plus the referenced
-    Medication's code and its ingredients' codes."""
-    concept = resource.get("medicationCodeableConcept") or {}
-    codings = list(concept.get("coding") or [])
-    text = concept.get("text") or ""
-    if medication:
-        code = medication.get("code") or {}
-        codings += code.get("coding") or []
-        text = text or code.get("text") or ""
-        for item in medication.get("ingredient") or []:
-            codings += (item.get("itemCodeableConcept") or {}).get("coding") or []
-    reference = resource.get("medicationReference") or {}
-    text = text or reference.get("display") or ""
-    return {"coding": [c for c in codings if isinstance(c, dict)], "text": text}
-
-
-def _ingredient(concept: dict) -> tuple[tuple[str, str], str, str]:
-    """(key, name, basis) of the drug's ingredient: ATC first, then the other systems of BASIS,
-    then the name."""
-    codings = concept["coding"]
-    for system in BASIS:
-        for coding in codings:
-            if coding.get("system") == system and coding.get("code"):
-                code = str(coding["code"]).strip()
-                if system == ATC:
-                    code = code.upper()
-                name = coding.get("display") or concept["text"] or code
-                return (system, code), name, str(BASIS[system])
-    name = concept["text"] or next((c.get("display") for c in codings if c.get("display")), "")
-    return ("", name.strip().casefold()), name or str(_("Unnamed medication")), ""
-
-
-def _product(concept: dict) -> str:
-    """The product's name: the HIRA EDI or KD product display, else the text."""
-    for system in (HIRA_EDI, KD_CODE, RXNORM):
-        for coding in concept["coding"]:
-            if coding.get("system") == system and coding.get("display"):
-                return coding["display"]
-    return concept["text"]
-
-
-def _entry(record: Record, resource: dict, concept: dict, today: dt.date) -> Entry:
-    kind = {
-        "MedicationRequest": "prescription",
-        "MedicationDispense": "dispensing",
-    }.get(record.resource_type, "statement")
-    start = _start(resource, record)
-    days = _days(resource)
-    end = start + dt.timedelta(days=days) if start and days else _bounds_end(resource)
-    status = record.status
-    if status in ENDED:
-        current = False
-    elif end is not None:
-        current = (start is None or start <= today) and today < end
-    else:
-        current = status in ONGOING
-    prescription = ""
-    for reference in resource.get("authorizingPrescription") or []:
-        prescription = (reference or {}).get("reference", "") or prescription
-    return Entry(
-        record=record,
-        kind=kind,
-        product=_product(concept),
-        start=start,
-        days=days,
-        end=end,
-        dose=_dose(resource),
-        where=_where(resource),
-        current=current,
-        prescription_ref=prescription,
-        product_code=_product_code(concept),
-    )
-
-
-def _date(value) -> dt.date | None:
-    moment = parse_fhir_datetime(value)
-    return timezone.localtime(moment).date() if moment else None
-
-
-def _start(resource: dict, record: Record) -> dt.date | None:
-    for name in ("whenHandedOver", "whenPrepared", "authoredOn", "dateAsserted"):
-        day = _date(resource.get(name))
-        if day:
-            return day
-    period = resource.get("effectivePeriod") or {}
-    day = _date(period.get("start")) or _date(resource.get("effectiveDateTime"))
-    if day:
-        return day
-    return timezone.localtime(record.effective).date() if record.effective else None
-
-
-def _quantity_days(quantity) -> int | None:
-    if not isinstance(quantity, dict):
-        return None
-    value = quantity.get("value")
-    unit = str(quantity.get("code") or quantity.get("unit") or "d").strip().lower()
-    per = DAYS_PER.get(unit)
-    if not isinstance(value, int | float) or per is None or value <= 0:
-        return None
-    return round(value * per)
-
-
-def _days(resource: dict) -> int | None:
-    """The supply's length in days: the dispensing's daysSupply, the prescription's expected
-    supply, or the dosage's bounds."""
-    days = _quantity_days(resource.get("daysSupply"))
-    if days:
-        return days
-    days = _quantity_days((resource.get("dispenseRequest") or {}).get("expectedSupplyDuration"))
-    if days:
-        return days
-    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
-        repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {}
-        days = _quantity_days(repeat.get("boundsDuration"))
-        if days:
-            return days
-    return None
-
-
-def _bounds_end(resource: dict) -> dt.date | None:
-    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
-        repeat = ((dosage or {}).get("timing") or {}).get("repeat") or {}
-        end = _date((repeat.get("boundsPeriod") or {}).get("end"))
-        if end:
-            return end
-    period = resource.get("effectivePeriod") or {}
-    return _date(period.get("end"))
-
-
-def _dose(resource: dict) -> str:
-    """The dosage in words: its text, or its dose and frequency."""
-    for dosage in resource.get("dosageInstruction") or resource.get("dosage") or []:
-        if not isinstance(dosage, dict):
-            continue
-        if dosage.get("text"):
-            return str(dosage["text"])
-        parts = []
-        for rate in dosage.get("doseAndRate") or []:
-            quantity = (rate or {}).get("doseQuantity") or {}
-            if "value" in quantity:
-                parts.append(f"{quantity['value']:g} {quantity.get('unit', '')}".strip())
-        repeat = (dosage.get("timing") or {}).get("repeat") or {}
-        if repeat.get("frequency") and repeat.get("period"):
-            parts.append(
-                _("%(frequency)s× every %(period)s %(unit)s")
-                % {
-                    "frequency": repeat["frequency"],
-                    "period": f"{repeat['period']:g}",
-                    "unit": repeat.get("periodUnit", ""),
-                }
-            )
-        if parts:
-            return " · ".join(str(p) for p in parts)
-    return ""
-
-
-def _where(resource: dict) -> str:
-    """The dispensing pharmacy (performer, location) or the prescriber, by display name."""
-    performers = resource.get("performer") or []
-    if isinstance(performers, dict):  # MedicationRequest.performer is one Reference
-        performers = [{"actor": performers}]
-    for performer in performers if isinstance(performers, list) else []:
-        actor = performer.get("actor") if isinstance(performer, dict) else None
-        if isinstance(actor, dict) and actor.get("display"):
-            return str(actor["display"])
-    for name in ("location", "requester", "informationSource"):
-        reference = resource.get(name)
-        if isinstance(reference, dict) and reference.get("display"):
-            return str(reference["display"])
-    return ""

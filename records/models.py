@@ -53,6 +53,9 @@ class Record(models.Model):
     search_text = models.TextField(blank=True)
     content_hash = models.CharField(max_length=64)
     source_updated = models.DateTimeField(null=True, blank=True)  # the resource's meta.lastUpdated
+    # What a prescription says (records.prescriptions.facts), projected at ingest; null for
+    # other resources.
+    medication = models.JSONField(null=True, blank=True)
     # Decimals keep the digits they were sent with (FHIR: precision is significant).
     resource = models.JSONField(encoder=fhirjson.Encoder, decoder=fhirjson.Decoder)
     created = models.DateTimeField(auto_now_add=True)

@@ -9,12 +9,10 @@ import math
 from dataclasses import dataclass, fields
 from decimal import Decimal
 
-from django.utils.dateparse import parse_datetime
-
-from records import fhirjson
+from records import fhirjson, prescriptions
+from records.fhirtime import parse_fhir_datetime
 from records.models import Category
 
-KST = dt.timezone(dt.timedelta(hours=9))
 # Preferred code systems, best first: the code a record is filed under.
 SYSTEM_PREFERENCE = [
     "http://loinc.org",
@@ -74,28 +72,6 @@ def content_hash(resource: dict) -> str:
     they were read with, so a resource whose decimals print as floats do has the digest it had
     when floats were stored."""
     return hashlib.sha256(canonical_json(resource)).hexdigest()
-
-
-def parse_fhir_datetime(value) -> dt.datetime | None:
-    """A FHIR date, dateTime or instant as an aware datetime; partial dates start at the start."""
-    if not isinstance(value, str) or not value:
-        return None
-    if len(value) == 4:
-        value = f"{value}-01-01"
-    elif len(value) == 7:
-        value = f"{value}-01"
-    if len(value) == 10:
-        try:
-            return dt.datetime.fromisoformat(value).replace(tzinfo=KST)
-        except ValueError:
-            return None
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        return None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=KST)
-    return parsed
 
 
 def main_concept(resource: dict) -> dict:
@@ -258,6 +234,7 @@ class Projection:
     unit: str
     search_text: str
     source_updated: dt.datetime | None
+    medication: dict | None  # a prescription's facts (records.prescriptions), None otherwise
 
     def columns(self) -> dict:
         """{column: value}, for Record(**…)."""
@@ -301,17 +278,19 @@ def project(resource: dict) -> Projection:
             if part
         )
     )
+    effective = _effective(resource)
     return Projection(
         category=category_of(resource),
         code_system=(chosen.get("system") or "")[:200],
         code_value=(chosen.get("code") or "")[:100],
         code_alt=(alternative.get("code") or "")[:100],
         display=display[:500],
-        effective=_effective(resource),
+        effective=effective,
         status=_status(resource)[:40],
         value_num=_number(value),
         value_num2=_number(value2),
         unit=(quantity.get("unit") or quantity.get("code") or "")[:40],
         search_text=search,
         source_updated=parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),
+        medication=prescriptions.facts(resource, effective),
     )

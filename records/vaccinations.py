@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from records.fhirtime import parse_fhir_datetime
 from records.models import Category, Record
-from records.projection import parse_fhir_datetime
 
 SCHEDULE_FILE = Path(__file__).parent / "data" / "nip_schedule.toml"
 KR_VACCINE_TYPES = "http://www.hl7korea.or.kr/fhir/krcore/CodeSystem/krcore-vcnt-types"

@@ -1,10 +1,11 @@
 from django import template
+from django.template.defaultfilters import urlencode
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 
-from records import charts, ranges, units
+from records import charts, queries, ranges, units
 from records.codes import record_name, status_label
 from records.narrative import sanitise_html
 from records.units import display_unit
@@ -53,6 +54,12 @@ def name(record) -> str:
 def result_flag(record) -> str:
     """H, L or '' for a result against its reference range (the resource must be loaded)."""
     return charts.flag(record)
+
+
+@register.simple_tag
+def timeline_codes(codes: list[str]) -> str:
+    """The timeline's `code` filter for all of `codes`, URL-encoded."""
+    return urlencode(",".join(queries.code_token(code) for code in codes))
 
 
 @register.simple_tag(takes_context=True)

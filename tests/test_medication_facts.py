@@ -1,0 +1,203 @@
+"""A prescription's facts projected at ingest (records.prescriptions, the `medication`
+column): what the medications page, the dashboard and the summaries read instead of decoding
+every resource. Checked on real data (KR Core, HL7's R4 examples, Synthea): the page reads the
+same from the facts as from the resources themselves."""
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.db import transaction
+
+from core.access import Actor
+from records import medications, prescriptions
+from records.ingest import ingest_page
+from records.models import Record
+from records.queries import records_for
+from tests.conftest import login
+from tests.records_data import import_resources
+from tests.test_medications import NORVASC, krcore_example, prescription
+
+pytestmark = pytest.mark.django_db
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fhir"
+THERAPY = set(prescriptions.THERAPY_TYPES) | {"Medication"}
+
+
+def real_medications() -> list[dict]:
+    """Every prescription, dispensing and statement of the HL7 R4 examples (contained and
+    referenced Medications, dosages of every shape) and of a Synthea patient, besides KR Core's
+    example and the Medication it references."""
+    examples = FIXTURES / "hl7-r4-examples"
+    resources = [
+        json.loads(path.read_text())
+        for pattern in ("MedicationRequest-*.json", "MedicationStatement-*.json")
+        for path in sorted(examples.glob(pattern))
+    ]
+    bundle = json.loads(
+        (
+            FIXTURES / "synthea" / "Micah_Schinner_d4d72610-ec40-42ed-b34f-09e286181ee9.json"
+        ).read_text()
+    )
+    resources += [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] in THERAPY
+    ]
+    return resources + krcore_example()
+
+
+def signature(overview: medications.Overview) -> list:
+    """What the page shows of each line and entry."""
+    lines = []
+    for kind in ("current", "past"):
+        for line in getattr(overview, kind):
+            entries = [
+                (
+                    e.record.pk,
+                    e.kind,
+                    e.product,
+                    e.start,
+                    e.days,
+                    e.end,
+                    str(e.dose),
+                    e.where,
+                    e.current,
+                    e.prescription_ref,
+                    e.product_code,
+                )
+                for e in line.entries
+            ]
+            lines.append((kind, line.key, line.name, line.basis, entries))
+    lines.append(
+        [(d.ingredient.key, [e.record.pk for e in d.entries]) for d in overview.duplicates]
+    )
+    return lines
+
+
+@pytest.mark.parametrize("today", [dt.date(2013, 6, 1), dt.date(2023, 5, 3), dt.date(2026, 12, 1)])
+def test_the_facts_say_what_the_resources_say_on_real_data(patient, today):
+    import_resources(patient, "HL7, Synthea and KR Core", real_medications())
+    records = records_for(Actor.patient(patient))
+    therapies = Record.objects.filter(
+        patient=patient, resource_type__in=prescriptions.THERAPY_TYPES
+    )
+    assert therapies.count() > 40
+    assert not therapies.filter(medication__isnull=True).exists()
+    assert not Record.objects.filter(
+        patient=patient, resource_type="Medication", medication__isnull=False
+    ).exists()
+
+    from_facts = medications.overview(records, today=today)
+    current = medications.current(records, today=today)
+    # The same records without their facts (as stored before the projection): read from the
+    # resources, by the same code that projects them.
+    therapies.update(medication=None)
+    from_resources = medications.overview(records, today=today)
+
+    assert signature(from_facts) == signature(from_resources)
+    # current() reads only the entries current today: the same lines, each led by its latest
+    # current entry (the page's line may be led by a later, past one).
+    taken = {line.key for line in from_facts.current}
+    assert {line.key for line in current} == taken
+    assert {line.key for line in medications.current(records, today=today)} == taken
+    assert (
+        sum(len(line.entries) for line in from_facts.current + from_facts.past) == therapies.count()
+    )
+
+
+def test_ingest_projects_the_facts_and_a_stored_medication_names_the_drug(patient):
+    import_resources(patient, "KR Core", krcore_example())
+
+    request = Record.objects.get(patient=patient, resource_type="MedicationRequest")
+    assert request.medication["start"] == "2023-04-30"
+    assert request.medication["days"] == 7
+    assert request.medication["end"] == "2023-05-07"
+    assert request.medication["dose"] == {"text": "하루 3알 복용"}
+    assert request.medication["medication"]  # the Medication it references, by id
+    (line,) = medications.current(records_for(Actor.patient(patient)), today=dt.date(2023, 5, 3))
+    assert line.key == (prescriptions.ATC, "M01AB15")  # from the referenced Medication
+
+
+def test_a_changed_resource_gets_new_facts_on_resync(patient):
+    source = import_resources(
+        patient, "A병원", [prescription("r1", "2026-01-05", **NORVASC, days=28)]
+    )
+    assert Record.objects.get(resource_id="r1").medication["end"] == "2026-02-02"
+
+    changed = prescription("r1", "2026-01-05", **NORVASC, days=90, status="stopped")
+    with transaction.atomic():
+        ingest_page(source_id=source.pk, patient_id=patient.pk, resources=[changed])
+
+    assert Record.objects.get(resource_id="r1").medication["end"] == "2026-04-05"
+    assert not medications.current(records_for(Actor.patient(patient)), today=dt.date(2026, 3, 1))
+
+
+def test_the_migration_projects_the_prescriptions_stored_before_it(patient):
+    import_resources(patient, "HL7, Synthea and KR Core", real_medications())
+    therapies = Record.objects.filter(
+        patient=patient, resource_type__in=prescriptions.THERAPY_TYPES
+    )
+    projected = dict(therapies.values_list("pk", "medication"))
+    therapies.update(medication=None)
+
+    migration = __import__("records.migrations.0008_record_medication_facts", fromlist=["x"])
+    migration.BATCH = 7  # several batches
+    migration.project_facts(apps, None)
+
+    assert dict(therapies.values_list("pk", "medication")) == projected
+
+
+def test_a_long_history_lists_the_latest_and_links_to_all_of_it(client, patient):
+    start = dt.date(2021, 1, 4)
+    refills = [
+        prescription(f"r{n}", (start + dt.timedelta(days=28 * n)).isoformat(), **NORVASC, days=28)
+        for n in range(60)
+    ]
+    import_resources(patient, "A병원", refills)
+    login(client, patient.email)
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
+        english = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    history = english[english.index("<details>") : english.index("</details>")]
+    assert "60 prescriptions" in history
+    items = re.findall(r"<li>(.*?)</li>", history)
+    assert len(items) == medications.HISTORY_ROWS
+    latest = Record.objects.get(resource_id="r59")
+    assert items[0].startswith(f'<a href="/records/r/{latest.code}/">')
+    assert f"The latest {medications.HISTORY_ROWS} of 60." in history
+    link = re.search(
+        r'<a href="(/records/timeline/\?code=[^"]+)">All of them on the timeline</a>', history
+    )
+    assert link
+    assert f"60건 중 최근 {medications.HISTORY_ROWS}건입니다." in korean
+    assert "타임라인에서 모두 보기" in korean
+    timeline = client.get(
+        link.group(1).replace("&amp;", "&"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Only records coded" in timeline
+    assert "노바스크정5밀리그램" in timeline
+
+
+def test_a_dose_in_parts_is_told_in_the_readers_language(client, patient):
+    resource = prescription("r1", "2026-03-01", **NORVASC, days=28)
+    resource["dosageInstruction"] = [
+        {
+            "doseAndRate": [{"doseQuantity": {"value": 5, "unit": "mg"}}],
+            "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+        }
+    ]
+    import_resources(patient, "A병원", [resource])
+    assert Record.objects.get(resource_id="r1").medication["dose"] == {
+        "parts": ["5 mg"],
+        "repeat": ["2", "1", "d"],
+    }
+    login(client, patient.email)
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
+        english = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "5 mg · 2× every 1 d" in english
+    assert "5 mg · 1d마다 2회" in korean
