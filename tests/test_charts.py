@@ -165,3 +165,33 @@ def test_share_charts_keep_one_colour_per_institution(client, two_sources):
     assert legend(lab)["B의원"]["fill"] == legend(bp)["B의원"]["fill"] == "#D55E00"
     assert legend(bp)["A병원"]["fill"] == "#0072B2"
     assert svg_texts(bp, "chart-unit") == ["mmHg"]
+
+
+def test_chart_points_carry_each_records_own_moment(patient):
+    """series_points reads dates as text (records.queries.moment): the same instants as the
+    records', fractions of a second and offsets included, on PostgreSQL and SQLite alike."""
+    from core.access import Actor
+    from records import queries
+    from records.models import Record
+
+    moments = [
+        "2024-01-05T08:30:00+09:00",
+        "2024-02-29T23:59:59.123456+09:00",
+        "2024-03-01T00:00:00Z",
+        "2024-06-10T12:00:00-05:00",
+        "2024-07",  # a partial date
+    ]
+    import_resources(
+        patient,
+        "A병원",
+        [blood_pressure(f"bp{n}", 120 + n, 80, moment) for n, moment in enumerate(moments)],
+    )
+
+    (points,) = queries.series_points(
+        queries.records_for(Actor.patient(patient)), [(("85354-9",), "vital")]
+    )
+
+    stored = dict(Record.objects.filter(patient=patient).values_list("pk", "effective"))
+    assert len(points) == len(moments)
+    assert [p.effective for p in points] == sorted(stored.values())
+    assert all(p.effective == stored[p.pk] and p.effective.utcoffset() is not None for p in points)
