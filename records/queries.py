@@ -358,15 +358,10 @@ POINT_FIELDS = (
 )
 
 
-def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...], str]]) -> list:
-    """series() as charts draw it, for several series at once: `wanted`, a (codes, category)
-    per chart (the codes of one concept, as series()'s `code` and `also`), gives a list per
-    chart of its results, oldest first, each a plain object with POINT_FIELDS, its source (pk
-    and display_name) and its resource's type, id and reference range; the latest of each the
-    Record itself, resource and all (a page shows its name, range and explanation). Building
-    6,000 Record instances with their whole resources was most of a cold vital-signs page (2.6
-    s of 3.8 s profiled at 20,000 records). Queries: the lab codes' map (with a lab series),
-    the values, their sources and the latest records: the same for any number of charts."""
+def _series_condition(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...], str]]):
+    """(each chart's codes and category, the condition of all their results) for `wanted` of
+    series_points: a lab series takes in the codes its results are filed under elsewhere
+    (series_keys, one query)."""
     mapping = (
         series_keys(records, Category.LAB) if any(c != Category.VITAL for _, c in wanted) else {}
     )
@@ -379,6 +374,31 @@ def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...],
     condition = Q()
     for codes, category in charts:
         condition |= (Q(code_value__in=codes) | Q(code_alt__in=codes)) & Q(category=category)
+    return charts, condition
+
+
+def series_latest(records: QuerySet[Record], codes: tuple[str, ...], category: str):
+    """The latest result of one series of series_points (the Record its list ends with), or
+    None when there is none: two queries, whatever the number of results."""
+    _charts, condition = _series_condition(records, [(codes, category)])
+    latest = records.filter(condition, value_num__isnull=False).select_related(
+        "source__institution"
+    )
+    # The reverse of series_points' order, so the first here is the last there (NULL dates
+    # too, on PostgreSQL and SQLite alike: each database's NULL ordering flips with it).
+    return latest.order_by("-effective", "-id").first()
+
+
+def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...], str]]) -> list:
+    """series() as charts draw it, for several series at once: `wanted`, a (codes, category)
+    per chart (the codes of one concept, as series()'s `code` and `also`), gives a list per
+    chart of its results, oldest first, each a plain object with POINT_FIELDS, its source (pk
+    and display_name) and its resource's type, id and reference range; the latest of each the
+    Record itself, resource and all (a page shows its name, range and explanation). Building
+    6,000 Record instances with their whole resources was most of a cold vital-signs page (2.6
+    s of 3.8 s profiled at 20,000 records). Queries: the lab codes' map (with a lab series),
+    the values, their sources and the latest records: the same for any number of charts."""
+    charts, condition = _series_condition(records, wanted)
     rows = list(
         records.filter(condition, value_num__isnull=False)
         .order_by("effective", "id")

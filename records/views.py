@@ -164,19 +164,14 @@ def lab_detail(request, code):
         raise Http404
     # Its chart, values and explanation are kept as HTML per data version; the test's name
     # (the title) and whether the patient has it at all are a read model of their own.
-    latest = readmodels.read(
-        request.actor,
-        "lab-name",
-        lambda: (readmodels.lab_detail(request.actor, code) or {}).get("latest"),
-        part=code,
-    )
+    latest = readmodels.lab_latest(request.actor, code)
     if latest is None:
         raise Http404
     body = readmodels.rendered(
         request,
         "lab",
         "records/_lab_detail_body.html",
-        lambda: readmodels.lab_detail(request.actor, code),
+        lambda: readmodels.lab_detail(request.actor, code, keep=False),
         part=code,
     )
     return render(request, "records/lab_detail.html", {"latest": latest, "body": body})

@@ -195,3 +195,35 @@ def test_chart_points_carry_each_records_own_moment(patient):
     assert len(points) == len(moments)
     assert [p.effective for p in points] == sorted(stored.values())
     assert all(p.effective == stored[p.pk] and p.effective.utcoffset() is not None for p in points)
+
+
+def test_a_tests_latest_is_the_last_point_of_its_chart_on_real_data(patient):
+    """The lab page's title and 404 read series_latest, its chart series_points: for every
+    test of a Synthea patient (a lab under two codes too), the same record."""
+    import json
+    from pathlib import Path
+
+    from core.access import Actor
+    from records import queries
+    from records.models import Record
+
+    bundle = Path(__file__).parent / "fixtures" / "fhir" / "synthea"
+    bundle = json.loads(
+        (bundle / "Micah_Schinner_d4d72610-ec40-42ed-b34f-09e286181ee9.json").read_text()
+    )
+    observations = [
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+    ]
+    import_resources(patient, "Synthea", observations)
+    records = queries.records_for(Actor.patient(patient))
+    codes = set(
+        Record.objects.filter(patient=patient, category="lab", value_num__isnull=False).values_list(
+            "code_value", flat=True
+        )
+    )
+    assert len(codes) > 10
+
+    for code in [*sorted(codes), "no-such-test"]:
+        (points,) = queries.series_points(records, [((code,), "lab")])
+        latest = queries.series_latest(records, (code,), "lab")
+        assert (latest.pk if latest else None) == (points[-1].pk if points else None), code
