@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -107,6 +107,15 @@ def _commit_page(
     try:
         with transaction.atomic():
             counts = store_page(run, resources, owners=owners)
+            if connection.vendor == "postgresql" and (counts["created_count"] or counts["updated"]):
+                # The commit of a page that stored records does not wait for its WAL to reach
+                # the disk (a sixth of a big sync's time waiting on the database). What a
+                # server crash could lose is the last fraction of a second of pages, each
+                # whole with its cursor: the run resumes from the cursor it finds and fetches
+                # them again (upserts). Nothing in a page is what only PHR knows: the
+                # hospital holds it.
+                with connection.cursor() as statement:
+                    statement.execute("SET LOCAL synchronous_commit TO OFF")
             for field, value in counts.items():
                 setattr(run, field, getattr(run, field) + value)
             run.cursor = cursor

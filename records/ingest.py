@@ -98,17 +98,22 @@ def _stored(source_id: int, page: dict) -> dict[tuple[str, str], tuple[int, str]
         return {}
     if connection.vendor == "postgresql":
         # Two array parameters instead of a thousand: Django binds IN-lists client-side, which
-        # cost as much as the lookup itself on a page of 1,000 (B1's profile).
+        # cost as much as the lookup itself on a page of 1,000 (B1's profile). One probe of
+        # the unique index per resource (LATERAL … LIMIT 1 keeps the planner from hashing):
+        # during a first sync the statistics know nothing of the new source, and the hash
+        # join they chose read every row the sync had stored so far, for each page (28 ms a
+        # page on average in B1, against 4 ms).
         table = connection.ops.quote_name(Record._meta.db_table)
         types, ids = zip(*page, strict=True)
+        sql = (
+            "SELECT r.id, r.resource_type, r.resource_id, r.content_hash "  # noqa: S608  # nosec B608 (our table)
+            "FROM unnest(%s::text[], %s::text[]) AS wanted (resource_type, resource_id) "
+            f"CROSS JOIN LATERAL (SELECT id, resource_type, resource_id, content_hash FROM {table} "
+            "WHERE source_id = %s AND resource_type = wanted.resource_type "
+            "AND resource_id = wanted.resource_id LIMIT 1) r"
+        )
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT r.id, r.resource_type, r.resource_id, r.content_hash "  # noqa: S608  # nosec B608 (our table)
-                "FROM unnest(%s::text[], %s::text[]) AS wanted (resource_type, resource_id) "
-                f"JOIN {table} r ON r.source_id = %s AND r.resource_type = wanted.resource_type "
-                "AND r.resource_id = wanted.resource_id",
-                [list(types), list(ids), source_id],
-            )
+            cursor.execute(sql, [list(types), list(ids), source_id])
             rows = cursor.fetchall()
     else:
         rows = Record.objects.filter(

@@ -549,6 +549,18 @@ def test_resync_of_a_changed_resource_updates_every_projected_column(
     resources = [e["resource"] for e in json.loads(LUIGI.read_text())["entry"]]
     bp = next(r for r in resources if r["resourceType"] == "Observation" and r.get("component"))
     lab = next(r for r in resources if "laboratory" in json.dumps(r.get("category")))
+    # A Synthea prescription (another Synthea patient's, made Luigi's): its facts change too.
+    micah = json.loads(
+        (SYNTHEA / "Micah_Schinner_d4d72610-ec40-42ed-b34f-09e286181ee9.json").read_text()
+    )
+    med = next(
+        e["resource"]
+        for e in micah["entry"]
+        if e["resource"]["resourceType"] == "MedicationRequest"
+    )
+    med = {k: v for k, v in med.items() if k not in ("encounter", "requester", "reasonReference")}
+    med["subject"] = bp["subject"]
+    resources.append(med)
     # First sent with the hospital's local code only; the correction adds the LOINC code.
     loinc = lab["code"]["coding"][0]
     lab["code"] = {"coding": [{"system": "urn:oid:1.2.410.100.1", "code": "L-WBC"}]}
@@ -564,7 +576,11 @@ def test_resync_of_a_changed_resource_updates_every_projected_column(
         key: {f: getattr(r, f) for f in PROJECTED_FIELDS}
         for key, r in (
             (k, Record.objects.get(source=source, resource_type=k[0], resource_id=k[1]))
-            for k in (("Observation", bp["id"]), ("Observation", lab["id"]))
+            for k in (
+                ("Observation", bp["id"]),
+                ("Observation", lab["id"]),
+                ("MedicationRequest", med["id"]),
+            )
         )
     }
     # The hospital corrects both: every projected column of one or the other changes.
@@ -581,22 +597,25 @@ def test_resync_of_a_changed_resource_updates_every_projected_column(
     lab["category"] = [{"coding": [{"code": "hematology"}]}]  # other test, no longer lab
     lab["valueQuantity"] = {**lab["valueQuantity"], "unit": "10*9/L", "value": 7.1}
     lab["meta"] = {"lastUpdated": corrected}
+    med["authoredOn"], med["meta"] = "2018-01-02T09:00:00+09:00", {"lastUpdated": corrected}
+    med["dosageInstruction"] = [{"text": "하루 1회"}]
     mock.load_file(institution=hospital, data=_luigi_file(resources), identifier=mine.identifier)
 
     second = run_to_end(domain.trigger_sync(source=source)[0])
 
     assert second.status == RunStatus.SUCCEEDED, second.error
-    assert second.updated == 2
+    assert second.updated == 3
     changed = set()
-    for resource in (bp, lab):
+    for resource in (bp, lab, med):
         record = Record.objects.get(
-            source=source, resource_type="Observation", resource_id=resource["id"]
+            source=source, resource_type=resource["resourceType"], resource_id=resource["id"]
         )
         columns = project(resource).columns()
         assert set(columns) == set(PROJECTED_FIELDS)
         assert {f: getattr(record, f) for f in columns} == columns
         assert record.content_hash == content_hash(resource)
-        changed |= {f for f in columns if columns[f] != before[("Observation", resource["id"])][f]}
+        was = before[(resource["resourceType"], resource["id"])]
+        changed |= {f for f in columns if columns[f] != was[f]}
     assert changed == set(PROJECTED_FIELDS)
 
 
