@@ -59,9 +59,17 @@ class Row:
     __slots__ = (*ROW_FIELDS, "pk", "source", "medication")
 
     def __init__(self, values: tuple, sources: dict):
-        *fields, facts = values
-        for name, value in zip(ROW_FIELDS, fields, strict=True):
-            setattr(self, name, value)
+        # ROW_FIELDS in their order, then the facts' text.
+        (
+            self.id,
+            self.code,
+            self.source_id,
+            self.resource_type,
+            self.resource_id,
+            self.status,
+            self.code_value,
+            facts,
+        ) = values
         self.pk = self.id
         self.source = sources[self.source_id]
         # Read as text and parsed by orjson: the facts hold no decimals (strings, whole
@@ -92,12 +100,30 @@ class Entry:
 
 @dataclass
 class Ingredient:
-    """One active ingredient (or, without ATC, one code or name) and every entry of it."""
+    """One active ingredient (or, without ATC, one code or name): its latest HISTORY_ROWS
+    entries and every current one (`entries`, latest first), and what all of its entries say
+    together (how many, their products, places and codes). Years of monthly refills are
+    thousands of entries; the page lists the latest and links to the rest."""
 
     key: tuple[str, str]  # (system, code) or ("", name)
     name: str
     basis: str  # the code system's short name; "" for a name only
     entries: list[Entry] = field(default_factory=list)
+    total: int = 0  # entries of it in all
+    product_names: set[str] = field(default_factory=set)
+    places: set[str] = field(default_factory=set)  # sources, pharmacies and prescribers
+    filed_under: set[str] = field(default_factory=set)  # its records' codes ("" for none)
+
+    def count(self, record, said: dict, source_name: str) -> bool:
+        """Count a record of it (with its facts and its source's name: they come latest
+        first); whether its entry is to be kept (among the latest HISTORY_ROWS: a current
+        one is kept whatever its place)."""
+        self.total += 1
+        self.product_names.add(said["product"])
+        self.places.add(source_name)
+        self.places.add(said["where"])
+        self.filed_under.add(record.code_value)
+        return self.total <= HISTORY_ROWS
 
     @property
     def current(self) -> bool:
@@ -116,17 +142,15 @@ class Ingredient:
     def codes(self) -> list[str]:
         """The codes its records are filed under (the timeline's `code` filter finds them
         all), or [] when one of them has none (a name only)."""
-        codes = {e.record.code_value for e in self.entries}
-        return [] if "" in codes else sorted(codes)
+        return [] if "" in self.filed_under else sorted(self.filed_under)
 
     @property
     def products(self) -> list[str]:
-        return sorted({e.product for e in self.entries if e.product})
+        return sorted(self.product_names - {""})
 
     @property
     def institutions(self) -> list[str]:
-        names = {e.record.source.display_name for e in self.entries}
-        return sorted(names | {e.where for e in self.entries if e.where})
+        return sorted(self.places - {""})
 
     @property
     def by_atc(self) -> bool:
@@ -177,8 +201,13 @@ def overview(
         rows = [Row(values, sources) for values in rows.values_list(*ROW_FIELDS, facts_text)]
     therapies = [r for r in rows if r.resource_type in THERAPY_TYPES]
     facts = _facts(records, rows, therapies, whole=whole)
+    day = today.isoformat()  # compared with the facts' ISO dates as text
+    names = {pk: source.display_name for pk, source in sources.items()}
     doses: dict = {}  # each dose in words, put together once
     groups: dict[tuple[str, str], Ingredient] = {}
+    # Latest first (by start, then id; no start last), so that each ingredient keeps its
+    # latest entries as they come.
+    therapies.sort(key=lambda r: (facts[r.pk]["start"] or "", r.pk), reverse=True)
     for record in therapies:
         said = facts[record.pk]
         system, code, name = said["ingredient"]
@@ -188,10 +217,10 @@ def overview(
             basis = str(BASIS[system]) if system else ""
             name = name or str(_("Unnamed medication"))
             ingredient = groups[key] = Ingredient(key=key, name=name, basis=basis)
-        ingredient.entries.append(_entry(record, said, today, doses))
+        current = _current(record.status, said, day)
+        if ingredient.count(record, said, names[record.source_id]) or current:
+            ingredient.entries.append(_entry(record, said, current, doses))
     lines = list(groups.values())
-    for line in lines:
-        line.entries.sort(key=lambda e: (e.start or dt.date.min, e.record.pk), reverse=True)
     lines.sort(key=lambda i: (i.latest.start or dt.date.min, i.latest.record.pk), reverse=True)
     current = [line for line in lines if line.current]
     return Overview(
@@ -259,14 +288,19 @@ def _day(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def _entry(record, said: dict, today: dt.date, doses: dict) -> Entry:
-    start, end = _day(said["start"]), _day(said["end"])
-    if record.status in ENDED:
-        current = False
-    elif end is not None:
-        current = (start is None or start <= today) and today < end
-    else:
-        current = record.status in ONGOING
+def _current(status: str, said: dict, day: str) -> bool:
+    """Whether a prescription with these facts is current on `day` (ISO): while its supply
+    lasts, or with no end known while its status says it goes on; never once ended."""
+    if status in ENDED:
+        return False
+    end = said["end"]
+    if end is not None:
+        start = said["start"]
+        return (start is None or start <= day) and day < end
+    return status in ONGOING
+
+
+def _entry(record, said: dict, current: bool, doses: dict) -> Entry:
     dose = said["dose"]
     key = repr(dose)
     if key not in doses:
@@ -275,9 +309,9 @@ def _entry(record, said: dict, today: dt.date, doses: dict) -> Entry:
         record=record,
         kind=said["kind"],
         product=said["product"],
-        start=start,
+        start=_day(said["start"]),
         days=said["days"],
-        end=end,
+        end=_day(said["end"]),
         dose=doses[key],
         where=said["where"],
         current=current,

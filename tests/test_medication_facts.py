@@ -20,7 +20,7 @@ from records.models import Record
 from records.queries import records_for
 from tests.conftest import login
 from tests.records_data import import_resources
-from tests.test_medications import NORVASC, krcore_example, prescription
+from tests.test_medications import AMODIPIN, NORVASC, krcore_example, prescription
 
 pytestmark = pytest.mark.django_db
 
@@ -201,3 +201,29 @@ def test_a_dose_in_parts_is_told_in_the_readers_language(client, patient):
         korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "5 mg · 2× every 1 d" in english
     assert "5 mg · 1d마다 2회" in korean
+
+
+def test_what_the_latest_fifty_leave_out_still_counts(patient):
+    """An ingredient keeps only its latest HISTORY_ROWS entries for the page, but its count,
+    products and places are of all of them, and a current prescription older than those (a
+    900-day supply) still makes the line current."""
+    start = dt.date(2024, 1, 1)
+    refills = [
+        prescription(f"r{n}", (start + dt.timedelta(days=7 * n)).isoformat(), **NORVASC, days=7)
+        for n in range(60)
+    ]
+    old = prescription("long", "2024-02-01", **AMODIPIN, days=900)
+    old["requester"] = {"display": "김의사 (다른병원)"}
+    import_resources(patient, "A병원", [*refills, old])
+
+    records = records_for(Actor.patient(patient))
+    (line,) = medications.overview(records, today=dt.date(2026, 3, 10)).current
+    assert line.total == 61
+    assert len(line.shown) == medications.HISTORY_ROWS
+    assert "long" not in {e.record.resource_id for e in line.shown}
+    assert [e.record.resource_id for e in line.entries if e.current] == ["long"]
+    assert line.products == sorted({NORVASC["product"], AMODIPIN["product"]})
+    assert "김의사 (다른병원)" in line.institutions
+    (current,) = medications.current(records, today=dt.date(2026, 3, 10))
+    assert current.key == line.key
+    assert current.latest.record.resource_id == "long"
