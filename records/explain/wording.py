@@ -317,11 +317,17 @@ def _same_code(a, b) -> bool:
 
 
 def comparable(points: list) -> tuple[list, list]:
-    """The points comparable with the latest (same unit and a shared code) and the rest."""
+    """The points comparable with the latest (same unit and a shared code) and the rest:
+    comparable_key and _same_code against the latest, with the latest's unit and codes read
+    once (a series can hold thousands of points)."""
     latest = points[-1]
+    (unit,) = comparable_key(latest)
+    codes = {latest.code_value, latest.code_alt} - {""}
     same, other = [], []
     for point in points:
-        if comparable_key(point) == comparable_key(latest) and _same_code(point, latest):
+        if display_unit(point.unit) == unit and (
+            point.code_value in codes or point.code_alt in codes
+        ):
             same.append(point)
         else:
             other.append(point)
