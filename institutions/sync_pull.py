@@ -99,7 +99,8 @@ def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = fr
 def _commit_page(
     run: SyncRun, resources: list, cursor: dict, *, owners: frozenset[str] = frozenset(), **extra
 ) -> None:
-    """Store a page and move the cursor in one transaction: a crash replays at most this page.
+    """Store a page and move the cursor in one transaction: a worker's crash replays at most
+    this page (a database server's, the pages of its last fraction of a second: see below).
 
     The run's row is written only while its source is still linked (one UPDATE, which also
     says whether it is): a source unlinked meanwhile rolls the page back and stops the run.
