@@ -140,11 +140,13 @@ def _identity(resources, profile) -> tuple[str, list[Person]]:
 
 def _already_stored(actor: Actor, resources) -> tuple[int, list[tuple[Source, int]]]:
     """How many of the file's resources PHR holds unchanged from another upload, and where."""
-    wanted = {
-        (r["resourceType"], str(r["id"])): content_hash(r)
-        for r in resources
-        if r.get("resourceType") and r.get("id") is not None
-    }
+    wanted = {}
+    for r in resources:
+        if r.get("resourceType") and r.get("id") is not None:
+            try:
+                wanted[(r["resourceType"], str(r["id"]))] = content_hash(r)
+            except TypeError:  # nested deeper than it can be written back: ingest refuses it
+                continue
     if not wanted:
         return 0, []
     held = (

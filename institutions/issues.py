@@ -55,6 +55,10 @@ def _problem_words(item: dict) -> str:
         return _("%(path)s should be a list of values") % {"path": path}
     if error in _BAD_VALUE:
         return _("%(path)s has a value FHIR R4 does not allow") % {"path": path}
+    if error == "nul":
+        return _("%(path)s holds a NUL character, which no record can store") % {"path": path}
+    if error == "unreadable":
+        return _("%(path)s could not be read") % {"path": path}
     return _("%(path)s has the wrong form") % {"path": path}
 
 

@@ -29,3 +29,17 @@ def parse_fhir_datetime(value) -> dt.datetime | None:
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=KST)
     return parsed
+
+
+def storable(moment: dt.datetime | None) -> dt.datetime | None:
+    """`moment`, or None when it has no instant in UTC within years 1–9999 (the first hours
+    of year 1 east of Greenwich, the last of 9999 west of it): what a timestamp column can
+    hold and be read back from (PostgreSQL would store the first as a date BC, which the
+    driver then cannot read)."""
+    if moment is None:
+        return None
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        return None
+    return moment

@@ -11,6 +11,7 @@ to record where it keeps them (institutions: SyncIssue rows of the run).
 
 import datetime as dt
 import hashlib
+import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -21,12 +22,19 @@ from records.bulk import insert_rows, update_records
 from records.models import Record
 from records.projection import canonical_json, project
 from records.validation import (
+    INVALID,
     NO_TYPE_OR_ID,
     OTHER_PATIENT,
     TOO_DEEP,
     names_other_patient,
+    nul_character,
+    problem,
     validate,
 )
+
+logger = logging.getLogger(__name__)
+# A valid resource whose columns could not be computed (a case the projection does not know).
+UNREADABLE = (INVALID, {"problems": [problem((), "unreadable")], "more": 0})
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Ingested:
 
 def _refusal(resource: dict, code: str, params: dict | None = None) -> Refusal:
     try:  # best effort on a resource that may be malformed in any way
-        columns = project(resource)
+        columns = project(resource, facts=False)  # a malformed dosage must not hide its name
         display, effective = columns.display, columns.effective
     except Exception:  # naming it must not fail its refusal
         display, effective = "", None
@@ -178,6 +186,12 @@ def ingest_page(
         except TypeError:  # nested deeper than JSON can be written back (orjson's limit)
             result.refusals.append(_refusal(resource, *TOO_DEEP))
             continue
+        # orjson writes U+0000 as \u0000 (a raw backslash is \\): only then is there one to find.
+        if b"\\u0000" in canonical:
+            nul = nul_character(resource)
+            if nul:
+                result.refusals.append(_refusal(resource, *nul))
+                continue
         digest = hashlib.sha256(canonical).hexdigest()
         known = existing.get((resource_type, resource_id))
         element = names_other_patient(resource, owners) if owners else None
@@ -196,7 +210,12 @@ def ingest_page(
         if problem:
             result.refusals.append(_refusal(resource, *problem))
             continue
-        columns = project(resource).columns()
+        try:
+            columns = project(resource).columns()
+        except Exception:  # a valid resource the projection cannot read: refused, not a crash
+            logger.exception("projection failed for a %s", resource_type)
+            result.refusals.append(_refusal(resource, *UNREADABLE))
+            continue
         if known:
             updates.append(
                 Record(

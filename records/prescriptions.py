@@ -11,6 +11,7 @@ together where they are shown (records.medications), not stored.
 """
 
 import datetime as dt
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -43,7 +44,7 @@ def facts(resource: dict, effective: dt.datetime | None) -> dict | None:
     concept = concept_of(resource, contained_medication(resource))
     start = start_of(resource, effective)
     days = days_of(resource)
-    end = start + dt.timedelta(days=days) if start and days else bounds_end(resource)
+    end = _after(start, days) if start and days else bounds_end(resource)
     prescription = ""
     for reference in resource.get("authorizingPrescription") or []:
         if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
@@ -136,9 +137,31 @@ def product_code(concept: dict) -> str:
     return ""
 
 
+# A supply longer than this is not a supply (R4 allows any positive number: 1e9 days was seen
+# in a test file): it is read as unknown, so the prescription is current by its status.
+LONGEST_SUPPLY_DAYS = 100 * 366
+
+
+def _after(start: dt.date, days: int) -> dt.date | None:
+    """The day a supply of `days` from `start` ends; None beyond the calendar (year 9999)."""
+    try:
+        return start + dt.timedelta(days=days)
+    except OverflowError:
+        return None
+
+
+def _local_day(moment: dt.datetime) -> dt.date | None:
+    """The day of `moment` in PHR's time zone (KST); None where that leaves the calendar (the
+    first hours of year 1, the last of year 9999)."""
+    try:
+        return timezone.localtime(moment, timezone.get_default_timezone()).date()
+    except (OverflowError, ValueError):
+        return None
+
+
 def _date(value) -> dt.date | None:
     moment = parse_fhir_datetime(value)
-    return timezone.localtime(moment).date() if moment else None
+    return _local_day(moment) if moment else None
 
 
 def start_of(resource: dict, effective: dt.datetime | None) -> dt.date | None:
@@ -150,7 +173,7 @@ def start_of(resource: dict, effective: dt.datetime | None) -> dt.date | None:
     day = _date(period.get("start")) or _date(resource.get("effectiveDateTime"))
     if day:
         return day
-    return timezone.localtime(effective).date() if effective else None
+    return _local_day(effective) if effective else None
 
 
 def _quantity_days(quantity) -> int | None:
@@ -159,7 +182,10 @@ def _quantity_days(quantity) -> int | None:
     value = quantity.get("value")
     unit = str(quantity.get("code") or quantity.get("unit") or "d").strip().lower()
     per = DAYS_PER.get(unit)
-    if not isinstance(value, int | float) or per is None or value <= 0:
+    # A decimal ("30.0") is read as Decimal, its digits kept (records.fhirjson).
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or per is None:
+        return None
+    if not 0 < value <= LONGEST_SUPPLY_DAYS / per:
         return None
     return round(value * per)
 

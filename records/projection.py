@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from records import fhirjson, prescriptions
-from records.fhirtime import parse_fhir_datetime
+from records.fhirtime import parse_fhir_datetime, storable
 from records.models import Category
 
 # Preferred code systems, best first: the code a record is filed under.
@@ -244,8 +244,9 @@ class Projection:
 PROJECTED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Projection))
 
 
-def project(resource: dict) -> Projection:
-    """The queryable columns of a (validated) resource."""
+def project(resource: dict, *, facts: bool = True) -> Projection:
+    """The queryable columns of a (validated) resource; with facts=False without a
+    prescription's facts (naming a refused resource, whose dosage may be of any shape)."""
     codings = _codings(resource)
     ranked = sorted(
         (c for c in codings if isinstance(c, dict) and c.get("code")),
@@ -278,7 +279,8 @@ def project(resource: dict) -> Projection:
             if part
         )
     )
-    effective = _effective(resource)
+    # The resource keeps the date as it was sent; the column, what a timestamp can hold.
+    effective = storable(_effective(resource))
     return Projection(
         category=category_of(resource),
         code_system=(chosen.get("system") or "")[:200],
@@ -291,6 +293,8 @@ def project(resource: dict) -> Projection:
         value_num2=_number(value2),
         unit=(quantity.get("unit") or quantity.get("code") or "")[:40],
         search_text=search,
-        source_updated=parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated")),
-        medication=prescriptions.facts(resource, effective),
+        source_updated=storable(
+            parse_fhir_datetime((resource.get("meta") or {}).get("lastUpdated"))
+        ),
+        medication=prescriptions.facts(resource, effective) if facts else None,
     )

@@ -336,6 +336,32 @@ def validate(resource: dict) -> tuple[str, dict] | None:
 TOO_DEEP = (INVALID, {"problems": [problem((), "too_deep")], "more": 0})
 
 
+def nul_character(resource) -> tuple[str, dict] | None:
+    """INVALID with the place of the first string holding a NUL character (U+0000), or None:
+    valid JSON, but no text column or jsonb value can hold it (PostgreSQL refuses it), and no
+    page should show it."""
+    found = _nul_path(resource, ())
+    return None if found is None else (INVALID, {"problems": [problem(found, "nul")], "more": 0})
+
+
+def _nul_path(value, path: tuple):
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return path
+        found = _nul_path(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
 # --- Whose resource -------------------------------------------------------------------------
 
 

@@ -442,3 +442,59 @@ def test_import_of_a_synthea_file_keeps_every_resource_of_its_patient(client, lu
     assert not run.issues.filter(code="other_patient").exists()
     assert (run.fetched, run.created_count, run.invalid) == (61, 61, 0)
     assert Record.objects.filter(source=source).count() == 61
+
+
+def _nested(depth: int) -> dict:
+    extension = {"url": "http://example.org/leaf", "valueString": "x"}
+    for _ in range(depth):
+        extension = {"url": "http://example.org/level", "extension": [extension]}
+    return extension
+
+
+def test_a_file_nested_too_deep_to_hash_is_reported_not_a_500(client, patient):
+    """Deeper than orjson writes back (255), within what the parser reads: the import answers
+    (QA: a 500 from the check for resources already imported), the resource is refused with
+    its reason and the rest is stored."""
+    deep = {
+        "resourceType": "Observation",
+        "id": "deep",
+        "status": "final",
+        "code": {"text": "x"},
+        "extension": [_nested(300)],
+    }
+    ok = {"resourceType": "Observation", "id": "ok", "status": "final", "code": {"text": "y"}}
+    data = "\n".join(json.dumps(r) for r in (deep, ok)).encode()
+    login(client, patient.email)
+
+    review = post_file(client, "deep.ndjson", data)
+    assert review.status_code == 200
+    source = imported(post_file(client, "deep.ndjson", data, confirm="on"))
+
+    assert set(Record.objects.filter(source=source).values_list("resource_id", flat=True)) == {"ok"}
+    issue = source.runs.get().issues.get()
+    assert issue.resource_id == "deep"
+
+
+def test_a_nul_character_in_a_resource_is_refused_with_its_place(client, patient):
+    """U+0000 is valid JSON but no text column holds it (PostgreSQL refuses it): that resource
+    is refused and named, the rest of the file stored."""
+    nul = {
+        "resourceType": "MedicationRequest",
+        "id": "nul",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p"},
+        "medicationCodeableConcept": {"text": "amlodipine"},
+        "dosageInstruction": [{"text": "하루\u00001회"}],
+    }
+    ok = {"resourceType": "Observation", "id": "ok", "status": "final", "code": {"text": "y"}}
+    data = "\n".join(json.dumps(r) for r in (nul, ok)).encode()
+    login(client, patient.email)
+
+    source = imported(post_file(client, "nul.ndjson", data, confirm="on"))
+
+    assert set(Record.objects.filter(source=source).values_list("resource_id", flat=True)) == {"ok"}
+    issue = source.runs.get().issues.get()
+    assert (issue.resource_id, issue.display) == ("nul", "amlodipine")
+    page = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "dosageInstruction[0].text holds a NUL character" in page

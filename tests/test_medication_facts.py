@@ -20,7 +20,7 @@ from records.models import Record
 from records.queries import records_for
 from tests.conftest import login
 from tests.records_data import import_resources
-from tests.test_medications import AMODIPIN, NORVASC, krcore_example, prescription
+from tests.test_medications import AMODIPIN, METFORMIN, NORVASC, krcore_example, prescription
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +227,115 @@ def test_what_the_latest_fifty_leave_out_still_counts(patient):
     (current,) = medications.current(records, today=dt.date(2026, 3, 10))
     assert current.key == line.key
     assert current.latest.record.resource_id == "long"
+
+
+def _extreme(rid: str, **changes) -> dict:
+    resource = prescription(rid, "2025-01-01", **NORVASC, days=30)
+    for path, value in changes.items():
+        target = resource
+        *parents, name = path.split("__")
+        for parent in parents:
+            target = target[parent] if not parent.isdigit() else target[int(parent)]
+        target[name] = value
+    return resource
+
+
+EXTREMES = {
+    "far future start": {"authoredOn": "9999-12-25"},
+    "year one": {"authoredOn": "0001-01-01"},
+    "a billion days": {"dispenseRequest__expectedSupplyDuration__value": 1_000_000_000},
+    "two million weeks": {
+        "dispenseRequest__expectedSupplyDuration__value": 2_000_000,
+        "dispenseRequest__expectedSupplyDuration__code": "wk",
+    },
+    "bounds at the end of time": {
+        "dosageInstruction": [
+            {"timing": {"repeat": {"boundsPeriod": {"end": "9999-12-31T23:59:59-12:00"}}}}
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("name", EXTREMES)
+def test_extreme_dates_and_supplies_are_stored_and_shown_never_a_crash(client, patient, name):
+    """Valid R4, absurd values (QA: each made a whole file fail, or part of it stay): the
+    resource is stored with what can be read of it, the rest of the file with it, and every
+    page that reads it answers."""
+    extreme = _extreme("extreme", **EXTREMES[name])
+    import_resources(patient, "A병원", [extreme, prescription("ok", "2026-01-05", **METFORMIN)])
+
+    stored = Record.objects.filter(patient=patient)
+    assert set(stored.values_list("resource_id", flat=True)) == {"extreme", "ok"}
+    login(client, patient.email)
+    for url in ("/records/medications/", "/dashboard/", "/records/summary/", "/records/timeline/"):
+        assert client.get(url).status_code == 200, url
+    assert client.get(f"/records/r/{stored.get(resource_id='extreme').code}/").status_code == 200
+
+
+def test_a_supply_written_with_a_decimal_point_counts(patient):
+    """fhirjson reads 30.0 as a Decimal (its digits kept): still a 30-day supply."""
+    resource = prescription("r1", "2025-01-01", **NORVASC, days=30)
+    resource["dispenseRequest"]["expectedSupplyDuration"]["value"] = 30.0  # sent as "30.0"
+    resource["status"] = "active"
+    import_resources(patient, "A병원", [resource])
+
+    facts = Record.objects.get(resource_id="r1").medication
+    assert (facts["days"], facts["end"]) == (30, "2025-01-31")
+    assert not medications.current(records_for(Actor.patient(patient)), today=dt.date(2026, 3, 1))
+
+
+def test_the_migration_survives_what_it_finds_stored(patient):
+    import_resources(patient, "A병원", [_extreme(n, **c) for n, c in EXTREMES.items()])
+    Record.objects.filter(patient=patient).update(medication=None)
+
+    migration = __import__("records.migrations.0008_record_medication_facts", fromlist=["x"])
+    migration.project_facts(apps, None)
+
+    assert not Record.objects.filter(patient=patient, medication__isnull=True).exists()
+
+
+def test_a_refused_prescription_is_still_named_and_dated(patient):
+    """Naming a refused resource reads its name and date, not its facts: a dosage of the
+    wrong shape (doseAndRate an object) no longer leaves it "MedicationRequest, no date"."""
+    wrong = prescription("wrong", "2026-01-05", **NORVASC)
+    wrong["dosageInstruction"] = [{"doseAndRate": {"doseQuantity": {"value": 1}}}]
+    source = import_resources(
+        patient, "A병원", [wrong, prescription("ok", "2026-01-05", **METFORMIN)]
+    )
+
+    issue = source.runs.get().issues.get()
+    assert (issue.resource_id, issue.display) == ("wrong", NORVASC["product"])
+    assert issue.effective is not None
+
+
+def test_a_long_history_without_codes_links_to_the_medication_records(client, patient):
+    """Drugs named only by text (or by a referenced Medication) have no code to filter by: the
+    rest of their history is on the timeline's medication records."""
+    named = []
+    for n in range(55):
+        resource = prescription(f"n{n}", f"2024-{1 + n % 12:02d}-{1 + n // 12:02d}", **NORVASC)
+        resource["medicationCodeableConcept"] = {"text": "집에서 지은 약"}
+        named.append(resource)
+    import_resources(patient, "A병원", named)
+    login(client, patient.email)
+
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "The latest 50 of 55." in page
+    link = '<a href="/records/timeline/?category=medication">'
+    assert f"{link}All medication records on the timeline</a>" in page
+    timeline = client.get("/records/timeline/?category=medication").content.decode()
+    assert "집에서 지은 약" in timeline
+
+
+def test_a_medication_statement_is_not_called_a_prescription(client, patient):
+    statement = json.loads(
+        (FIXTURES / "hl7-r4-examples" / "MedicationStatement-example001.json").read_text()
+    )
+    import_resources(patient, "HL7", [statement])
+    login(client, patient.email)
+
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    history = page[page.index("<details>") : page.index("</details>")]
+    assert " · reported as taken · " in history
+    assert "prescribed" not in history

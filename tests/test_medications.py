@@ -299,7 +299,10 @@ def test_with_hira_connected_the_page_does_not_ask_to_connect_it(client, patient
     login(client, patient.email)
     client.get("/records/medications/")  # the read model, before the link
     hira = InstitutionFactory(kind="hira")
-    source = SourceFactory(patient=patient, institution=hira)
+    # Linked and synced (before its first sync the page says its records have not arrived).
+    source = SourceFactory(
+        patient=patient, institution=hira, last_synced_at=dt.datetime.now(dt.UTC)
+    )
     readmodels.bump(patient_id=patient.pk)  # as link_institution does
 
     page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -95,3 +95,17 @@ def test_a_limited_share_says_what_has_not_arrived_too(client, patient, first_sy
             page = recipient.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
             assert WAITING in page, url
             assert "None in the shared records." not in page, url
+
+
+def test_the_medications_page_says_it_too(client, patient, first_sync_running):
+    """QA: "No current medication… No past medication." while a hospital's first sync ran."""
+    client.force_login(patient)
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert page.count(WAITING) == 2  # current and past
+    assert "No current medication" not in page
+    assert "No past medication" not in page
+
+    _completed(first_sync_running)
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "No past medication." in page
+    assert "Not known yet" not in page

@@ -90,7 +90,11 @@ def medication_history(entries) -> str:
     long history (thousands of entries at 20,000 records) through the template engine was most
     of a cold medications page (0.85 s). Every value from outside is escaped."""
     link_start, link_end = reverse("record_detail", args=[charts.CODE]).split(charts.CODE)
-    kinds = {True: gettext("dispensed"), False: gettext("prescribed")}
+    kinds = {
+        "dispensing": gettext("dispensed"),
+        "prescription": gettext("prescribed"),
+        "statement": gettext("reported as taken"),  # a MedicationStatement
+    }
     no_date = gettext("no date")
     words: dict = {}  # each status's label and each supply's "N days", translated once
 
@@ -102,7 +106,7 @@ def medication_history(entries) -> str:
     items = []
     for entry in entries:
         record = entry.record
-        parts = [kinds[entry.is_dispensing], entry.product, entry.dose]
+        parts = [kinds[entry.kind], entry.product, entry.dose]
         if entry.days:
             parts.append(
                 said(
