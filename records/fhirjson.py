@@ -10,6 +10,7 @@ the same within noise) and orjson writes them through `orjson.Fragment`.
 """
 
 import json
+import re
 from decimal import Decimal
 
 import orjson
@@ -28,12 +29,26 @@ def _constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+# An escaped UTF-16 surrogate (\ud800–\udfff): the stdlib reads one without its pair as a
+# lone surrogate, a str no page can write out (UnicodeEncodeError).
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def loads(data: bytes | str):
-    """Parse JSON; numbers with a fraction or exponent become Decimal (digits kept)."""
+    """Parse JSON; numbers with a fraction or exponent become Decimal (digits kept). A lone
+    surrogate (valid JSON syntax, not text) makes the document unreadable."""
     try:
-        return json.loads(data, parse_float=Decimal, parse_int=_int, parse_constant=_constant)
+        value = json.loads(data, parse_float=Decimal, parse_int=_int, parse_constant=_constant)
     except RecursionError:  # hostile nesting: an unreadable document, like any other
         raise json.JSONDecodeError("nested too deeply", "", 0) from None
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _SURROGATE.search(raw):  # rare (pairs escaped for emoji): only then is there one to find
+        try:
+            orjson.dumps(value, default=str)
+        except TypeError as exc:
+            if "surrogates" in str(exc):
+                raise json.JSONDecodeError("a lone surrogate, not text", "", 0) from None
+    return value
 
 
 def _unknown(value):

@@ -32,14 +32,14 @@ def parse_fhir_datetime(value) -> dt.datetime | None:
 
 
 def storable(moment: dt.datetime | None) -> dt.datetime | None:
-    """`moment`, or None when it has no instant in UTC within years 1–9999 (the first hours
-    of year 1 east of Greenwich, the last of 9999 west of it): what a timestamp column can
-    hold and be read back from (PostgreSQL would store the first as a date BC, which the
-    driver then cannot read)."""
+    """`moment`, or None outside years 2–9998: what a timestamp column holds and every page
+    can work with — shown in any time zone, a year taken off or added (year 1 east of
+    Greenwich was stored as a date BC, which the driver cannot read back; 9999 shown in KST,
+    or a year before year 1, overflowed Python's dates)."""
     if moment is None:
         return None
     try:
-        moment.astimezone(dt.UTC)
+        year = moment.astimezone(dt.UTC).year
     except OverflowError:
         return None
-    return moment
+    return moment if 2 <= year <= 9998 else None

@@ -384,9 +384,8 @@ def series_latest(records: QuerySet[Record], codes: tuple[str, ...], category: s
     latest = records.filter(condition, value_num__isnull=False).select_related(
         "source__institution"
     )
-    # The reverse of series_points' order, so the first here is the last there (NULL dates
-    # too, on PostgreSQL and SQLite alike: each database's NULL ordering flips with it).
-    return latest.order_by("-effective", "-id").first()
+    # The reverse of series_points' order, so the first here is the last there.
+    return latest.order_by(F("effective").desc(nulls_last=True), "-id").first()
 
 
 def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...], str]]) -> list:
@@ -401,7 +400,10 @@ def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...],
     charts, condition = _series_condition(records, wanted)
     rows = list(
         records.filter(condition, value_num__isnull=False)
-        .order_by("effective", "id")
+        # Undated results first, on every database: a list ends with its latest dated result,
+        # the one its page names and explains (a result whose date a column cannot hold was
+        # last on PostgreSQL, and the explanation read a plain point as the latest).
+        .order_by(F("effective").asc(nulls_first=True), "id")
         .values(
             *POINT_FIELDS,
             effective_text=Cast("effective", CharField()),

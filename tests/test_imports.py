@@ -498,3 +498,19 @@ def test_a_nul_character_in_a_resource_is_refused_with_its_place(client, patient
     assert (issue.resource_id, issue.display) == ("nul", "amlodipine")
     page = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "dosageInstruction[0].text holds a NUL character" in page
+
+
+def test_a_lone_surrogate_makes_the_file_unreadable_not_a_500(client, patient):
+    """JSON may escape half of a UTF-16 pair ("\\ud800"): not text, and no page can write it
+    (QA: the import's review page answered 500). The file is refused with a message; an
+    escaped pair (an emoji) is text and is read."""
+    login(client, patient.email)
+    start = b'{"resourceType": "Observation", "id": "x", "status": "final", "code": {"text": '
+    lone = start + b'"a\\ud800b"}}'
+    response = post_file(client, "lone.json", lone)
+    assert response.status_code == 200
+    assert not Source.objects.exists()
+
+    pair = start + b'"\\ud83d\\ude00"}}'
+    source = imported(post_file(client, "pair.json", pair, confirm="on"))
+    assert Record.objects.get(source=source).display == "\U0001f600"

@@ -339,3 +339,30 @@ def test_a_medication_statement_is_not_called_a_prescription(client, patient):
     history = page[page.index("<details>") : page.index("</details>")]
     assert " · reported as taken · " in history
     assert "prescribed" not in history
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00Z", "0001-06-01", "9999-12-31T23:59:59Z", "9999-06-01"]
+)
+def test_a_result_at_the_ends_of_the_calendar_breaks_no_page(client, patient, moment):
+    """QA: a result dated in year 1 or 9999 (valid R4) broke the dashboard, the timeline and
+    the charts (a year taken off, or KST added, left Python's calendar). The resource is kept
+    as sent; its date column is left empty."""
+    from tests.test_charts import blood_pressure
+
+    import_resources(
+        patient,
+        "A병원",
+        [blood_pressure("bp0", 120, 80, moment), blood_pressure("bp1", 130, 85, "2026-01-05")],
+    )
+    login(client, patient.email)
+    for url in (
+        "/dashboard/",
+        "/records/timeline/",
+        "/records/vitals/",
+        "/records/summary/",
+        "/records/timeline/?date_from=2020-01-01",
+        "/api/v1/records/",
+    ):
+        assert client.get(url).status_code == 200, url
+    assert Record.objects.get(resource_id="bp0").effective is None
