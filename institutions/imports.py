@@ -143,6 +143,8 @@ def _already_stored(actor: Actor, resources) -> tuple[int, list[tuple[Source, in
     wanted = {}
     for r in resources:
         if r.get("resourceType") and r.get("id") is not None:
+            if "\x00" in str(r["id"]):  # refused when it is imported: no column holds it
+                continue
             try:
                 wanted[(r["resourceType"], str(r["id"]))] = content_hash(r)
             except TypeError:  # nested deeper than it can be written back: ingest refuses it

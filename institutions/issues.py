@@ -57,6 +57,10 @@ def _problem_words(item: dict) -> str:
         return _("%(path)s has a value FHIR R4 does not allow") % {"path": path}
     if error == "nul":
         return _("%(path)s holds a NUL character, which no record can store") % {"path": path}
+    if error == "too_large":
+        return _("%(path)s holds a number too large or too precise for any record to store") % {
+            "path": path
+        }
     if error == "unreadable":
         return _("%(path)s could not be read") % {"path": path}
     return _("%(path)s has the wrong form") % {"path": path}

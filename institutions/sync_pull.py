@@ -78,11 +78,11 @@ def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = fr
     SyncIssue.objects.bulk_create(
         SyncIssue(
             run=run,
-            resource_type=refusal.resource_type[:40],
-            resource_id=refusal.resource_id[:100],
+            resource_type=_text(refusal.resource_type)[:40],
+            resource_id=_text(refusal.resource_id)[:100],
             code=refusal.code,
-            params=refusal.params,
-            display=refusal.display[:200],
+            params=_text(refusal.params),
+            display=_text(refusal.display)[:200],
             effective=refusal.effective,
         )
         for refusal in stored.refusals
@@ -94,6 +94,19 @@ def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = fr
         "unchanged": stored.unchanged,
         "invalid": stored.invalid,
     }
+
+
+def _text(value):
+    """`value` with each NUL character (U+0000) shown as U+FFFD: a refused resource is named
+    by what it says, and its name may hold the NUL it was refused for, which no text or JSON
+    column of PostgreSQL takes (the whole page was lost)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_text(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return value
 
 
 def _commit_page(

@@ -25,8 +25,9 @@ def _int(text: str) -> int | Decimal:
 
 
 def _constant(name: str):
-    # NaN and Infinity are not JSON (orjson, used before, refused them too).
-    raise ValueError(f"{name} is not a JSON number")
+    # NaN and Infinity are not JSON (orjson, used before, refused them too): the document is
+    # unreadable, like any other that is not JSON.
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
 
 
 # An escaped UTF-16 surrogate (\ud800–\udfff): the stdlib reads one without its pair as a

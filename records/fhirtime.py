@@ -25,7 +25,11 @@ def parse_fhir_datetime(value) -> dt.datetime | None:
     try:
         parsed = parse_datetime(value)
     except ValueError:
-        return None
+        # FHIR allows a leap second (:60), which Python's datetimes do not: the second before.
+        leap = value[16:19] == ":60" and value[:16] + ":59" + value[19:]
+        if not leap:
+            return None
+        return parse_fhir_datetime(leap)
     if parsed is not None and parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=KST)
     return parsed

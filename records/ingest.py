@@ -12,6 +12,7 @@ to record where it keeps them (institutions: SyncIssue rows of the run).
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -28,12 +29,16 @@ from records.validation import (
     TOO_DEEP,
     names_other_patient,
     nul_character,
+    number_out_of_range,
     problem,
     validate,
 )
 
 logger = logging.getLogger(__name__)
 # A valid resource whose columns could not be computed (a case the projection does not know).
+# An exponent of 5 digits or more, or 16,000 digits in a row: where a number out of any
+# database's range can be (a cheap test of the canonical text; the resource is walked after).
+_LONG_NUMBER = re.compile(rb"[eE][+-]?[0-9]{5}|[0-9]{16000}")
 UNREADABLE = (INVALID, {"problems": [problem((), "unreadable")], "more": 0})
 
 
@@ -174,7 +179,15 @@ def ingest_page(
                 )
             )
             continue
-        page[(resource["resourceType"], str(resource["id"]))] = resource  # a repeat: last wins
+        key = (resource["resourceType"], str(resource["id"]))
+        if "\x00" in key[0] or "\x00" in key[1]:  # not even looked up: no column holds it
+            result.refusals.append(
+                _refusal(
+                    resource, *nul_character(dict(zip(("resourceType", "id"), key, strict=True)))
+                )
+            )
+            continue
+        page[key] = resource  # a repeat: last wins
     existing = _stored(source_id, page)
     elsewhere = (
         _held_elsewhere(patient_id, source_id, dedupe_with, page) if dedupe_with is not None else {}
@@ -191,6 +204,13 @@ def ingest_page(
             nul = nul_character(resource)
             if nul:
                 result.refusals.append(_refusal(resource, *nul))
+                continue
+        # A number beyond a database's (records.validation): a long exponent, or a long run of
+        # digits, must be in the canonical text first.
+        if _LONG_NUMBER.search(canonical):
+            huge = number_out_of_range(resource)
+            if huge:
+                result.refusals.append(_refusal(resource, *huge))
                 continue
         digest = hashlib.sha256(canonical).hexdigest()
         known = existing.get((resource_type, resource_id))

@@ -93,7 +93,19 @@ def at_age(birth: dt.date, age: str) -> dt.date:
 
 
 def after(day: dt.date, interval: str) -> dt.date:
-    return at_age(day, interval)
+    """`interval` after `day`; the calendar's last day if that is beyond it (a dose recorded
+    in year 9999)."""
+    try:
+        return at_age(day, interval)
+    except (OverflowError, ValueError):  # a date past 9999-12-31 (add_months: ValueError)
+        return dt.date.max
+
+
+def after_days(day: dt.date, days: dt.timedelta) -> dt.date:
+    try:
+        return day + days
+    except OverflowError:  # past 9999-12-31, like after()
+        return dt.date.max
 
 
 def age_in_years(birth: dt.date, today: dt.date) -> int:
@@ -185,7 +197,12 @@ class Overview:
 
 def _day(record: Record, resource: dict) -> dt.date | None:
     moment = parse_fhir_datetime(resource.get("occurrenceDateTime")) or record.effective
-    return timezone.localtime(moment).date() if moment else None
+    if moment is None:
+        return None
+    try:
+        return timezone.localtime(moment).date()
+    except OverflowError:  # year 1 or 9999, beyond the calendar in Seoul: the day it says
+        return moment.date()
 
 
 def _where(record: Record, resource: dict) -> str:
@@ -297,7 +314,8 @@ def _child_dose(entry: dict, birth: dt.date, doses: list[Given], today: dt.date)
     if entry.get("after") and previous is not None and previous.day:
         earliest = after(previous.day, entry["after"])
         if earliest > due_from:
-            overdue_from = max(overdue_from, earliest + (overdue_from - due_from))
+            window = overdue_from - due_from
+            overdue_from = max(overdue_from, after_days(earliest, window))
             due_from = earliest
     if entry.get("stop") and today >= at_age(birth, entry["stop"]):
         state = NOT_GIVEN

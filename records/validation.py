@@ -27,6 +27,7 @@ pydantic's vocabulary (the one the stored issues use; institutions.issues words 
 import functools
 import json
 from collections.abc import Collection
+from decimal import Decimal
 from pathlib import Path
 
 import jsonschema_rs
@@ -340,13 +341,42 @@ def nul_character(resource) -> tuple[str, dict] | None:
     """INVALID with the place of the first string holding a NUL character (U+0000), or None:
     valid JSON, but no text column or jsonb value can hold it (PostgreSQL refuses it), and no
     page should show it."""
-    found = _nul_path(resource, ())
+    found = _path_where(resource, (), _has_nul)
     return None if found is None else (INVALID, {"problems": [problem(found, "nul")], "more": 0})
 
 
-def _nul_path(value, path: tuple):
-    if isinstance(value, str):
-        return path if "\x00" in value else None
+def _has_nul(value) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+# PostgreSQL's numeric (which jsonb numbers are) holds up to 131072 digits before the point
+# and 16383 after it; a FHIR decimal has no limit. Beyond that no database column takes it.
+_MOST_DIGITS_BEFORE, _MOST_DIGITS_AFTER = 131072, 16383
+
+
+def number_out_of_range(resource) -> tuple[str, dict] | None:
+    """INVALID with the place of the first number no database can store (1e131072, or more
+    than 16383 digits after the point), or None. Checked on every database, so that what is
+    stored does not depend on which one."""
+    found = _path_where(resource, (), _out_of_range)
+    return (
+        None if found is None else (INVALID, {"problems": [problem(found, "too_large")], "more": 0})
+    )
+
+
+def _out_of_range(value) -> bool:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    exponent = value.as_tuple().exponent
+    return -exponent > _MOST_DIGITS_AFTER or (
+        not value.is_zero() and value.adjusted() >= _MOST_DIGITS_BEFORE
+    )
+
+
+def _path_where(value, path: tuple, test):
+    """The path of the first value (or key) in `value` that `test` holds for, or None."""
+    if test(value):
+        return path
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):
@@ -354,9 +384,9 @@ def _nul_path(value, path: tuple):
     else:
         return None
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
+        if test(key):
             return path
-        found = _nul_path(item, (*path, key))
+        found = _path_where(item, (*path, key), test)
         if found is not None:
             return found
     return None

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -514,3 +515,109 @@ def test_a_lone_surrogate_makes_the_file_unreadable_not_a_500(client, patient):
     pair = start + b'"\\ud83d\\ude00"}}'
     source = imported(post_file(client, "pair.json", pair, confirm="on"))
     assert Record.objects.get(source=source).display == "\U0001f600"
+
+
+# --- Hostile files (second QA pass): each is answered, the rest of the file is stored ---------
+
+
+def _ndjson(*resources) -> bytes:
+    return "\n".join(json.dumps(r) for r in resources).encode()
+
+
+OK_OBSERVATION = {
+    "resourceType": "Observation",
+    "id": "ok",
+    "status": "final",
+    "code": {"text": "y"},
+}
+
+
+def test_a_nul_in_a_refused_resources_name_is_reported_without_it(client, patient):
+    """The name a refused resource is listed by is text too (QA: PostgreSQL refused the
+    issue row and the whole import failed)."""
+    nul = {
+        "resourceType": "MedicationRequest",
+        "id": "nul-name",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p"},
+        "medicationCodeableConcept": {"text": "amlo\u0000dipine"},
+    }
+    login(client, patient.email)
+
+    source = imported(post_file(client, "nul.ndjson", _ndjson(nul, OK_OBSERVATION), confirm="on"))
+
+    assert set(Record.objects.filter(source=source).values_list("resource_id", flat=True)) == {"ok"}
+    issue = source.runs.get().issues.get()
+    assert (issue.resource_id, issue.display) == ("nul-name", "amlo\ufffddipine")
+    page = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "medicationCodeableConcept.text holds a NUL character" in page
+
+
+@pytest.mark.parametrize("where", ["resource", "patient"])
+def test_a_nul_in_an_id_is_refused_not_a_500(client, patient, password, where):
+    """QA: a NUL in a resource's id, or in the file's Patient's id, answered 500 (the check
+    for resources already imported sent it to PostgreSQL)."""
+    person = {"resourceType": "Patient", "id": "p\u0000" if where == "patient" else "p"}
+    odd = dict(OK_OBSERVATION, id="a\u0000b" if where == "resource" else "odd")
+    data = _ndjson(person, odd, dict(OK_OBSERVATION, subject={"reference": "Patient/p"}))
+    login(client, patient.email)
+
+    review = post_file(client, "nul-id.ndjson", data)
+    assert review.status_code == 200
+    source = imported(post_file(client, "nul-id.ndjson", data, confirm="on"))
+    refused = {i.resource_type: i.params for i in source.runs.get().issues.all()}
+    nul_one = "Patient" if where == "patient" else "Observation"
+    assert refused[nul_one]["problems"][0]["error"] == "nul"
+    # The rest is stored (with the Patient refused, "Patient/p" names someone else).
+    kept = {"resource": {"p", "ok"}, "patient": {"odd"}}[where]
+    assert set(Record.objects.filter(source=source).values_list("resource_id", flat=True)) == kept
+
+    headers = api_token(client, patient, password)
+    upload = SimpleUploadedFile("nul-id.ndjson", data)
+    api = client.post("/api/v1/imports/", {"file": upload, "confirm": "true"}, headers=headers)
+    assert api.status_code in (202, 409), api.content[:500]
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_make_a_file_unreadable_not_a_500(client, patient, password, constant):
+    data = (
+        b'{"resourceType": "Observation", "id": "x", "status": "final", "code": {"text": "t"},'
+        b' "valueQuantity": {"value": ' + constant + b"}}"
+    )
+    login(client, patient.email)
+    response = post_file(client, "nan.json", data)
+    assert response.status_code == 200
+    assert "FHIR" in response.content.decode()
+    assert not Source.objects.exists()
+
+    headers = api_token(client, patient, password)
+    api = client.post(
+        "/api/v1/imports/", {"file": SimpleUploadedFile("nan.json", data)}, headers=headers
+    )
+    assert api.status_code == 400
+    assert not Source.objects.exists()
+
+
+def test_a_number_beyond_what_a_database_holds_is_refused_with_its_place(client, patient):
+    """1e131072 is a valid FHIR decimal, but PostgreSQL's numeric (jsonb's numbers) ends at
+    1e131071 (QA: the whole import failed). That resource is refused and named, on every
+    database; the rest of the file is stored, and a number just in range is kept as sent."""
+    huge = dict(OK_OBSERVATION, id="huge", valueQuantity={"value": 1, "unit": "mg"})
+    fine = dict(OK_OBSERVATION, id="fine", valueQuantity={"value": 2, "unit": "mg"})
+    data = (
+        _ndjson(huge, fine, OK_OBSERVATION)
+        .replace(b'"value": 1,', b'"value": 1e131072,')
+        .replace(b'"value": 2,', b'"value": 1e131071,')
+    )
+    login(client, patient.email)
+
+    source = imported(post_file(client, "huge.ndjson", data, confirm="on"))
+
+    stored = dict(Record.objects.filter(source=source).values_list("resource_id", "resource"))
+    assert set(stored) == {"ok", "fine"}
+    assert stored["fine"]["valueQuantity"]["value"] == Decimal("1e131071")
+    issue = source.runs.get().issues.get()
+    assert issue.resource_id == "huge"
+    page = client.get(f"/sources/{source.code}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "valueQuantity.value holds a number too large or too precise" in page

@@ -366,3 +366,20 @@ def test_a_result_at_the_ends_of_the_calendar_breaks_no_page(client, patient, mo
     ):
         assert client.get(url).status_code == 200, url
     assert Record.objects.get(resource_id="bp0").effective is None
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        ("2016-12-31T23:59:60Z", dt.datetime(2016, 12, 31, 23, 59, 59, tzinfo=dt.UTC)),
+        ("2016-12-31T23:59:60.5+00:00", dt.datetime(2016, 12, 31, 23, 59, 59, 500000, dt.UTC)),
+    ],
+)
+def test_a_leap_second_is_a_date_not_none(patient, moment, expected):
+    """FHIR's dateTime allows second 60 (a leap second); Python does not (QA: the result read
+    as undated). It is read as the second before."""
+    from tests.test_charts import blood_pressure
+
+    import_resources(patient, "A병원", [blood_pressure("leap", 120, 80, moment)])
+
+    assert Record.objects.get(resource_id="leap").effective == expected

@@ -502,3 +502,20 @@ def test_the_same_dose_from_kdca_and_the_health_centre_counts_once(client):
     assert states[("HepB", 3)] in (DUE, UPCOMING)
     (hepb,) = [v for v in result.by_vaccine if v.key == "HepB"]
     assert len(hepb.doses) == 4  # the record lists both senders' entries
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "0001-01-01T00:00:00Z", "9999-12-31T23:00:00Z"])
+def test_a_vaccination_dated_at_the_ends_of_the_calendar_is_listed_not_a_500(client, day):
+    """QA: an Immunization of year 1 or 9999 broke the page (a day in Seoul outside Python's
+    calendar). It is listed, with the day its resource says; the other doses count."""
+    patient = child(dt.date(2019, 4, 10))
+    from_kdca(patient, [("01", "2019-04-12"), ("01", day)])
+    connect(patient, "kdca")
+    login(client, patient.email)
+
+    response = page_on_the_frozen_day(client, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'class="dose dose-done"' in page
+    assert ("0001" if day.startswith("0001") else "9999") in page
