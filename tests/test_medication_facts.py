@@ -182,6 +182,33 @@ def test_a_long_history_lists_the_latest_and_links_to_all_of_it(client, patient)
     assert "노바스크정5밀리그램" in timeline
 
 
+def test_a_long_history_under_many_product_codes_links_to_what_the_timeline_reads(client, patient):
+    """QA: an ingredient filled under dozens of products made the link's code filter longer
+    than the timeline reads (300 characters), so it led to an error. Beyond that the link is
+    to every medication record instead, and it works."""
+    start = dt.date(2021, 1, 4)
+    refills = [
+        prescription(
+            f"r{n}",
+            (start + dt.timedelta(days=28 * n)).isoformat(),
+            **dict(AMODIPIN, edi=f"6718{n:05d}"),
+            days=28,
+        )
+        for n in range(60)
+    ]
+    import_resources(patient, "A병원", refills)
+    login(client, patient.email)
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
+        english = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    history = english[english.index("<details>") : english.index("</details>")]
+    links = re.findall(r'<a href="(/records/timeline/\?[^"]+)">All [^<]*timeline</a>', history)
+    assert links == ["/records/timeline/?category=medication"]
+    timeline = client.get(links[0], HTTP_ACCEPT_LANGUAGE="en")
+    assert timeline.status_code == 200
+    assert "아모디핀정5밀리그램" in timeline.content.decode()
+
+
 def test_a_dose_in_parts_is_told_in_the_readers_language(client, patient):
     resource = prescription("r1", "2026-03-01", **NORVASC, days=28)
     resource["dosageInstruction"] = [

@@ -7,6 +7,7 @@ from django.utils.translation import gettext, ngettext
 
 from records import charts, queries, ranges, units
 from records.codes import record_name, status_label
+from records.forms import RecordFilterForm
 from records.narrative import sanitise_html
 from records.units import display_unit
 
@@ -56,10 +57,15 @@ def result_flag(record) -> str:
     return charts.flag(record)
 
 
+CODE_FILTER_LENGTH = RecordFilterForm.base_fields["code"].max_length
+
+
 @register.simple_tag
 def timeline_codes(codes: list[str]) -> str:
-    """The timeline's `code` filter for all of `codes`, URL-encoded."""
-    return urlencode(",".join(queries.code_token(code) for code in codes))
+    """The timeline's `code` filter for all of `codes`, URL-encoded; "" if it is longer than
+    the timeline's filter reads (many products of one ingredient), which would be an error."""
+    value = ",".join(queries.code_token(code) for code in codes)
+    return urlencode(value) if len(value) <= CODE_FILTER_LENGTH else ""
 
 
 @register.simple_tag(takes_context=True)
