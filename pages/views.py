@@ -43,7 +43,7 @@ def _dashboard_summary(actor) -> dict:
         summary.update(
             problems=queries.active_problems(records),
             current_medications=queries.current_medications(records),  # ten shown, "and N more"
-            allergies=queries.latest_by_code(records, Category.ALLERGY),
+            allergies=queries.latest_by_code(records, Category.ALLERGY, uncoded=True),
             vitals=queries.latest_by_code(records, Category.VITAL),
             visits=visits,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from django.db.models import (
+    Case,
     CharField,
     Count,
     Exists,
@@ -19,6 +20,8 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Value,
+    When,
     Window,
 )
 from django.db.models.fields.json import KeyTransform
@@ -484,11 +487,15 @@ def current_medications(records: QuerySet[Record], limit: int | None = None) -> 
 def latest_per_code(records: QuerySet[Record], limit: int) -> list[Record]:
     """The latest of `records` for each code, newest first, at most `limit`: one query (a
     window numbering each code's records by date, over the ids only; the rows it picks are
-    read whole), whatever the number of records."""
+    read whole), whatever the number of records. Records without a code are told apart by
+    their name (two allergies written only in words are two allergies)."""
+    uncoded_name = Case(When(code_value="", then=F("display")), default=Value(""))
     chosen = (
         records.annotate(
             position=Window(
-                RowNumber(), partition_by=[F("code_value")], order_by=F("effective").desc()
+                RowNumber(),
+                partition_by=[F("code_value"), uncoded_name],
+                order_by=F("effective").desc(),
             )
         )
         .filter(position=1)
@@ -503,9 +510,14 @@ def latest_per_code(records: QuerySet[Record], limit: int) -> list[Record]:
     )
 
 
-def latest_by_code(records: QuerySet[Record], category: str, limit: int = 8) -> list[Record]:
-    """The latest record of each code in a category (e.g. the latest of each vital sign)."""
-    return latest_per_code(records.filter(category=category).exclude(code_value=""), limit)
+def latest_by_code(
+    records: QuerySet[Record], category: str, limit: int = 8, *, uncoded: bool = False
+) -> list[Record]:
+    """The latest record of each code in a category (e.g. the latest of each vital sign).
+    `uncoded`: records without a code count too, each name apart — what a summary must not
+    leave out (an allergy written only in words); a vital sign without one has no series."""
+    in_category = records.filter(category=category)
+    return latest_per_code(in_category if uncoded else in_category.exclude(code_value=""), limit)
 
 
 def active_problems(records: QuerySet[Record], limit: int = 10) -> list[Record]:
@@ -533,7 +545,9 @@ def summary_sections(records: QuerySet[Record], limit: int = 10) -> dict[str, li
         Category.CONDITION: active_problems(records, limit=limit),
         # Every current medication: a summary that stops at ten would leave some out unsaid.
         Category.MEDICATION: [line["latest"] for line in current_medications(records)],
-        Category.ALLERGY: latest_by_code(records, Category.ALLERGY, limit=limit),
-        Category.IMMUNIZATION: latest_by_code(records, Category.IMMUNIZATION, limit=limit),
+        Category.ALLERGY: latest_by_code(records, Category.ALLERGY, limit=limit, uncoded=True),
+        Category.IMMUNIZATION: latest_by_code(
+            records, Category.IMMUNIZATION, limit=limit, uncoded=True
+        ),
         Category.LAB: [test["latest"] for test in labs][:limit],
     }

@@ -60,3 +60,45 @@ def test_fixtures_render_on_every_page_and_detail(client, patient):
         .distinct()
     ):
         assert client.get(f"/records/labs/{code}/").status_code == 200, code
+
+
+def _text_only(resource_type: str, rid: str, text: str, **extra) -> dict:
+    concept = "vaccineCode" if resource_type == "Immunization" else "code"
+    subject = "patient" if resource_type in ("AllergyIntolerance", "Immunization") else "subject"
+    return {
+        "resourceType": resource_type,
+        "id": rid,
+        concept: {"text": text},
+        subject: {"reference": "Patient/p"},
+        **extra,
+    }
+
+
+def test_allergies_and_problems_named_only_in_words_are_each_listed(client, patient):
+    """QA: an allergy or immunization with a name but no code was left out of the summary and
+    the dashboard, which said "None recorded." over a recorded penicillin allergy; two active
+    problems without codes were shown as one. Uncoded records are told apart by their name."""
+    active = {"clinicalStatus": {"coding": [{"code": "active"}]}}
+    import_resources(
+        patient,
+        "A병원",
+        [
+            _text_only("AllergyIntolerance", "a1", "페니실린", recordedDate="2024-03-01"),
+            _text_only("AllergyIntolerance", "a2", "땅콩", recordedDate="2025-03-01"),
+            _text_only("Condition", "c1", "고혈압", recordedDate="2024-01-01", **active),
+            _text_only("Condition", "c2", "당뇨병", recordedDate="2024-02-01", **active),
+            _text_only(
+                "Immunization", "i1", "독감", status="completed", occurrenceDateTime="2025-10-01"
+            ),
+        ],
+    )
+    login(client, patient.email)
+
+    for url in ("/records/summary/", "/dashboard/"):
+        page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        for name in ("페니실린", "땅콩", "고혈압", "당뇨병"):
+            assert name in page, (url, name)
+    summary = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "독감" in summary
+    api = client.get("/api/v1/summary/").json()
+    assert "페니실린" in json.dumps(api, ensure_ascii=False)
