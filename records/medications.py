@@ -92,6 +92,7 @@ class Entry:
     current: bool
     prescription_ref: str = ""  # a dispensing's authorizingPrescription (MedicationRequest/id)
     product_code: str = ""  # the HIRA EDI / KD / RxNorm product code, "" without one
+    upcoming: bool = False  # not ended, and it starts after today
 
     @property
     def is_dispensing(self) -> bool:
@@ -130,6 +131,10 @@ class Ingredient:
         return any(e.current for e in self.entries)
 
     @property
+    def upcoming(self) -> bool:
+        return any(e.upcoming for e in self.entries)
+
+    @property
     def latest(self) -> Entry:
         return self.entries[0]
 
@@ -161,6 +166,7 @@ class Ingredient:
 class Overview:
     current: list[Ingredient]
     past: list[Ingredient]
+    upcoming: list[Ingredient]  # none current, one to start after today (not yet past either)
     duplicates: list["Duplicate"]
     without_atc: bool  # some lines are grouped by another code or a name (the page says so)
 
@@ -217,15 +223,17 @@ def overview(
             basis = str(BASIS[system]) if system else ""
             name = name or str(_("Unnamed medication"))
             ingredient = groups[key] = Ingredient(key=key, name=name, basis=basis)
-        current = _current(record.status, said, day)
-        if ingredient.count(record, said, names[record.source_id]) or current:
-            ingredient.entries.append(_entry(record, said, current, doses))
+        when = _when(record.status, said, day)
+        if ingredient.count(record, said, names[record.source_id]) or when != "past":
+            ingredient.entries.append(_entry(record, said, when, doses))
     lines = list(groups.values())
     lines.sort(key=lambda i: (i.latest.start or dt.date.min, i.latest.record.pk), reverse=True)
     current = [line for line in lines if line.current]
+    upcoming = [line for line in lines if line.upcoming and not line.current]
     return Overview(
         current=current,
-        past=[line for line in lines if not line.current],
+        upcoming=upcoming,
+        past=[line for line in lines if not line.current and not line.upcoming],
         duplicates=[d for d in (_duplicate(line) for line in current) if d],
         without_atc=any(not line.by_atc for line in lines),
     )
@@ -288,19 +296,22 @@ def _day(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def _current(status: str, said: dict, day: str) -> bool:
-    """Whether a prescription with these facts is current on `day` (ISO): while its supply
-    lasts, or with no end known while its status says it goes on; never once ended."""
+def _when(status: str, said: dict, day: str) -> str:
+    """Whether a prescription with these facts is "current", "upcoming" or "past" on `day`
+    (ISO): current from its start while its supply lasts, or with no end known while its
+    status says it goes on; upcoming before its start (a course written today to begin next
+    week is not over: listing it as past misled); never either once ended."""
     if status in ENDED:
-        return False
-    end = said["end"]
+        return "past"
+    start, end = said["start"], said["end"]
+    if start is not None and day < start:
+        return "upcoming"
     if end is not None:
-        start = said["start"]
-        return (start is None or start <= day) and day < end
-    return status in ONGOING
+        return "current" if day < end else "past"
+    return "current" if status in ONGOING else "past"
 
 
-def _entry(record, said: dict, current: bool, doses: dict) -> Entry:
+def _entry(record, said: dict, when: str, doses: dict) -> Entry:
     dose = said["dose"]
     key = repr(dose)
     if key not in doses:
@@ -314,7 +325,8 @@ def _entry(record, said: dict, current: bool, doses: dict) -> Entry:
         end=_day(said["end"]),
         dose=doses[key],
         where=said["where"],
-        current=current,
+        current=when == "current",
+        upcoming=when == "upcoming",
         prescription_ref=said["prescription"],
         product_code=said["product_code"],
     )

@@ -52,7 +52,7 @@ def real_medications() -> list[dict]:
 def signature(overview: medications.Overview) -> list:
     """What the page shows of each line and entry."""
     lines = []
-    for kind in ("current", "past"):
+    for kind in ("current", "upcoming", "past"):
         for line in getattr(overview, kind):
             entries = [
                 (
@@ -65,6 +65,7 @@ def signature(overview: medications.Overview) -> list:
                     str(e.dose),
                     e.where,
                     e.current,
+                    e.upcoming,
                     e.prescription_ref,
                     e.product_code,
                 )
@@ -104,7 +105,10 @@ def test_the_facts_say_what_the_resources_say_on_real_data(patient, today):
     assert {line.key for line in current} == taken
     assert {line.key for line in medications.current(records, today=today)} == taken
     assert (
-        sum(len(line.entries) for line in from_facts.current + from_facts.past) == therapies.count()
+        sum(
+            len(line.entries) for line in from_facts.current + from_facts.upcoming + from_facts.past
+        )
+        == therapies.count()
     )
 
 

@@ -142,20 +142,52 @@ def test_two_products_of_one_ingredient_are_one_line_with_every_source(patient):
 
 
 @pytest.mark.parametrize(
-    ("today", "current"),
+    ("today", "group"),
     [
-        (dt.date(2026, 3, 1), True),  # the day it starts
-        (dt.date(2026, 3, 30), True),  # the supply's last day
-        (dt.date(2026, 3, 31), False),  # the supply has run out
-        (dt.date(2026, 2, 28), False),  # not started yet
+        (dt.date(2026, 3, 1), "current"),  # the day it starts
+        (dt.date(2026, 3, 30), "current"),  # the supply's last day
+        (dt.date(2026, 3, 31), "past"),  # the supply has run out
+        (dt.date(2026, 2, 28), "upcoming"),  # not started yet: neither taken nor over
     ],
 )
-def test_current_or_past_from_the_start_and_the_supply(patient, today, current):
+def test_current_past_or_upcoming_from_the_start_and_the_supply(patient, today, group):
     import_resources(patient, "A병원", [prescription("a1", "2026-03-01", days=30, **METFORMIN)])
 
     meds = _overview(patient, today=today)
 
-    assert (len(meds.current), len(meds.past)) == ((1, 0) if current else (0, 1))
+    groups = {"current": meds.current, "past": meds.past, "upcoming": meds.upcoming}
+    assert {name: len(lines) for name, lines in groups.items()} == {
+        name: int(name == group) for name in groups
+    }
+
+
+def test_a_prescription_that_starts_later_is_listed_as_starting_not_as_past(client, patient):
+    """A prescription written today for a course that starts next week was listed under
+    "Past" (QA): a patient would read it as over. It is listed under its own heading with the
+    day it starts, and a line taken now and starting again later stays current."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("a1", "2026-03-20", days=14, **METFORMIN),
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("n2", "2026-04-01", days=30, **NORVASC),
+        ],
+    )
+    login(client, patient.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC), tick=False):
+        meds = _overview(patient, today=TODAY)
+        html = client.get("/records/medications/").content.decode()
+
+    assert [line.key[1] for line in meds.upcoming] == ["A10BA02"]
+    assert [line.key[1] for line in meds.current] == ["C08CA01"]
+    assert meds.past == []
+    upcoming = html[html.index('id="medications-upcoming"') : html.index('id="medications-past"')]
+    assert "A10BA02" in upcoming
+    assert "2026" in upcoming  # the day it starts
+    past = html[html.index('id="medications-past"') :]
+    assert "A10BA02" not in past
 
 
 def test_stopped_is_past_and_no_duration_follows_the_status(patient):
