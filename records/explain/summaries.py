@@ -147,6 +147,7 @@ def digest(records, *, since, today=None):
                 effective__isnull=False,
             ).exclude(code_value=""),
             DIGEST_CANDIDATES,
+            uncoded=False,
         )
     )
     results = _histories(records, urgent_first(latest, DIGEST_RESULTS))
