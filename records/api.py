@@ -235,7 +235,9 @@ def lab_series(request, code):
 def summary(request):
     """The patient summary's sections: active problems, current medications, allergies,
     immunizations and recent results, each with its source."""
-    sections = queries.summary_sections(queries.records_for(request.actor))
+    sections = queries.summary_sections(
+        queries.records_for(request.actor), categories=request.actor.scope.categories
+    )
     return Response({k: RecordSerializer(v, many=True).data for k, v in sections.items()})
 
 

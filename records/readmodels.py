@@ -236,7 +236,9 @@ def summary_sections(actor: Actor, *, data_version: int | None = None) -> dict:
     (`data_version`: as read()'s)."""
 
     def compute():
-        sections = queries.summary_sections(queries.records_for(actor))
+        sections = queries.summary_sections(
+            queries.records_for(actor), categories=actor.scope.categories
+        )
         listed = [record for records in sections.values() for record in records]
         slim(listed, keep_resource=listed)  # a few records: the sources shared only
         return sections

@@ -232,7 +232,9 @@ def summary(request):
 @login_required
 @require_GET
 def summary_document(request):
-    sections = queries.summary_sections(queries.records_for(request.actor))
+    sections = queries.summary_sections(
+        queries.records_for(request.actor), categories=request.actor.scope.categories
+    )
     queries.with_resources([record for records in sections.values() for record in records])
     audit.record(
         action=Action.RECORDS_EXPORTED,

@@ -810,6 +810,29 @@ def test_recipient_summary_flags_recent_results_out_of_range(client, patient, re
     assert shown == expected
 
 
+def test_a_share_s_summary_asks_nothing_of_what_it_does_not_share(client, patient, records):
+    """A share of labs: its overview's summary reads the labs' section only (each other
+    section's query cost the page about 5 ms), says the others are not shared, and lists the
+    same results as the patient's own summary does."""
+    _share, token = make_share(patient, categories=["lab"])
+    open_as_recipient(client, token)
+    own = record_queries.summary_sections(Record.objects.filter(patient=patient))
+    assert own["lab"]
+    assert Record.objects.filter(patient=patient, category__in=["condition", "medication"]).exists()
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/s/{token}/").content.decode()
+
+    for category in ("condition", "medication", "allergy", "immunization"):
+        asking = [q["sql"] for q in queries.captured_queries if f"'{category}'" in q["sql"]]
+        assert not asking, category
+    for heading in ("Active problems", "Current medications", "Allergies and adverse reactions"):
+        section = page.split(f"<h2>{heading}</h2>", 1)[1].split("</section>", 1)[0]
+        assert "Not shared with you." in section, heading
+    recent = page.split("<h2>Recent results</h2>", 1)[1].split("</section>", 1)[0]
+    assert len(re.findall(r"<tr>", recent)) == len(own["lab"])
+
+
 def test_recipient_opens_a_record_within_the_scope(client, patient, records):
     observation = json.loads((FHIR / "hl7-r4-examples" / "Observation-f001.json").read_text())
     import_resources(patient, "HL7 example", [observation])
