@@ -38,7 +38,6 @@ DASH = "6 4"
 class Chart:
     width: int = WIDTH
     height: int = HEIGHT
-    points: list = field(default_factory=list)
     lines: list = field(
         default_factory=list
     )  # one polyline per component (e.g. systolic, diastolic)
@@ -49,8 +48,8 @@ class Chart:
     plot: dict = field(default_factory=dict)
     unit: str = ""  # as people write it, shown on the value axis
     series: list = field(default_factory=list)  # the named lines (systolic, diastolic)
-    # The points' SVG markup, built here: hundreds of <path> elements through the template
-    # engine cost more than everything else on the page (see points_markup).
+    # The points' SVG markup, built here (trend): hundreds of <path> elements through the
+    # template engine cost more than everything else on the page.
     points_svg: str = ""
     total: int = 0  # the dated values charted
     drawn: int = 0  # the points drawn of them: fewer where they are dense (see thinned)
@@ -139,17 +138,17 @@ DRAWN_AT_MOST = 300
 PERIODS = 100
 
 
-def thinned(dated: list, *, second: bool = False) -> list:
-    """The values of `dated` (oldest first) a chart draws: all of them, or, beyond
-    DRAWN_AT_MOST, the first, the latest and each period's highest and lowest (of the second
-    component too), in time order."""
+def thinned(dated: list, stamps: list[float], *, second: bool = False) -> list[int]:
+    """Which values of `dated` (oldest first; `stamps`, their POSIX timestamps) a chart draws,
+    by their indices in time order: all of them, or, beyond DRAWN_AT_MOST, the first, the
+    latest and each period's highest and lowest (of the second component too)."""
     if len(dated) <= DRAWN_AT_MOST:
-        return dated
-    start = dated[0].effective.timestamp()
-    span = (dated[-1].effective.timestamp() - start) or 1
+        return list(range(len(dated)))
+    start = stamps[0]
+    span = (stamps[-1] - start) or 1
     periods: dict[int, list[int]] = {}
-    for index, record in enumerate(dated):
-        period = min(int((record.effective.timestamp() - start) / span * PERIODS), PERIODS - 1)
+    for index, stamp in enumerate(stamps):
+        period = min(int((stamp - start) / span * PERIODS), PERIODS - 1)
         periods.setdefault(period, []).append(index)
     firsts = [record.value_num for record in dated]
     seconds = [record.value_num2 for record in dated]
@@ -161,7 +160,7 @@ def thinned(dated: list, *, second: bool = False) -> list:
         if known:
             kept.add(min(known, key=seconds.__getitem__))
             kept.add(max(known, key=seconds.__getitem__))
-    return [dated[i] for i in sorted(kept)]
+    return sorted(kept)
 
 
 def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
@@ -181,18 +180,14 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
     y_min, y_max = min(bounds), max(bounds)
     pad = (y_max - y_min) * 0.1 or abs(y_max) * 0.1 or 1
     y_min, y_max = y_min - pad, y_max + pad
-    t_min, t_max = dated[0].effective.timestamp(), dated[-1].effective.timestamp()
+    stamps = [r.effective.timestamp() for r in dated]
+    t_min, t_max = stamps[0], stamps[-1]
     span = (t_max - t_min) or 1
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     chart.plot = {"x": LEFT, "y": TOP, "width": plot_w, "height": plot_h, "bottom": TOP + plot_h}
 
-    def x(record):
-        return round(
-            LEFT + (record.effective.timestamp() - t_min) / span * plot_w
-            if span > 1
-            else LEFT + plot_w / 2,
-            1,
-        )
+    def x(stamp):
+        return round(LEFT + (stamp - t_min) / span * plot_w if span > 1 else LEFT + plot_w / 2, 1)
 
     def y(value):
         return round(TOP + (y_max - value) / (y_max - y_min) * plot_h, 1)
@@ -213,34 +208,43 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
         chart.legend.append(
             {"name": names[source_id], **style, "marker": marker(style["shape"], 6, 6, 5)}
         )
+    # What each point's markup repeats, read once per source: its colour and shape (this
+    # module's own) and its name, escaped (it comes from outside).
+    escaped = {
+        source_id: {**styles.get(source_id, fallback), "institution": html.escape(name)}
+        for source_id, name in names.items()
+    }
+    zone, language = timezone.get_current_timezone(), get_language()
     components = [(gettext("Systolic"), "systolic"), (gettext("Diastolic"), "diastolic")]
-    drawn = thinned(dated, second=second)
+    drawn = thinned(dated, stamps, second=second)
     chart.total, chart.drawn = len(dated), len(drawn)
-    first_line, second_line = [], []
-    for record in drawn:
-        style = styles.get(record.source_id, fallback)
+    first_line, second_line, markup = [], [], []
+    for index in drawn:
+        record = dated[index]
+        source = escaped[record.source_id]
         values = [record.value_num] + (
             [record.value_num2] if second and record.value_num2 is not None else []
         )
-        at, day = x(record), _date(record)
-        for index, value in enumerate(values):
-            label = f"{components[index][0]} " if second else ""
+        at = x(stamps[index])
+        day = html.escape(_day(record.effective.astimezone(zone).date(), language))
+        for component, value in enumerate(values):
+            label = f"{components[component][0]} " if second else ""
             height = y(value)
-            (second_line if index else first_line).append(f"{at},{height}")
-            chart.points.append(
-                {
-                    "x": at,
-                    "y": height,
-                    "color": style["color"],
-                    "shape": style["shape"],
-                    "marker": marker(style["shape"], at, height),
-                    "value": value,
-                    "text": f"{label}{_number(value)}{suffix}",
-                    "date": day,
-                    "institution": record.source.display_name,
-                }
+            (second_line if component else first_line).append(f"{at},{height}")
+            markup.append(
+                POINT.format(
+                    shape=source["shape"],
+                    marker=marker(source["shape"], at, height),
+                    color=source["color"],
+                    date=day,
+                    text=html.escape(f"{label}{_number(value)}{suffix}"),
+                    institution=source["institution"],
+                )
             )
-    chart.points_svg = points_markup(chart.points)
+    # Every value from outside (a name, a unit) was escaped above, and the rest are numbers
+    # and this module's own words; the template engine drew these in a loop at several times
+    # the cost (a tenth of a cold vital-signs page).
+    chart.points_svg = mark_safe("".join(markup))  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703
     chart.lines.append(" ".join(first_line))
     if second:
         chart.lines.append(" ".join(second_line))
@@ -268,12 +272,12 @@ def trend(records, *, styles: dict[int, dict], second: bool = False) -> Chart:
     # The time axis: the first and the latest date at its ends and, with three or more
     # values, the date halfway in time at its middle (the middle value's date, for a few
     # years of visits and one dense year, sat beside the latest and overlapped it).
-    ticks = [(x(dated[0]), _date(dated[0]))]
+    ticks = [(x(t_min), _date(dated[0]))]
     if len(dated) > 2 and span > 1:
         halfway = dt.datetime.fromtimestamp(t_min + span / 2, tz=dt.UTC)
         ticks.append((round(LEFT + plot_w / 2, 1), short_date(timezone.localtime(halfway).date())))
     if len(dated) > 1 and dated[-1].effective != dated[0].effective:
-        ticks.append((x(dated[-1]), _date(dated[-1])))
+        ticks.append((x(t_max), _date(dated[-1])))
     for index, (position, label) in enumerate(ticks):
         anchor = (
             "start"
@@ -292,19 +296,6 @@ POINT = (
 )
 
 
-def points_markup(points: list[dict]) -> str:
-    """The chart's points as SVG (what records/_chart.html drew in a loop), every value
-    escaped: an institution's name and a unit come from outside. The standard library's
-    html.escape, which django.utils.html.escape calls: its lazy-text wrapper, on 9 values of
-    each of 1,400 points, was a tenth of a cold vital-signs page."""
-    return mark_safe(  # nosemgrep: mark-safe-on-non-literal  # noqa: S308  # nosec B308 B703
-        "".join(
-            POINT.format(**{name: html.escape(str(value)) for name, value in point.items()})
-            for point in points
-        )
-    )
-
-
 ROW = "<tr><td>{date}</td><td>{value}{flag}</td><td>{institution}</td></tr>"
 LINKED = '<a href="{href}">{value}</a>'
 CODE = "00000000-0000-0000-0000-000000000000"  # stands for a record's code in `link`
@@ -319,9 +310,9 @@ TABLE_ROWS = 100
 
 def values_rows(points, *, link: str = "") -> str:
     """The rows of the values table under a chart (records/_values_table.html), built here for
-    the reason points_markup is: the latest TABLE_ROWS of `points`, oldest first. `link`: the
-    URL of a record with CODE for its code (each value links to its record), or "" (no
-    links)."""
+    the reason trend builds its points' markup: the latest TABLE_ROWS of `points`, oldest
+    first. `link`: the URL of a record with CODE for its code (each value links to its
+    record), or "" (no links)."""
     rows = []
     for point in points[-TABLE_ROWS:]:
         value = floatformat(point.value_num, "-2")

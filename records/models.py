@@ -89,6 +89,16 @@ class Record(models.Model):
             # per source, where DISTINCT source_id read all of the patient's rows, 80 ms at
             # 20,000 records) and deleting a patient's records.
             models.Index(fields=["patient", "source"], name="record_patient_source_idx"),
+            # A series' results by their second code (queries.series_points: WHERE … AND
+            # (code_value IN (…) OR code_alt IN (…))). Without it the OR could not be answered
+            # from indexes and PostgreSQL read the whole table: every patient's rows, 105 ms
+            # for the vital signs page's 6,050 values at 20,000 records, 20 ms with it
+            # (docs/performance.md). Partial: most records (vital signs, conditions) have none.
+            models.Index(
+                fields=["patient", "category", "code_alt"],
+                condition=~models.Q(code_alt=""),
+                name="record_patient_cat_alt_idx",
+            ),
             # Sync upsert lookups are served by the unique constraint (source, type, id).
         ]
 

@@ -190,7 +190,7 @@ class Points(list):
 
 def _slim_chart(panel: dict) -> dict:
     """A chart's context for the cache: its points with the values table (see Points); the
-    chart's per-point dicts dropped (its SVG markup, points_svg, is what the template draws)."""
+    chart's SVG markup (points_svg) is what the template draws of its points."""
     points = Points(panel["points"])
     points.rows = charts.values_rows(points, link=charts.ROW_LINK)
     points.shown = min(len(points), charts.TABLE_ROWS)
@@ -198,7 +198,6 @@ def _slim_chart(panel: dict) -> dict:
         sorted({queries.code_token(point.code_value) for point in points if point.code_value})
     )
     panel["points"] = points
-    panel["chart"].points = []
     return panel
 
 
