@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.queries import profile_for
-from records import vaccinations
+from records import readmodels, vaccinations
 from records.queries import linked_agencies, records_for
 
 
@@ -20,4 +20,8 @@ def vaccinations_page(request):
         sex=profile.sex or "",
         connected="kdca" in linked_agencies(request.actor.patient_id),
     )
-    return render(request, "records/vaccinations.html", {"overview": overview, "profile": profile})
+    context = {"overview": overview, "profile": profile}
+    # The linked sources that have not completed a sync: an empty record says they have not
+    # arrived (templates/records/_none_recorded.html), not that none was given.
+    context["not_fetched"] = readmodels.unfetched_names(request.actor)
+    return render(request, "records/vaccinations.html", context)

@@ -154,7 +154,10 @@ def labs(request):
     if _outside_scope(request, Category.LAB):
         raise Http404
     tests = readmodels.labs_overview(request.actor)
-    return render(request, "records/labs.html", {"tests": tests})
+    # None yet: say which linked sources have not completed a sync (their records may hold
+    # some), never a bare "No lab results yet."
+    not_fetched = [] if tests else readmodels.unfetched_names(request.actor)
+    return render(request, "records/labs.html", {"tests": tests, "not_fetched": not_fetched})
 
 
 @login_required

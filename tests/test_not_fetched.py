@@ -109,3 +109,60 @@ def test_the_medications_page_says_it_too(client, patient, first_sync_running):
     page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "No past medication." in page
     assert "Not known yet" not in page
+
+
+@pytest.mark.parametrize(
+    ("url", "empty"),
+    [
+        ("/records/labs/", "No lab results yet."),
+        ("/records/vitals/", "No vital signs yet."),
+        ("/records/vaccinations/", "No vaccination in the records of your connected sources."),
+    ],
+)
+def test_the_labs_vital_signs_and_vaccinations_say_it_too(
+    client, patient, first_sync_running, url, empty
+):
+    """A page of one kind of record, empty so far, waits for the source like the others: it
+    did say "No lab results yet." while a hospital's first sync was still running."""
+    client.force_login(patient)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert WAITING in page
+    assert empty not in page
+    assert "아직 알 수 없습니다" in client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    _completed(first_sync_running)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert empty in page
+    assert "Not known yet" not in page
+
+
+def test_the_vaccination_schedule_says_which_doses_it_cannot_count_yet(
+    client, patient, first_sync_running
+):
+    """The schedule marks doses due or overdue by the doses recorded: while a source's records
+    have not arrived, it says that the doses recorded there are not counted."""
+    client.force_login(patient)
+    notice = (
+        "The records of 서울한빛병원 have not arrived yet: doses recorded there are not counted"
+    )
+    assert (
+        notice in client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    )
+    _completed(first_sync_running)
+    page = client.get("/records/vaccinations/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "have not arrived" not in page
+
+
+def test_the_dashboard_s_recent_visits_say_it_too(client, patient, first_sync_running):
+    """Recent visits were an empty list, saying nothing, while the sync ran; and nothing once
+    it completed with no visit."""
+    client.force_login(patient)
+
+    def visits():
+        page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        return page[page.index('id="visits-title"') : page.index('id="counts-title"')]
+
+    assert WAITING in visits()
+    _completed(first_sync_running)
+    assert "None recorded." in visits()
+    assert "Not known yet" not in visits()

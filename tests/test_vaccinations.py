@@ -14,6 +14,7 @@ import pytest
 import time_machine
 
 from core.access import Actor
+from institutions import sync
 from records import vaccinations
 from records.queries import records_for
 from tests.conftest import login
@@ -21,6 +22,7 @@ from tests.factories import (
     InstitutionFactory,
     PatientProfileFactory,
     SourceFactory,
+    SyncRunFactory,
     UserFactory,
 )
 from tests.records_data import import_resources
@@ -473,9 +475,15 @@ def test_without_kdca_the_page_says_so_and_no_dose_is_due_or_overdue(client):
 
 def test_with_kdca_connected_and_nothing_sent_the_page_says_kdca_sent_none(client):
     patient = child(dt.date(2019, 4, 10))
-    connect(patient, "kdca")
+    kdca = connect(patient, "kdca")
     login(client, patient.email)
 
+    page = page_on_the_frozen_day(client, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    # Its first sync has not completed: nothing is known yet (tests/test_not_fetched.py).
+    assert "KDCA sent no vaccination record." not in page
+    assert "have not arrived" in page
+
+    sync._succeed(SyncRunFactory(source=kdca, status="running"))  # it completes, empty
     page = page_on_the_frozen_day(client, HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     assert "KDCA is not connected." not in page
