@@ -448,8 +448,11 @@ def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...],
     latest = records.select_related("source__institution").in_bulk(
         [chart[-1][0] for chart in series if chart]
     )
+    ranges: dict = {}
     return [
-        [Point(row, sources) for row in chart[:-1]] + [latest[chart[-1][0]]] if chart else []
+        [Point(row, sources, ranges) for row in chart[:-1]] + [latest[chart[-1][0]]]
+        if chart
+        else []
         for chart in series
     ]
 
@@ -466,12 +469,17 @@ def moment(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+# One decoder for every stored part read: json.loads(text, cls=…) builds a decoder per call,
+# which was most of the time of reading 3,300 reference ranges.
+_DECODER = fhirjson.Decoder()
+
+
 def _stored_json(text: str):
     """A part of a stored resource, read as text, as the resource's field decodes it (FHIR's
     decimals keep their digits: records.fhirjson); what is not JSON (SQLite gives a string
     value of a key without its quotes) stays the text it is, as JSONField does."""
     try:
-        return json.loads(text, cls=fhirjson.Decoder)
+        return _DECODER.decode(text)
     except json.JSONDecodeError:
         return text
 
@@ -484,7 +492,7 @@ class Point:
 
     __slots__ = (*POINT_FIELDS, "effective", "pk", "source", "flag", "resource")
 
-    def __init__(self, row: tuple, sources: dict):
+    def __init__(self, row: tuple, sources: dict, ranges: dict):
         # One unpacking in POINT_FIELDS' order (a setattr per field was a tenth of a cold
         # vital-signs page); the test of POINT_FIELDS below keeps the two in step.
         (
@@ -512,7 +520,12 @@ class Point:
             self.code = uuid.UUID(self.code)
         self.resource = {"resourceType": self.resource_type, "id": self.resource_id}
         if reference_range is not None:
-            self.resource["referenceRange"] = _stored_json(reference_range)
+            # Decoded once per text within one read (`ranges`): a lab's results mostly repeat
+            # one range. The points of that read share it; nothing changes a resource read.
+            parsed = ranges.get(reference_range)
+            if parsed is None:
+                parsed = ranges[reference_range] = _stored_json(reference_range)
+            self.resource["referenceRange"] = parsed
 
 
 # Point.__init__ unpacks a row in this order.

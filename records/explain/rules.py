@@ -85,10 +85,11 @@ class RuleExplainer:
         urgent = wording.urgent_sentence(latest, limits)
         if urgent:
             sentences.append(urgent)
+        split = wording.comparable(points)  # once: it reads every point
         for sentence in (
-            wording.comparability_sentence(points),
-            wording.previous_sentence(points),
-            wording.year_sentence(points),
+            wording.comparability_sentence(points, split),
+            wording.previous_sentence(points, split),
+            wording.year_sentence(points, split),
             wording.last_measured_sentence(latest, _today(today)),
         ):
             if sentence:

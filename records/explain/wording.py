@@ -334,9 +334,10 @@ def comparable(points: list) -> tuple[list, list]:
     return same, other
 
 
-def comparability_sentence(points: list) -> Sentence | None:
-    """Whether results from different institutions (or units, or codes) can be compared."""
-    same, other = comparable(points)
+def comparability_sentence(points: list, split: tuple | None = None) -> Sentence | None:
+    """Whether results from different institutions (or units, or codes) can be compared.
+    `split`: comparable(points), when the caller has it (it reads every point)."""
+    same, other = split or comparable(points)
     latest = points[-1]
     if other:
         names = sorted({p.source.display_name for p in other})
@@ -420,9 +421,9 @@ def _trend(first, latest, unit) -> str:
     return _("falling, by %(change)s") % {"change": change}
 
 
-def previous_sentence(points: list) -> Sentence | None:
-    """The change since the previous comparable result."""
-    same, _other = comparable(points)
+def previous_sentence(points: list, split: tuple | None = None) -> Sentence | None:
+    """The change since the previous comparable result (`split`: comparable(points))."""
+    same, _other = split or comparable(points)
     if len(same) < 2:
         return None
     latest, previous = same[-1], same[-2]
@@ -449,10 +450,11 @@ def previous_sentence(points: list) -> Sentence | None:
     return Sentence(text, (latest, previous))
 
 
-def year_sentence(points: list) -> Sentence | None:
+def year_sentence(points: list, split: tuple | None = None) -> Sentence | None:
     """Rising, falling or steady over the 365 days up to the latest comparable result (with
-    at least three results in them: two are the change since the previous one)."""
-    same, _other = comparable(points)
+    at least three results in them: two are the change since the previous one). `split`:
+    comparable(points)."""
+    same, _other = split or comparable(points)
     latest = same[-1]
     window = [p for p in same if p.effective and p.effective >= latest.effective - YEAR]
     if len(window) < 3:
