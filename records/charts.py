@@ -318,6 +318,7 @@ def values_rows(points, *, link: str = "") -> str:
     numbers: dict = {}
     suffixes: dict = {}
     zone, language = timezone.get_current_timezone(), get_language()
+    no_date = gettext("no date")
 
     def number(value) -> str:
         if value not in numbers:
@@ -337,7 +338,13 @@ def values_rows(points, *, link: str = "") -> str:
         flagged = getattr(point, "flag", "")
         rows.append(
             ROW.format(
-                date=html.escape(_day(point.effective.astimezone(zone).date(), language)),
+                # A result whose date a column cannot hold (year 1, 9999) has none: said so
+                # (the table showed today's date for it).
+                date=html.escape(
+                    _day(point.effective.astimezone(zone).date(), language)
+                    if point.effective
+                    else no_date
+                ),
                 value=value,
                 flag=f" <strong>{html.escape(flagged)}</strong>" if flagged else "",
                 institution=html.escape(point.source.display_name),

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from records import prescriptions
-from records.models import Category, Record
+from records.models import Category, Record, open_until
 from records.prescriptions import ATC, HIRA_EDI, KD_CODE, RXNORM, SNOMED, THERAPY_TYPES
 
 # How an ingredient line was grouped, best first; the page names the basis when it is not ATC.
@@ -289,6 +289,9 @@ def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ing
         | Q(resource_type__in=THERAPY_TYPES, medication__isnull=True)
         | (~Q(status__in=ENDED) & (dated | (Q(medication__end=None) & Q(status__in=ONGOING))))
     )
+    # Implied by the condition above (each of its records ends after today or has no end),
+    # and what an index answers: the records that may be current are read, not every one.
+    candidates = candidates.alias(open_until=open_until()).filter(open_until__gt=day)
     return overview(candidates, today, whole=True).current
 
 

@@ -2,6 +2,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from core.scopes import patient_scoped_manager
@@ -24,6 +26,18 @@ class Category(models.TextChoices):
     DOCUMENT = "document", _("Clinical documents")
     PATIENT = "patient", _("Demographics")
     OTHER = "other", _("Other")
+
+
+def open_until():
+    """A medication record's projected end date (ISO text), or "99999", after every date, when
+    it has none (an ongoing prescription, a Medication, facts not projected): what the index
+    record_patient_med_end_idx holds, so that `open_until() > today` finds the few records
+    that may be current among thousands of prescriptions (records.medications.current)."""
+    return Coalesce(
+        KeyTextTransform("end", "medication"),
+        models.Value("99999"),
+        output_field=models.TextField(),
+    )
 
 
 class Record(models.Model):
@@ -98,6 +112,15 @@ class Record(models.Model):
                 fields=["patient", "category", "code_alt"],
                 condition=~models.Q(code_alt=""),
                 name="record_patient_cat_alt_idx",
+            ),
+            # The prescriptions that may be current: records.medications.current reads those
+            # whose end is after today (or unknown) of a patient's thousands, where it read
+            # and tested every one's facts (12 ms for 4,392 at 20,000 records).
+            models.Index(
+                models.F("patient"),
+                open_until(),
+                condition=models.Q(category="medication"),
+                name="record_patient_med_end_idx",
             ),
             # Sync upsert lookups are served by the unique constraint (source, type, id).
         ]
