@@ -114,12 +114,17 @@ class Ingredient:
     product_names: set[str] = field(default_factory=set)
     places: set[str] = field(default_factory=set)  # sources, pharmacies and prescribers
     filed_under: set[str] = field(default_factory=set)  # its records' codes ("" for none)
+    # Its entries by kind (records.prescriptions.KINDS: "prescription", "dispensing",
+    # "statement"): a line tells each apart, not "3 prescriptions" for one of each.
+    kinds: dict[str, int] = field(default_factory=dict)
 
     def count(self, record, said: dict, source_name: str) -> bool:
         """Count a record of it (with its facts and its source's name: they come latest
         first); whether its entry is to be kept (among the latest HISTORY_ROWS: a current
         one is kept whatever its place)."""
         self.total += 1
+        kind = said.get("kind", "prescription")
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         self.product_names.add(said["product"])
         self.places.add(source_name)
         self.places.add(said["where"])

@@ -491,3 +491,35 @@ def test_more_than_ten_current_medications_are_all_told(client, patient):
     assert sum(f"약{i:02}정" in card for i in range(12)) == 10
     assert '<a href="/records/medications/">and 2 more</a>' in card
     assert all(f"약{i:02}정" in summary for i in range(12))
+
+
+def test_a_line_counts_its_prescriptions_dispensings_and_reports_apart(client, patient):
+    """QA: a line said "3 prescriptions" for one prescription, its dispensing at a pharmacy
+    and the patient's own report of taking it. Each kind is counted as what it is."""
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "s1",
+        "status": "active",
+        "medicationCodeableConcept": prescription("x", "2024-01-01", **NORVASC)[
+            "medicationCodeableConcept"
+        ],
+        "subject": {"reference": "Patient/p"},
+        "effectiveDateTime": "2024-03-01",
+    }
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("rx1", "2024-01-02", **NORVASC),
+            dispensing("d1", "2024-01-02", **NORVASC, days=30, pharmacy="온누리약국"),
+            statement,
+        ],
+    )
+    login(client, patient.email)
+
+    page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    summaries = re.findall(r"<summary>([^<]*)</summary>", page)
+    assert "1 prescription, 1 dispensing, 1 reported as taken" in summaries, summaries
+    assert "3 prescriptions" not in page
+    korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "처방 1건, 조제 1건, 복용 보고 1건" in korean

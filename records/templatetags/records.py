@@ -90,6 +90,27 @@ def values_rows(context, points) -> str:
 
 
 @register.simple_tag
+def medication_counts(line) -> str:
+    """How many entries of each kind an ingredient's line holds (records.medications
+    Ingredient.kinds), in the order a course goes: "2 prescriptions, 2 dispensings, 1 reported
+    as taken"."""
+    told = {
+        "prescription": lambda n: ngettext(
+            "%(counter)s prescription", "%(counter)s prescriptions", n
+        ),
+        "dispensing": lambda n: ngettext("%(counter)s dispensing", "%(counter)s dispensings", n),
+        "statement": lambda n: ngettext(
+            "%(counter)s reported as taken", "%(counter)s reported as taken", n
+        ),
+    }
+    return ", ".join(
+        told[kind](line.kinds[kind]) % {"counter": line.kinds[kind]}
+        for kind in told
+        if line.kinds.get(kind)
+    )
+
+
+@register.simple_tag
 def medication_history(entries) -> str:
     """An ingredient's prescriptions and dispensings (records.medications.Entry), newest
     first, each linked to its record: built here, not by a loop in the template, because a
