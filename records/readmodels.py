@@ -113,6 +113,10 @@ def key(actor: Actor, name: str, part: str, data_version: int) -> str:
     return ":".join(
         [
             "rm1",
+            # What is kept is a pickle of this release's classes: the next release, on the same
+            # cache, computes its own (an object of the release before may lack what its code
+            # reads).
+            release(),
             name,
             str(actor.patient_id),
             scope_key(actor.scope),

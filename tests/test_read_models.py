@@ -288,3 +288,17 @@ def test_the_records_apis_kept_first_page_links_to_its_next_page_from_each_host(
     wrong = client.get("/api/v1/records/?page_size=lots")
     assert wrong.status_code == 400
     assert "page_size" in wrong.json()
+
+
+def test_a_summary_kept_by_one_release_is_not_read_by_the_next(patient, monkeypatch):
+    """A kept summary is a pickle of this release's classes (a medications overview's lines,
+    say): the next release, deployed on the same cache, must compute its own, not read one
+    its code cannot use (a line of the release before lacked what the new template read, and
+    the medications page failed until the next day)."""
+    import_resources(patient, "A병원", [hba1c("a1", 7.6, "2024-04-10")])
+    actor = Actor.patient(patient)
+
+    assert readmodels.read(actor, "meds-test", lambda: "kept by the first") == "kept by the first"
+    assert readmodels.read(actor, "meds-test", lambda: "again") == "kept by the first"
+    monkeypatch.setattr(readmodels, "release", lambda: "a-later-release")
+    assert readmodels.read(actor, "meds-test", lambda: "the next") == "the next"
