@@ -340,6 +340,19 @@ def _entry(record, said: dict, when: str, doses: dict) -> Entry:
     )
 
 
+# A dose's period (Timing.repeat.periodUnit, FHIR's units of time) in words: once and every
+# N of them, so that a language says "a day" where it would not say "every 1 day".
+PERIODS = {
+    "s": (_("%(frequency)s× a second"), _("%(frequency)s× every %(period)s seconds")),
+    "min": (_("%(frequency)s× a minute"), _("%(frequency)s× every %(period)s minutes")),
+    "h": (_("%(frequency)s× an hour"), _("%(frequency)s× every %(period)s hours")),
+    "d": (_("%(frequency)s× a day"), _("%(frequency)s× every %(period)s days")),
+    "wk": (_("%(frequency)s× a week"), _("%(frequency)s× every %(period)s weeks")),
+    "mo": (_("%(frequency)s× a month"), _("%(frequency)s× every %(period)s months")),
+    "a": (_("%(frequency)s× a year"), _("%(frequency)s× every %(period)s years")),
+}
+
+
 def _dose_words(dose: dict | None) -> str:
     """A dose (records.prescriptions.dose_of) in words: its text, or its doses and frequency."""
     if not dose:
@@ -349,10 +362,12 @@ def _dose_words(dose: dict | None) -> str:
     parts = list(dose["parts"])
     if dose["repeat"]:
         frequency, period, unit = dose["repeat"]
-        parts.append(
-            _("%(frequency)s× every %(period)s %(unit)s")
-            % {"frequency": frequency, "period": period, "unit": unit}
-        )
+        values = {"frequency": frequency, "period": period, "unit": unit}
+        if unit in PERIODS:
+            once, every = PERIODS[unit]
+            parts.append((once if period == "1" else every) % values)
+        else:  # a unit FHIR does not define (the validator lets none through): as sent
+            parts.append(_("%(frequency)s× every %(period)s %(unit)s") % values)
     return " · ".join(str(p) for p in parts)
 
 

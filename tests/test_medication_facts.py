@@ -230,8 +230,30 @@ def test_a_dose_in_parts_is_told_in_the_readers_language(client, patient):
     with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
         english = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
         korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
-    assert "5 mg · 2× every 1 d" in english
-    assert "5 mg · 1d마다 2회" in korean
+    # The period in words, not its UCUM code (QA: "2× every 1 d").
+    assert "5 mg · 2× a day" in english
+    assert "5 mg · 하루 2회" in korean
+
+
+@pytest.mark.parametrize(
+    ("repeat", "english", "korean"),
+    [
+        ({"frequency": 1, "period": 8, "periodUnit": "h"}, "1× every 8 hours", "8시간마다 1회"),
+        ({"frequency": 1, "period": 1, "periodUnit": "wk"}, "1× a week", "매주 1회"),
+        ({"frequency": 3, "period": 2, "periodUnit": "mo"}, "3× every 2 months", "2개월마다 3회"),
+        ({"frequency": 1, "period": 0.5, "periodUnit": "d"}, "1× every 0.5 days", "0.5일마다 1회"),
+    ],
+)
+def test_a_dose_s_period_is_said_in_words(client, patient, repeat, english, korean):
+    resource = prescription("r1", "2026-03-01", **NORVASC, days=28)
+    resource["dosageInstruction"] = [{"timing": {"repeat": repeat}}]
+    import_resources(patient, "A병원", [resource])
+    login(client, patient.email)
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)):
+        page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert english in page
+        page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+        assert korean in page
 
 
 def test_what_the_latest_fifty_leave_out_still_counts(patient):
