@@ -272,3 +272,54 @@ def test_the_vital_signs_series_are_read_through_indexes_not_the_whole_table(
     assert "record_patient_cat_alt_idx" in plan, plan
     assert sum(map(len, series)) > 30  # blood pressure, weight, BMI, heart rate and glucose
     assert {p.source.display_name for points in series for p in points[:-1]} == {"Synthea"}
+
+
+def test_the_latest_vital_sign_is_the_latest_dated_one(client, patient):
+    """QA: PostgreSQL sorts empty dates first in a descending order, so a reading whose date
+    a column cannot hold (year 1) was the dashboard's "latest" blood pressure, and the glance
+    page failed on it. The latest is the latest dated reading, on every database; a vital sign
+    with an undated reading only breaks no page."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            blood_pressure("bp-dated", 118, 76, "2026-11-20"),
+            blood_pressure("bp-year-1", 180, 120, "0001-01-01T00:00:00Z"),
+        ],
+    )
+    import_resources(patient, "B의원", [_heart_rate("hr-9999", 61, "9999-12-31T23:59:59Z")])
+    login(client, patient.email)
+
+    page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    latest = page[page.index('id="vitals-title"') : page.index('id="visits-title"')]
+    assert "118/76" in latest
+    assert "180/120" not in latest
+    for url in ("/records/explain/glance/", "/records/explain/digest/", "/records/summary/"):
+        assert client.get(url, HTTP_ACCEPT_LANGUAGE="en").status_code == 200, url
+
+
+def _heart_rate(rid, value, date):
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": "8867-4", "display": "Heart rate"}]},
+        "subject": {"reference": "Patient/p"},
+        "effectiveDateTime": date,
+        "valueQuantity": {
+            "value": value,
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+    }

@@ -5,7 +5,7 @@ not see. Each function names its queries; none grows with the number of records.
 
 import datetime as dt
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.access import Actor
@@ -132,7 +132,7 @@ def digest(records, *, since, today=None):
         new.filter(category__in=[Category.CONDITION, Category.MEDICATION])
         .defer("search_text")
         .select_related("source__institution")
-        .order_by("-effective", "-id")[: DIGEST_EVENTS * 3]
+        .order_by(F("effective").desc(nulls_last=True), "-id")[: DIGEST_EVENTS * 3]
     ):
         # A repeat prescription or a diagnosis recorded again at each visit: said once.
         key = (record.category, record.code_value or record.display)
@@ -160,6 +160,12 @@ def glance(records, *, today=None):
     sections = queries.summary_sections(records)
     queries.with_resources([r for rows in sections.values() for r in rows])
     tests = [t["points"] for t in queries.results_overview(records)]
-    vitals = queries.latest_by_code(records, Category.VITAL)
+    # A vital sign whose latest reading has no date (only undated ones: year 1 or 9999) has
+    # no trend to explain.
+    vitals = [
+        record
+        for record in queries.latest_by_code(records, Category.VITAL)
+        if record.effective and record.value_num is not None
+    ]
     tests += _histories(records, queries.with_resources(vitals))
     return explainer().glance(sections, tests, today=today)
