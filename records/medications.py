@@ -98,6 +98,12 @@ class Entry:
     def is_dispensing(self) -> bool:
         return self.kind == "dispensing"
 
+    @property
+    def last_day(self) -> dt.date | None:
+        """The last day it is taken (`end` is the first day it no longer is: a supply runs
+        out, a period's end has passed): what the page says it runs "until"."""
+        return self.end - dt.timedelta(days=1) if self.end else None
+
 
 @dataclass
 class Ingredient:

@@ -472,3 +472,30 @@ def test_the_current_prescriptions_are_found_through_an_index(patient, other_pat
         cursor.execute(f"EXPLAIN {read}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "record_patient_med_end_idx" in plan, plan
+
+
+def test_the_migration_moves_a_period_s_end_past_its_last_day(patient):
+    """records.0013: facts stored with a period's end as their end (the course read as over on
+    its last day) are projected again; a supply's facts stay as they were."""
+    bounded = prescription("rx-bounded", "2026-02-20", **NORVASC)
+    del bounded["dispenseRequest"]
+    bounded["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"end": "2026-03-10"}}}}
+    ]
+    supplied = prescription("rx-supplied", "2026-03-01", **METFORMIN, days=10)
+    import_resources(patient, "A병원", [bounded, supplied])
+    stored = Record.objects.get(resource_id="rx-bounded")
+    assert stored.medication["end"] == "2026-03-11"  # the first day it is no longer taken
+    old = {**stored.medication, "end": "2026-03-10"}  # as the code before 0013 stored it
+    Record.objects.filter(pk=stored.pk).update(medication=old)
+    supply_facts = Record.objects.get(resource_id="rx-supplied").medication
+
+    migration = __import__(
+        "records.migrations.0013_prescription_period_end_inclusive", fromlist=["x"]
+    )
+    migration.BATCH = 1
+    migration.project_again(apps, None)
+
+    assert Record.objects.get(resource_id="rx-bounded").medication["end"] == "2026-03-11"
+    assert Record.objects.get(resource_id="rx-supplied").medication == supply_facts
+    assert supply_facts["end"] == "2026-03-11"  # ten days from the 1st: through the 10th

@@ -523,3 +523,35 @@ def test_a_line_counts_its_prescriptions_dispensings_and_reports_apart(client, p
     assert "3 prescriptions" not in page
     korean = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert "처방 1건, 조제 1건, 복용 보고 1건" in korean
+
+
+def test_a_course_is_current_through_the_last_day_its_period_names(client, patient):
+    """QA: a FHIR Period's end is inclusive — a course bounded to end today is still taken
+    today — but it was listed as past on that day, everywhere. A supply's last day is the
+    day before it runs out: both are said as the last day ("until" it)."""
+    bounded = prescription("rx-bounded", "2026-02-20", **NORVASC, days=None)
+    del bounded["dispenseRequest"]
+    bounded["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"end": "2026-03-10"}}}}
+    ]
+    supplied = prescription("rx-supplied", "2026-03-01", **METFORMIN, days=10)  # 1st to 10th
+    import_resources(patient, "A병원", [bounded, supplied])
+    login(client, patient.email)
+
+    def current(day):
+        with time_machine.travel(dt.datetime(*day, 12, tzinfo=dt.UTC)):
+            page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en")
+            dashboard = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en")
+        page, dashboard = page.content.decode(), dashboard.content.decode()
+        listed = page[: page.index("<h2>Past</h2>")] if "<h2>Past</h2>" in page else page
+        return listed, dashboard
+
+    listed, dashboard = current((2026, 3, 10))
+    for name in ("노바스크", "다이아벡스"):
+        assert name in listed, name
+        assert name in dashboard, name
+    assert "until Mar 10, 2026" in listed
+    listed, dashboard = current((2026, 3, 11))
+    assert "노바스크" not in listed
+    assert "다이아벡스" not in listed
+    assert "노바스크" not in dashboard
