@@ -217,14 +217,12 @@ def bounds_end(resource: dict) -> dt.date | None:
     Period's end is inclusive (a course bounded to end today is taken today), and `end` in
     the facts is the first day it is no longer taken, as a supply's is (its start plus its
     days). None beyond the calendar."""
-    end = None
     for dosage in _dosages(resource):
         repeat = (dosage.get("timing") or {}).get("repeat") or {}
         end = _date((repeat.get("boundsPeriod") or {}).get("end"))
         if end:
-            break
-    else:
-        end = _date((resource.get("effectivePeriod") or {}).get("end"))
+            return _after(end, 1)
+    end = _date((resource.get("effectivePeriod") or {}).get("end"))
     return _after(end, 1) if end else None
 
 

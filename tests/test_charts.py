@@ -299,27 +299,14 @@ def test_the_latest_vital_sign_is_the_latest_dated_one(client, patient):
 
 
 def _heart_rate(rid, value, date):
-    return {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "category": [
-            {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                        "code": "vital-signs",
-                    }
-                ]
-            }
-        ],
-        "code": {"coding": [{"system": LOINC, "code": "8867-4", "display": "Heart rate"}]},
-        "subject": {"reference": "Patient/p"},
-        "effectiveDateTime": date,
-        "valueQuantity": {
-            "value": value,
-            "unit": "/min",
-            "system": "http://unitsofmeasure.org",
-            "code": "/min",
-        },
+    """A heart rate, shaped as blood_pressure's vital sign with one value."""
+    resource = blood_pressure(rid, 0, 0, date)
+    del resource["component"]
+    resource["code"] = {"coding": [{"system": LOINC, "code": "8867-4"}], "text": "Heart rate"}
+    resource["valueQuantity"] = {
+        "value": value,
+        "unit": "/min",
+        "system": "http://unitsofmeasure.org",
+        "code": "/min",
     }
+    return resource

@@ -8,15 +8,13 @@ again. PostgreSQL only, as 0009 (SQLite orders NULLs last in a descending order 
 
 from django.db import migrations
 
-NAME = "record_patient_cat_code_idx"
-COLUMNS = '"patient_id", "category", "code_value", "effective" DESC{} '
-INCLUDE = 'INCLUDE ("id", "code_alt", "value_num", "status")'
-
-
 def _create(order: str) -> list[str]:
+    """The index again, its date in `order` ("DESC NULLS LAST", or 0009's "DESC")."""
     return [
-        f'DROP INDEX IF EXISTS "{NAME}"',
-        f'CREATE INDEX "{NAME}" ON "records_record" ({COLUMNS.format(order).strip()}) {INCLUDE}',
+        'DROP INDEX IF EXISTS "record_patient_cat_code_idx"',
+        'CREATE INDEX "record_patient_cat_code_idx" ON "records_record" '
+        f'("patient_id", "category", "code_value", "effective" {order}) '
+        'INCLUDE ("id", "code_alt", "value_num", "status")',
     ]
 
 
@@ -35,6 +33,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            _on_postgresql(_create(" NULLS LAST")), _on_postgresql(_create(""))
+            _on_postgresql(_create("DESC NULLS LAST")), _on_postgresql(_create("DESC"))
         )
     ]
