@@ -150,6 +150,20 @@ class Ingredient:
         return self.entries[0]
 
     @property
+    def headline(self) -> Entry:
+        """The entry the line sums up: the latest one taken now, if any (a later course
+        already prescribed is not the one taken), else the latest."""
+        return next((e for e in self.entries if e.current), self.entries[0])
+
+    @property
+    def next_course(self) -> Entry | None:
+        """While it is taken, the first course prescribed to start after today, if any."""
+        if not self.current:
+            return None
+        upcoming = [e for e in self.entries if e.upcoming]
+        return min(upcoming, key=lambda e: e.start) if upcoming else None
+
+    @property
     def shown(self) -> list[Entry]:
         """The entries the page lists: the latest HISTORY_ROWS."""
         return self.entries[:HISTORY_ROWS]

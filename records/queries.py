@@ -546,8 +546,8 @@ def current_medications(records: QuerySet[Record], limit: int | None = None) -> 
     return [
         {
             "code": line.key[1],
-            "display": line.latest.product or line.name,
-            "latest": line.latest.record,
+            "display": line.headline.product or line.name,
+            "latest": line.headline.record,
             "institutions": line.institutions,
         }
         for line in medications.current(records)[:limit]

@@ -185,9 +185,49 @@ def test_a_prescription_that_starts_later_is_listed_as_starting_not_as_past(clie
     assert meds.past == []
     upcoming = html[html.index('id="medications-upcoming"') : html.index('id="medications-past"')]
     assert "A10BA02" in upcoming
-    assert "2026" in upcoming  # the day it starts
+    assert "Mar 20, 2026" in upcoming  # the day it starts
     past = html[html.index('id="medications-past"') :]
     assert "A10BA02" not in past
+
+
+def test_a_current_line_with_a_later_course_says_the_course_taken_now_and_when_the_next_starts(
+    client, patient
+):
+    """A medication taken now that also has a course starting later stays under "Current";
+    its line showed the later course's start day as if it were the one taken (review). It
+    shows the course taken now (its start, until its last day) and says when the next one
+    starts, in both languages."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("n2", "2026-04-01", days=30, **NORVASC),
+        ],
+    )
+    login(client, patient.email)
+
+    with time_machine.travel(dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC), tick=False):
+        (line,) = _overview(patient, today=TODAY).current
+        pages = {
+            language: client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE=language)
+            for language in ("en", "ko")
+        }
+
+    assert line.headline.start == dt.date(2026, 3, 1)
+    assert line.next_course.start == dt.date(2026, 4, 1)
+    expected = {
+        "en": ("Mar 1, 2026", "until Mar 30, 2026", "next course from Apr 1, 2026"),
+        "ko": ("2026-03-01", "2026-03-30까지", "다음 복용 2026-04-01부터"),
+    }
+    for language, page in pages.items():
+        html = page.content.decode()
+        current = html[html.index('id="medications-current"') : html.index('id="medications-past"')]
+        summary = re.search(r'<div class="muted">(.*?)</div>', current, re.S).group(1)
+        started, until, next_course = expected[language]
+        assert summary.startswith(started), (language, summary)
+        assert until in summary, (language, summary)
+        assert next_course in summary, (language, summary)
 
 
 def test_stopped_is_past_and_no_duration_follows_the_status(patient):
