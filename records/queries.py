@@ -334,10 +334,29 @@ def series(
     )
 
 
+def series_codes(records: QuerySet[Record], category: str, wanted: list[set[str]]) -> list:
+    """Each set of codes of `wanted` with every code their results are also filed under in
+    `category` (the HIRA EDI code beside a LOINC one): what joins each series. One query,
+    series_keys' for these codes only: the index of 0009 read at them, not at every result
+    of the category (7 ms for a patient's 7,700 lab results, where a chart wants one test)."""
+    pairs = (
+        records.filter(category=category, code_value__in=set().union(*wanted) - {""})
+        .exclude(code_alt="")
+        .order_by()
+        .values_list("code_value", "code_alt")
+        .distinct()
+    )
+    alts: dict[str, set[str]] = {}
+    for code, alt in pairs:
+        alts.setdefault(code, set()).add(alt)
+    return [codes.union(*(alts.get(code, ()) for code in codes)) for codes in wanted]
+
+
 def _series(records: QuerySet[Record], code: str, category: str | None, also) -> QuerySet:
-    mapping = series_keys(records, category or Category.LAB) if category != Category.VITAL else {}
     wanted = {code, *also}
-    codes = wanted | {alt for alt, key in mapping.items() if key in wanted}
+    if category != Category.VITAL:
+        (wanted,) = series_codes(records, category or Category.LAB, [wanted])
+    codes = wanted
     queryset = records.filter(
         Q(code_value__in=codes) | Q(code_alt__in=codes), value_num__isnull=False
     )
@@ -366,16 +385,14 @@ POINT_FIELDS = (
 def _series_condition(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...], str]]):
     """(each chart's codes and category, the condition of all their results) for `wanted` of
     series_points: a lab series takes in the codes its results are filed under elsewhere
-    (series_keys, one query)."""
-    mapping = (
-        series_keys(records, Category.LAB) if any(c != Category.VITAL for _, c in wanted) else {}
-    )
-    charts = []
-    for codes, category in wanted:
-        codes = set(codes)
-        if category != Category.VITAL:
-            codes |= {alt for alt, key in mapping.items() if key in codes}
-        charts.append((codes, category))
+    (series_codes, one query per category other than vital signs: the lab)."""
+    charts = [(set(codes), category) for codes, category in wanted]
+    others = [i for i, (_codes, category) in enumerate(charts) if category != Category.VITAL]
+    for category in {charts[i][1] for i in others}:
+        mine = [i for i in others if charts[i][1] == category]
+        joined = series_codes(records, category, [charts[i][0] for i in mine])
+        for i, codes in zip(mine, joined, strict=True):
+            charts[i] = (codes, category)
     condition = Q()
     for codes, category in charts:
         condition |= (Q(code_value__in=codes) | Q(code_alt__in=codes)) & Q(category=category)
@@ -429,15 +446,23 @@ def series_points(records: QuerySet[Record], wanted: list[tuple[tuple[str, ...],
     for index, (codes, category) in enumerate(charts):
         for code in codes:
             charts_of.setdefault((category, code), []).append(index)
-    category_at, code_at, alt_at = (
-        POINT_FIELDS.index(n) for n in ("category", "code_value", "code_alt")
-    )
+    # The charts of each (category, code, second code) a row holds, found once per such key
+    # (a few for thousands of rows), the key sliced from the row in one step.
+    start = POINT_FIELDS.index("category")
+    keys = slice(start, start + 3)
+    assert POINT_FIELDS[keys] == ("category", "code_value", "code_alt")  # noqa: S101
+    targets: dict[tuple, list[list]] = {}
     nowhere: list[int] = []
     for row in rows:
-        by_code = charts_of.get((row[category_at], row[code_at]), nowhere)
-        by_alt = charts_of.get((row[category_at], row[alt_at]), nowhere)
-        for index in sorted({*by_code, *by_alt}) if by_alt else by_code:
-            series[index].append(row)
+        key = row[keys]
+        lists = targets.get(key)
+        if lists is None:
+            category, code, alt = key
+            indices = {*charts_of.get((category, code), nowhere)}
+            indices.update(charts_of.get((category, alt), nowhere))
+            lists = targets[key] = [series[index] for index in sorted(indices)]
+        for chart in lists:
+            chart.append(row)
     if not rows:
         return series
     source_at = POINT_FIELDS.index("source_id")
