@@ -93,6 +93,7 @@ class Entry:
     prescription_ref: str = ""  # a dispensing's authorizingPrescription (MedicationRequest/id)
     product_code: str = ""  # the HIRA EDI / KD / RxNorm product code, "" without one
     upcoming: bool = False  # not ended, and it starts after today
+    order: str = ""  # records.prescriptions.order_of: "" for a course to take
 
     @property
     def is_dispensing(self) -> bool:
@@ -151,17 +152,28 @@ class Ingredient:
 
     @property
     def headline(self) -> Entry:
-        """The entry the line sums up: the latest one taken now, if any (a later course
-        already prescribed is not the one taken), else the latest."""
-        return next((e for e in self.entries if e.current), self.entries[0])
+        """The entry the line sums up. Taken now: the current course that lasts longest (no
+        end known: longest; then the latest started), so that its "until" is how long the
+        ingredient is taken (a 7-day course started last week beside a 180-day one is not
+        when to stop). Else the first to start later, if any; else the latest."""
+        current = [e for e in self.entries if e.current]
+        if current:
+            return max(current, key=lambda e: (e.end or dt.date.max, e.start or dt.date.min))
+        return self.next_course or self.entries[0]
 
     @property
     def next_course(self) -> Entry | None:
-        """While it is taken, the first course prescribed to start after today, if any."""
-        if not self.current:
-            return None
+        """The first course prescribed to start after today, if any (entries are upcoming
+        only when they are courses to take: _when)."""
         upcoming = [e for e in self.entries if e.upcoming]
-        return min(upcoming, key=lambda e: e.start) if upcoming else None
+        return min(upcoming, key=lambda e: (e.start, e.record.pk)) if upcoming else None
+
+    @property
+    def after_this(self) -> bool:
+        """Whether next_course starts once the headline's course is over ("next course"), not
+        while it is still taken ("another course": an early refill, a second product)."""
+        following, taken = self.next_course, self.headline
+        return bool(following and taken.end and following.start >= taken.end)
 
     @property
     def shown(self) -> list[Entry]:
@@ -252,7 +264,9 @@ def overview(
         if ingredient.count(record, said, names[record.source_id]) or when != "past":
             ingredient.entries.append(_entry(record, said, when, doses))
     lines = list(groups.values())
-    lines.sort(key=lambda i: (i.latest.start or dt.date.min, i.latest.record.pk), reverse=True)
+    # By the course each line shows (a line taken since March with a course prescribed for
+    # December is not newer than one started last week).
+    lines.sort(key=lambda i: (i.headline.start or dt.date.min, i.headline.record.pk), reverse=True)
     current = [line for line in lines if line.current]
     upcoming = [line for line in lines if line.upcoming and not line.current]
     return Overview(
@@ -328,8 +342,9 @@ def _when(status: str, said: dict, day: str) -> str:
     """Whether a prescription with these facts is "current", "upcoming" or "past" on `day`
     (ISO): current from its start while its supply lasts, or with no end known while its
     status says it goes on; upcoming before its start (a course written today to begin next
-    week is not over: listing it as past misled); never either once ended."""
-    if status in ENDED:
+    week is not over: listing it as past misled); never either once ended, nor when it is
+    no course to take (a request not to take it, a proposal, a draft)."""
+    if status in ENDED or status == "draft" or said.get("order"):
         return "past"
     start, end = said["start"], said["end"]
     if start is not None and day < start:
@@ -357,6 +372,7 @@ def _entry(record, said: dict, when: str, doses: dict) -> Entry:
         upcoming=when == "upcoming",
         prescription_ref=said["prescription"],
         product_code=said["product_code"],
+        order=said.get("order", ""),
     )
 
 

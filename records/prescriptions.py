@@ -37,8 +37,8 @@ def facts(resource: dict, effective: dt.datetime | None) -> dict | None:
     prescription, product, product code and ingredient ([system, code, name]; system "" for a
     name only). `medication`: the id of a Medication it references at its source ("" for
     none), whose codes name the drug better once it is stored (records.medications reads the
-    resource then). `effective`: the record's projected date, the start when the resource
-    gives none of its own."""
+    resource then). `order`: what order_of says ("" for a course to take). `effective`: the
+    record's projected date, the start when the resource gives none of its own."""
     if resource.get("resourceType") not in THERAPY_TYPES:
         return None
     concept = concept_of(resource, contained_medication(resource))
@@ -61,6 +61,7 @@ def facts(resource: dict, effective: dt.datetime | None) -> dict | None:
         "product_code": product_code(concept),
         "ingredient": list(ingredient_of(concept)),
         "medication": stored_reference(resource),
+        "order": order_of(resource),
     }
 
 
@@ -165,15 +166,45 @@ def _date(value) -> dt.date | None:
 
 
 def start_of(resource: dict, effective: dt.datetime | None) -> dt.date | None:
-    for name in ("whenHandedOver", "whenPrepared", "authoredOn", "dateAsserted"):
+    """The first day it is taken: a dispensing's hand-over; the day its dosage's bounds or
+    its period start (a prescription written today for a course next month starts next
+    month; a statement asserted today of what was taken last year started last year); else
+    the day it was written or asserted; else the record's date."""
+    for name in ("whenHandedOver", "whenPrepared"):
         day = _date(resource.get(name))
         if day:
             return day
+    for dosage in _dosages(resource):
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        day = _date((repeat.get("boundsPeriod") or {}).get("start"))
+        if day:
+            return day
     period = resource.get("effectivePeriod") or {}
-    day = _date(period.get("start")) or _date(resource.get("effectiveDateTime"))
-    if day:
-        return day
+    for day in (period.get("start"), resource.get("effectiveDateTime")):
+        day = _date(day)
+        if day:
+            return day
+    for name in ("authoredOn", "dateAsserted"):
+        day = _date(resource.get(name))
+        if day:
+            return day
     return _local_day(effective) if effective else None
+
+
+# MedicationRequest.intent values that authorise nothing (http://hl7.org/fhir/R4/valueset-
+# medicationrequest-intent.html): a proposal, a plan, an option of a protocol.
+NOT_ORDERS = {"proposal", "plan", "option"}
+
+
+def order_of(resource: dict) -> str:
+    """ "" for a course to take (an order, a dispensing, a statement); "do-not-perform" for a
+    request not to take it (MedicationRequest.doNotPerform); "proposal" for a request that
+    authorises nothing (NOT_ORDERS)."""
+    if resource.get("resourceType") != "MedicationRequest":
+        return ""
+    if resource.get("doNotPerform") is True:
+        return "do-not-perform"
+    return "proposal" if resource.get("intent") in NOT_ORDERS else ""
 
 
 def _quantity_days(quantity) -> int | None:

@@ -499,3 +499,30 @@ def test_the_migration_moves_a_period_s_end_past_its_last_day(patient):
     assert Record.objects.get(resource_id="rx-bounded").medication["end"] == "2026-03-11"
     assert Record.objects.get(resource_id="rx-supplied").medication == supply_facts
     assert supply_facts["end"] == "2026-03-11"  # ten days from the 1st: through the 10th
+
+
+def test_the_migration_dates_a_course_by_its_dosage_and_says_what_is_no_order(patient):
+    """records.0014: facts stored before start_of read a dosage's bounds (the course dated the
+    day it was written) and before `order` (a request not to take a drug listed as taken) are
+    projected again."""
+    later = prescription("rx-later", "2026-03-10", **NORVASC)
+    del later["dispenseRequest"]
+    later["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"start": "2026-04-01"}}}}
+    ]
+    forbidden = prescription("rx-no", "2026-03-01", **METFORMIN, days=10) | {"doNotPerform": True}
+    import_resources(patient, "A병원", [later, forbidden])
+    assert Record.objects.get(resource_id="rx-later").medication["start"] == "2026-04-01"
+    assert Record.objects.get(resource_id="rx-no").medication["order"] == "do-not-perform"
+    for record in Record.objects.filter(resource_id__in=["rx-later", "rx-no"]):
+        old = {key: value for key, value in record.medication.items() if key != "order"}
+        if record.resource_id == "rx-later":
+            old["start"] = "2026-03-10"  # as the code before 0014 stored it
+        Record.objects.filter(pk=record.pk).update(medication=old)
+
+    migration = __import__("records.migrations.0014_prescription_start_and_order", fromlist=["x"])
+    migration.BATCH = 1
+    migration.project_again(apps, None)
+
+    assert Record.objects.get(resource_id="rx-later").medication["start"] == "2026-04-01"
+    assert Record.objects.get(resource_id="rx-no").medication["order"] == "do-not-perform"

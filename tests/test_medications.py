@@ -595,3 +595,193 @@ def test_a_course_is_current_through_the_last_day_its_period_names(client, patie
     assert "노바스크" not in listed
     assert "다이아벡스" not in listed
     assert "노바스크" not in dashboard
+
+
+# --- A line's summary: the course taken now, the next one (QA of the headline) ---------------
+
+NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)  # 10 March in Seoul, TODAY
+
+
+def _summaries(client, patient, part) -> dict[str, list[str]]:
+    """Each line's summary (its first muted line) under `part` of the medications page, in
+    English and Korean."""
+    login(client, patient.email)
+    out = {}
+    with time_machine.travel(NOW, tick=False):
+        for language in ("en", "ko"):
+            page = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE=language)
+            html = page.content.decode()
+            start = html.index(f'id="medications-{part}"')
+            section = html[start : html.index("</section>", start)]
+            out[language] = re.findall(r'<div class="muted">(.*?)</div>', section, re.S)
+    return out
+
+
+def test_a_line_starting_later_shows_its_first_course(client, patient):
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n3", "2026-05-01", days=30, **NORVASC),
+            prescription("n2", "2026-04-01", days=30, **NORVASC),
+        ],
+    )
+    summaries = _summaries(client, patient, "upcoming")
+    assert summaries["en"][0].startswith("Apr 1, 2026"), summaries
+    assert summaries["ko"][0].startswith("2026-04-01"), summaries
+
+
+def test_overlapping_current_courses_say_how_long_the_longest_lasts(client, patient):
+    """A 180-day course and a 7-day one of the same ingredient started later: the line said
+    "until Mar 11 · next course from Apr 1", as if to stop for three weeks (QA)."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("long", "2026-01-01", days=180, **NORVASC),  # through 29 June
+            prescription("short", "2026-03-05", days=7, **AMODIPIN),  # through 11 March
+            prescription("later", "2026-04-01", days=30, **NORVASC),
+        ],
+    )
+    summaries = _summaries(client, patient, "current")
+    assert "until Jun 29, 2026" in summaries["en"][0], summaries
+    assert "2026-06-29까지" in summaries["ko"][0], summaries
+    assert "next course" not in summaries["en"][0], summaries
+    assert "another course from Apr 1, 2026" in summaries["en"][0], summaries
+    assert "2026-04-01부터 다른 처방" in summaries["ko"][0], summaries
+
+
+def test_a_course_starting_before_the_current_one_ends_is_not_called_the_next(client, patient):
+    """An early refill: "until Mar 30 · next course from Mar 25" read as a contradiction."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("n2", "2026-03-25", days=30, **NORVASC),
+        ],
+    )
+    (summary,) = _summaries(client, patient, "current")["en"]
+    assert "until Mar 30, 2026" in summary, summary
+    assert "next course" not in summary, summary
+    assert "another course from Mar 25, 2026" in summary, summary
+
+
+def test_a_course_whose_dosage_starts_later_is_upcoming(client, patient):
+    """A prescription written today for a dose period next month was read as taken from
+    today (its start was authoredOn), with a false duplicate-therapy warning (QA)."""
+    later = prescription("n2", "2026-03-10", **NORVASC)
+    del later["dispenseRequest"]
+    later["dosageInstruction"] = [
+        {
+            "text": "1일 1회",
+            "timing": {"repeat": {"boundsPeriod": {"start": "2026-04-01", "end": "2026-04-30"}}},
+        }
+    ]
+    import_resources(
+        patient, "A병원", [prescription("n1", "2026-03-01", days=30, **NORVASC), later]
+    )
+    summaries = _summaries(client, patient, "current")
+    assert "until Mar 30, 2026 · next course from Apr 1, 2026" in summaries["en"][0], summaries
+    assert not _overview(patient).duplicates
+
+
+def test_a_statement_is_dated_by_when_it_is_taken_not_when_it_was_said(client, patient):
+    """MedicationStatement.dateAsserted (when it was reported) came before effectivePeriod
+    (when it is taken)."""
+    concept = prescription("x", "2026-01-01", **NORVASC)["medicationCodeableConcept"]
+    base = {
+        "resourceType": "MedicationStatement",
+        "status": "active",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": "Patient/p"},
+    }
+    import_resources(
+        patient,
+        "A병원",
+        [
+            base | {"id": "s1", "effectivePeriod": {"start": "2026-02-01", "end": "2026-03-20"}},
+            base
+            | {
+                "id": "s2",
+                "dateAsserted": "2026-03-10",
+                "effectivePeriod": {"start": "2026-04-01", "end": "2026-04-30"},
+            },
+        ],
+    )
+    summaries = _summaries(client, patient, "current")
+    assert "until Mar 20, 2026 · next course from Apr 1, 2026" in summaries["en"][0], summaries
+    assert "2026-03-20까지 · 다음 복용 2026-04-01부터" in summaries["ko"][0], summaries
+
+
+def test_the_hl7_statement_asserted_after_it_was_taken_is_dated_when_taken(patient):
+    """HL7's MedicationStatement-example004: taken from 2014-01-23, asserted 2015-02-22."""
+    resource = json.loads(
+        (FIXTURES / "hl7-r4-examples" / "MedicationStatement-example004.json").read_text()
+    )
+    import_resources(patient, "HL7", [resource])
+    meds = _overview(patient, today=dt.date(2015, 1, 20))
+    (entry,) = [e for line in meds.current + meds.past + meds.upcoming for e in line.entries]
+    assert entry.start == dt.date(2014, 1, 23)
+    assert not entry.upcoming
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"doNotPerform": True}, "not to be taken"),
+        ({"intent": "proposal"}, "proposed, not ordered"),
+        ({"intent": "plan"}, "proposed, not ordered"),
+        ({"status": "draft"}, "draft"),
+    ],
+)
+def test_what_is_not_an_order_is_neither_current_nor_the_next_course(client, patient, extra, words):
+    """A "do not perform" request, a proposal, a plan or a draft is no course to take: it
+    was announced as the next course (QA), and taken now it would be listed as current."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("n2", "2026-04-01", days=30, **NORVASC) | extra,
+            prescription("m1", "2026-03-05", days=30, **METFORMIN) | extra,
+        ],
+    )
+    meds = _overview(patient)
+    assert [line.key[1] for line in meds.current] == ["C08CA01"]
+    assert meds.upcoming == []
+    assert meds.current[0].next_course is None
+    (summary,) = _summaries(client, patient, "current")["en"]
+    assert "course" not in summary, summary
+    login(client, patient.email)
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    past = html[html.index('id="medications-past"') :]
+    assert "A10BA02" in past
+    assert words in past
+
+
+def test_lines_are_ordered_by_the_course_they_show(client, patient):
+    """A line taken since 1 March with a course prescribed for December came before one
+    started on 8 March: the order was by the latest course, not the one shown."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("n2", "2026-12-01", days=30, **NORVASC),
+            prescription("m1", "2026-03-08", days=30, **METFORMIN),
+        ],
+    )
+    assert [line.key[1] for line in _overview(patient).current] == ["A10BA02", "C08CA01"]
+
+
+def test_an_undated_course_taken_now_says_so(client, patient):
+    undated = prescription("n1", "2026-03-01", status="active", **NORVASC)
+    del undated["authoredOn"]
+    del undated["dispenseRequest"]
+    import_resources(
+        patient, "A병원", [undated, prescription("n2", "2026-04-01", days=30, **NORVASC)]
+    )
+    (summary,) = _summaries(client, patient, "current")["en"]
+    assert summary.startswith("no date · "), summary

@@ -122,6 +122,11 @@ def medication_history(entries) -> str:
         "prescription": gettext("prescribed"),
         "statement": gettext("reported as taken"),  # a MedicationStatement
     }
+    # A request that is no course to take says what it is instead (prescriptions.order_of).
+    orders = {
+        "do-not-perform": gettext("not to be taken"),
+        "proposal": gettext("proposed, not ordered"),
+    }
     no_date = gettext("no date")
     words: dict = {}  # each status's label and each supply's "N days", translated once
 
@@ -133,7 +138,7 @@ def medication_history(entries) -> str:
     items = []
     for entry in entries:
         record = entry.record
-        parts = [kinds[entry.kind], entry.product, entry.dose]
+        parts = [orders.get(entry.order) or kinds[entry.kind], entry.product, entry.dose]
         if entry.days:
             parts.append(
                 said(
