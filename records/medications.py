@@ -319,7 +319,8 @@ def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ing
     (overview(records).current), each with its entries current today, latest first: reading
     only those (by their projected facts: a few of 4,392 prescriptions at 20,000 records), the
     Medication resources they may reference and any record whose facts were not projected.
-    Each entry's record is whole (a summary shows it)."""
+    Each entry's record is a Row (ROW_FIELDS): queries.current_medications reads whole
+    only the records a summary shows."""
     today = today or timezone.localdate()
     day = today.isoformat()
     dated = Q(medication__end__gt=day) & (Q(medication__start=None) | Q(medication__start__lte=day))
@@ -331,7 +332,7 @@ def current(records: QuerySet[Record], today: dt.date | None = None) -> list[Ing
     # Implied by the condition above (each of its records ends after today or has no end),
     # and what an index answers: the records that may be current are read, not every one.
     candidates = candidates.alias(open_until=open_until()).filter(open_until__gt=day)
-    return overview(candidates, today, whole=True).current
+    return overview(candidates, today).current
 
 
 def _day(text: str | None) -> dt.date | None:

@@ -567,15 +567,23 @@ def current_medications(records: QuerySet[Record], limit: int | None = None) -> 
     """The current ingredients (the first `limit`, or all) of the medications page
     (records.medications: by their dates and statuses — a prescription marked "active" whose
     supply ran out years ago is not current), latest first, each with its product's name, its
-    latest record and its institutions: the dashboard's and the summaries' list."""
+    latest record and its institutions: the dashboard's and the summaries' list. Each line's
+    record is read whole (one query), only those: reading every record that may be current
+    whole (92 at 20,000 records, their resources decoded) was a third of this list's time."""
+    lines = medications.current(records)[:limit]
+    whole = (
+        records.defer("search_text")
+        .select_related("source__institution")
+        .in_bulk([line.headline.record.pk for line in lines])
+    )
     return [
         {
             "code": line.key[1],
             "display": line.headline.product or line.name,
-            "latest": line.headline.record,
+            "latest": whole[line.headline.record.pk],
             "institutions": line.institutions,
         }
-        for line in medications.current(records)[:limit]
+        for line in lines
     ]
 
 

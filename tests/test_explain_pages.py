@@ -326,13 +326,14 @@ def test_explanation_pages_cost_the_same_queries_whatever_the_data(client, patie
     # visit (3): the encounter (record_for), the records naming it, the tested results'
     # histories;
     # glance (12): the clinical summary's sections (the results overview's codes and
-    # latest points, active problems, current medications' latest, drugs and sources,
-    # allergies, immunizations: 8), their resources (1), each test's recent points (the
+    # latest points, active problems, current medications — the records that may be
+    # current, the sources, the lines' records whole —, allergies, immunizations: 8), their
+    # resources (1), each test's recent points (the
     # overview again: 2), the latest vital signs (1; with vital signs, also their resources
     # and histories: 2 more — these records have none);
     # digest (6): when last looked, the new records by category, the new diagnoses and
     # medications, the latest new result of each test, their resources, their histories.
-    assert counts == {"visit": 5, "glance": 13, "digest": 8}
+    assert counts == {"visit": 5, "glance": 14, "digest": 8}
 
 
 # --- urgent results in the digest and at a glance -------------------------------------------

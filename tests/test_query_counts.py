@@ -256,8 +256,8 @@ PATIENT_PAGES = {
     # auth, series keys, the code's points
     "api lab series": (lambda d: "/api/v1/labs/4548-4/series/", 4),
     # as the summary page, without the profile (current medications: the records that can be
-    # current today and the patient's sources; 3 queries before)
-    "api summary": (lambda d: "/api/v1/summary/", 9),
+    # current today, the patient's sources and the records shown, whole)
+    "api summary": (lambda d: "/api/v1/summary/", 10),
     # auth, a page of sources (institutions joined)
     "api sources": (lambda d: "/api/v1/sources/", 3),
     # auth, a page of runs (sources joined)

@@ -392,5 +392,5 @@ def test_the_dashboards_current_medications_are_the_medications_pages(kr_records
         fast = queries.current_medications(records, limit=10)
     assert page
     assert [(line["code"], line["latest"].pk, line["institutions"]) for line in fast] == [
-        (line.key[1], line.latest.record.pk, line.institutions) for line in page[:10]
+        (line.key[1], line.headline.record.pk, line.institutions) for line in page[:10]
     ]
