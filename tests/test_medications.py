@@ -785,3 +785,22 @@ def test_an_undated_course_taken_now_says_so(client, patient):
     )
     (summary,) = _summaries(client, patient, "current")["en"]
     assert summary.startswith("no date · "), summary
+
+
+def test_the_dashboard_says_no_current_medication_not_none_recorded(client, patient):
+    """With prescriptions over or starting later, none current, the dashboard said "None
+    recorded." under Current medications, as if no medication were on record (QA)."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("old", "2025-01-01", days=30, **METFORMIN),
+            prescription("later", "2026-04-01", days=30, **NORVASC),
+        ],
+    )
+    login(client, patient.email)
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    section = html[html.index('id="meds-title"') : html.index('id="allergy-title"')]
+    assert "None recorded." not in section
+    assert "No current medication." in section
