@@ -155,11 +155,13 @@ class Ingredient:
         """The entry the line sums up. Taken now: the current course that lasts longest (no
         end known: longest; then the latest started), so that its "until" is how long the
         ingredient is taken (a 7-day course started last week beside a 180-day one is not
-        when to stop). Else the first to start later, if any; else the latest."""
+        when to stop). Else the first to start later, if any; else the latest course to take
+        (not a later proposal: _when), else the latest."""
         current = [e for e in self.entries if e.current]
         if current:
             return max(current, key=lambda e: (e.end or dt.date.max, e.start or dt.date.min))
-        return self.next_course or self.entries[0]
+        ordered = (e for e in self.entries if not e.order and e.record.status != "draft")
+        return self.next_course or next(ordered, self.entries[0])
 
     @property
     def next_course(self) -> Entry | None:

@@ -166,17 +166,14 @@ def _date(value) -> dt.date | None:
 
 
 def start_of(resource: dict, effective: dt.datetime | None) -> dt.date | None:
-    """The first day it is taken: a dispensing's hand-over; the day its dosage's bounds or
-    its period start (a prescription written today for a course next month starts next
-    month; a statement asserted today of what was taken last year started last year); else
-    the day it was written or asserted; else the record's date."""
+    """The first day it is taken: a dispensing's hand-over; the day a statement's period
+    starts (a statement asserted today of last year's course started last year); the later
+    of the day a prescription was written and the day its dosage's bounds start (written
+    today for a course next month: next month; a renewal written today whose bounds keep the
+    therapy's first day of years ago: today — its supply counts from now); else the record's
+    date."""
     for name in ("whenHandedOver", "whenPrepared"):
         day = _date(resource.get(name))
-        if day:
-            return day
-    for dosage in _dosages(resource):
-        repeat = (dosage.get("timing") or {}).get("repeat") or {}
-        day = _date((repeat.get("boundsPeriod") or {}).get("start"))
         if day:
             return day
     period = resource.get("effectivePeriod") or {}
@@ -184,10 +181,17 @@ def start_of(resource: dict, effective: dt.datetime | None) -> dt.date | None:
         day = _date(day)
         if day:
             return day
-    for name in ("authoredOn", "dateAsserted"):
-        day = _date(resource.get(name))
-        if day:
-            return day
+    bounds = None
+    for dosage in _dosages(resource):
+        repeat = (dosage.get("timing") or {}).get("repeat") or {}
+        bounds = _date((repeat.get("boundsPeriod") or {}).get("start"))
+        if bounds:
+            break
+    written = _date(resource.get("authoredOn")) or _date(resource.get("dateAsserted"))
+    if bounds and written:
+        return max(bounds, written)
+    if bounds or written:
+        return bounds or written
     return _local_day(effective) if effective else None
 
 

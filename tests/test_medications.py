@@ -804,3 +804,63 @@ def test_the_dashboard_says_no_current_medication_not_none_recorded(client, pati
     section = html[html.index('id="meds-title"') : html.index('id="allergy-title"')]
     assert "None recorded." not in section
     assert "No current medication." in section
+
+
+def _bounded(rid, written, start, *, days=None, **drug):
+    """A prescription written on `written` whose dosage is bounded from `start`."""
+    resource = prescription(rid, written, days=days or 30, **(drug or NORVASC))
+    if days is None:
+        del resource["dispenseRequest"]
+    resource["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"start": start}}}}
+    ]
+    return resource
+
+
+def test_a_renewal_bounded_from_the_therapy_s_first_day_is_current(client, patient):
+    """A renewal written five days ago for 30 days, its dosage bounded from the day the
+    therapy began a year before: its supply counts from when it was written (it read as
+    ended a year before it was written: under Past, and missing from every summary; QA)."""
+    import_resources(patient, "A병원", [_bounded("renew", "2026-03-05", "2025-01-01", days=30)])
+    facts = Record.objects.get(resource_id="renew").medication
+    assert (facts["start"], facts["end"]) == ("2026-03-05", "2026-04-04")
+    assert [line.key[1] for line in _overview(patient).current] == ["C08CA01"]
+    login(client, patient.email)
+    with time_machine.travel(NOW, tick=False):
+        for url in ("/dashboard/", "/records/summary/"):
+            assert "노바스크" in client.get(url).content.decode(), url
+
+
+def test_a_past_line_is_summed_up_by_its_last_course_not_a_proposal(client, patient):
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("m1", "2026-01-01", days=30, **METFORMIN),
+            prescription("m2", "2026-04-01", days=90, **METFORMIN) | {"intent": "proposal"},
+        ],
+    )
+    (summary,) = _summaries(client, patient, "past")["en"]
+    assert summary.startswith("Jan 1, 2026"), summary
+
+
+def test_a_line_of_what_is_no_course_to_take_says_so(client, patient):
+    """An ingredient named only in a request not to take it, or in a proposal, was listed
+    under Past like a course taken (dated next month for the proposal; QA)."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("dnp", "2026-03-05", days=30, **METFORMIN) | {"doNotPerform": True},
+            prescription("prop", "2026-04-01", days=30, **NORVASC) | {"intent": "proposal"},
+        ],
+    )
+    summaries = _summaries(client, patient, "past")
+    assert sorted(s.split(" · ")[0] for s in summaries["en"]) == [
+        "not to be taken",
+        "proposed, not ordered",
+    ], summaries
+    assert sorted(s.split(" · ")[0] for s in summaries["ko"]) == [
+        "복용하지 말 것",
+        "제안됨(처방 아님)",
+    ], summaries
