@@ -44,7 +44,10 @@ def facts(resource: dict, effective: dt.datetime | None) -> dict | None:
     concept = concept_of(resource, contained_medication(resource))
     start = start_of(resource, effective)
     days = days_of(resource)
-    end = _after(start, days) if start and days else bounds_end(resource)
+    # The supply's end, or the dosage's bounds' when they end first (a 10-day supply for
+    # "as needed from the 15th to the 20th" is taken through the 20th).
+    ends = [e for e in (_after(start, days) if start and days else None, bounds_end(resource)) if e]
+    end = min(ends) if ends else None
     prescription = ""
     for reference in resource.get("authorizingPrescription") or []:
         if isinstance(reference, dict) and isinstance(reference.get("reference"), str):

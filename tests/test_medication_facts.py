@@ -528,3 +528,19 @@ def test_the_migration_dates_a_course_by_its_dosage_and_says_what_is_no_order(pa
 
     assert Record.objects.get(resource_id="rx-later").medication["start"] == "2026-04-01"
     assert Record.objects.get(resource_id="rx-no").medication["order"] == "do-not-perform"
+
+
+def test_a_course_ends_when_its_dosage_s_bounds_end_before_its_supply(patient):
+    """HL7's medrx0305: "as needed for menses from Jan 15-20, 2015" (boundsPeriod 15–20
+    January) with a 10-day supply: taken through the 20th, not the 24th (QA: the supply
+    always won over the bounds)."""
+    resource = json.loads(
+        (FIXTURES / "hl7-r4-examples" / "MedicationRequest-medrx0305.json").read_text()
+    )
+    said = prescriptions.facts(resource, None)
+    assert (said["start"], said["days"], said["end"]) == ("2015-01-15", 10, "2015-01-21")
+    supply_first = prescription("rx", "2026-03-01", **NORVASC, days=10)
+    supply_first["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"end": "2026-06-30"}}}}
+    ]
+    assert prescriptions.facts(supply_first, None)["end"] == "2026-03-11"

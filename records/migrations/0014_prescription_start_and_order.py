@@ -1,10 +1,11 @@
-"""The facts of every prescription, dispensing and statement projected again: a course starts
-when its dosage's bounds or its period say (a prescription written today for next month starts
-next month; a statement asserted today of last year's course started last year), before the
-day it was written or asserted (records.prescriptions.start_of); and `order` says whether it
-is a course to take at all (a request not to take it, a proposal: order_of), which the facts
-did not hold. In batches, as 0008 and 0013 (the loop is this migration's own copy: a migration
-does not import another's code, which a squash may remove)."""
+"""The facts of every prescription, dispensing and statement projected again
+(records.prescriptions): a prescription starts on the later of the day it was written and its
+dosage's bounds' start (written today for next month: next month), a statement when it is
+taken rather than when it was asserted; a course ends when its dosage's bounds end, if that
+comes before its supply runs out; and `order` says whether it is a course to take at all (a
+request not to take it, a proposal: order_of), which the facts did not hold. In batches, as
+0008 and 0013 (the loop is this migration's own copy: a migration does not import another's
+code, which a squash may remove)."""
 
 from django.db import migrations
 
