@@ -132,7 +132,8 @@ class Ingredient:
         self.total += 1
         kind = said.get("kind", "prescription")
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
-        self.product_names.add(said["product"])
+        if not said.get("order"):  # a product not to be taken is named in its history only
+            self.product_names.add(said["product"])
         self.places.add(source_name)
         self.places.add(said["where"])
         self.filed_under.add(record.code_value)

@@ -864,3 +864,24 @@ def test_a_line_of_what_is_no_course_to_take_says_so(client, patient):
         "복용하지 말 것",
         "제안됨(처방 아님)",
     ], summaries
+    login(client, patient.email)
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/records/medications/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<div></div>" not in html  # no products named: none is to be taken
+
+
+def test_a_product_not_to_be_taken_is_not_named_among_the_products_taken(client, patient):
+    """Amlodipine taken now as 노바스크, and a request not to take 아모디핀: the line listed
+    both products, as if both were taken (QA). The refused one is in its history only."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("a1", "2026-03-05", days=30, **AMODIPIN) | {"doNotPerform": True},
+        ],
+    )
+    (line,) = _overview(patient).current
+    assert line.products == [NORVASC["product"]]
+    assert line.total == 2
+    assert not _overview(patient).duplicates
