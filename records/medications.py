@@ -42,6 +42,8 @@ BASIS = {
 }
 ENDED = {"stopped", "cancelled", "entered-in-error", "declined", "not-taken", "revoked"}
 ONGOING = {"active", "on-hold", "intended", "in-progress", "preparation"}
+# Statuses of a record of no course taken: a past line is summed up by another if it has one.
+NOT_TAKEN = {"draft", "entered-in-error", "cancelled", "declined", "not-taken", "revoked"}
 # An ingredient's history on the page lists its latest HISTORY_ROWS prescriptions and
 # dispensings and links to all of them on the timeline (years of monthly refills: thousands).
 HISTORY_ROWS = 50
@@ -132,7 +134,8 @@ class Ingredient:
         self.total += 1
         kind = said.get("kind", "prescription")
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
-        if not said.get("order"):  # a product not to be taken is named in its history only
+        # A product not to be taken (nor yet ordered) is named in its history only.
+        if not said.get("order") and record.status != "draft":
             self.product_names.add(said["product"])
         self.places.add(source_name)
         self.places.add(said["where"])
@@ -161,14 +164,16 @@ class Ingredient:
         current = [e for e in self.entries if e.current]
         if current:
             return max(current, key=lambda e: (e.end or dt.date.max, e.start or dt.date.min))
-        ordered = (e for e in self.entries if not e.order and e.record.status != "draft")
-        return self.next_course or next(ordered, self.entries[0])
+        taken = (e for e in self.entries if not e.order and e.record.status not in NOT_TAKEN)
+        return self.next_course or next(taken, self.entries[0])
 
     @property
     def next_course(self) -> Entry | None:
         """The first course prescribed to start after today, if any (entries are upcoming
-        only when they are courses to take: _when)."""
-        upcoming = [e for e in self.entries if e.upcoming]
+        only when they are courses to take: _when), but a prescription a pharmacy has already
+        filled, whose supply is being taken (a dispensing of it is current)."""
+        filled = {e.prescription_ref for e in self.entries if e.is_dispensing and e.current}
+        upcoming = [e for e in self.entries if e.upcoming and _request_ref(e) not in filled]
         return min(upcoming, key=lambda e: (e.start, e.record.pk)) if upcoming else None
 
     @property
@@ -411,16 +416,26 @@ def _dose_words(dose: dict | None) -> str:
     return " · ".join(str(p) for p in parts)
 
 
+def _request_ref(entry: Entry) -> str:
+    """The reference a dispensing of `entry` (a prescription) names it by."""
+    return f"MedicationRequest/{entry.record.resource_id}"
+
+
 def _duplicate(line: Ingredient) -> Duplicate | None:
     """Current prescriptions of one ingredient that are distinct therapies: a dispensing of a
     prescription PHR holds is that prescription, and the same prescription sent by two sources
     (a hospital and HIRA: same start and supply) counts once."""
     current = [e for e in line.entries if e.current]
-    requests = {f"MedicationRequest/{e.record.resource_id}" for e in current if not e.is_dispensing}
+    requests = {_request_ref(e): e for e in line.entries if not e.is_dispensing}
     seen, distinct = set(), []
     for entry in current:
-        if entry.is_dispensing and entry.prescription_ref in requests:
+        prescribed = requests.get(entry.prescription_ref) if entry.is_dispensing else None
+        if prescribed is not None and prescribed.current:
             continue
+        if prescribed is not None and prescribed.upcoming:
+            # Filled before the day its dosage starts: the therapy is the prescription's (an
+            # early refill of the course before is told by it, not by the pharmacy's name).
+            entry = prescribed
         therapy = (entry.start, entry.days, entry.dose)
         if therapy in seen:
             continue

@@ -46,7 +46,12 @@ def facts(resource: dict, effective: dt.datetime | None) -> dict | None:
     days = days_of(resource)
     # The supply's end, or the dosage's bounds' when they end first (a 10-day supply for
     # "as needed from the 15th to the 20th" is taken through the 20th).
-    ends = [e for e in (_after(start, days) if start and days else None, bounds_end(resource)) if e]
+    # Bounds that end before the course starts (a renewal keeping an old period) end nothing.
+    ends = [
+        e
+        for e in (_after(start, days) if start and days else None, bounds_end(resource))
+        if e and (start is None or e > start)
+    ]
     end = min(ends) if ends else None
     prescription = ""
     for reference in resource.get("authorizingPrescription") or []:

@@ -218,7 +218,7 @@ def test_a_current_line_with_a_later_course_says_the_course_taken_now_and_when_t
     assert line.next_course.start == dt.date(2026, 4, 1)
     expected = {
         "en": ("Mar 1, 2026", "until Mar 30, 2026", "next course from Apr 1, 2026"),
-        "ko": ("2026-03-01", "2026-03-30까지", "다음 복용 2026-04-01부터"),
+        "ko": ("2026-03-01", "2026-03-30까지", "2026-04-01부터 다음 복용"),
     }
     for language, page in pages.items():
         html = page.content.decode()
@@ -648,7 +648,7 @@ def test_overlapping_current_courses_say_how_long_the_longest_lasts(client, pati
     assert "2026-06-29까지" in summaries["ko"][0], summaries
     assert "next course" not in summaries["en"][0], summaries
     assert "another course from Apr 1, 2026" in summaries["en"][0], summaries
-    assert "2026-04-01부터 다른 처방" in summaries["ko"][0], summaries
+    assert "2026-04-01부터 추가 복용" in summaries["ko"][0], summaries
 
 
 def test_a_course_starting_before_the_current_one_ends_is_not_called_the_next(client, patient):
@@ -711,7 +711,7 @@ def test_a_statement_is_dated_by_when_it_is_taken_not_when_it_was_said(client, p
     )
     summaries = _summaries(client, patient, "current")
     assert "until Mar 20, 2026 · next course from Apr 1, 2026" in summaries["en"][0], summaries
-    assert "2026-03-20까지 · 다음 복용 2026-04-01부터" in summaries["ko"][0], summaries
+    assert "2026-03-20까지 · 2026-04-01부터 다음 복용" in summaries["ko"][0], summaries
 
 
 def test_the_hl7_statement_asserted_after_it_was_taken_is_dated_when_taken(patient):
@@ -885,3 +885,97 @@ def test_a_product_not_to_be_taken_is_not_named_among_the_products_taken(client,
     assert line.products == [NORVASC["product"]]
     assert line.total == 2
     assert not _overview(patient).duplicates
+
+
+def test_a_dispensing_of_a_prescription_bounded_to_start_later_is_that_course(client, patient):
+    """Filled on the 8th, its prescription's dosage bounded from the 12th: one course, taken
+    now; it was also announced as "another course from Mar 12" (QA)."""
+    import_resources(patient, "A병원", [_bounded("n2", "2026-03-08", "2026-03-12", days=30)])
+    import_resources(
+        patient,
+        "온누리약국",
+        [
+            dispensing(
+                "d2",
+                "2026-03-08",
+                days=30,
+                pharmacy="온누리약국",
+                **NORVASC,
+                prescription="MedicationRequest/n2",
+            )
+        ],
+    )
+    (summary,) = _summaries(client, patient, "current")["en"]
+    assert "course" not in summary, summary
+
+
+def test_an_early_refill_dispensed_before_its_bounded_start_is_no_duplicate(patient):
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-02-10", days=30, **NORVASC),
+            _bounded("n2", "2026-03-08", "2026-03-12", days=30),
+        ],
+    )
+    import_resources(
+        patient,
+        "온누리약국",
+        [
+            dispensing(
+                "d1",
+                "2026-02-10",
+                days=30,
+                pharmacy="온누리약국",
+                **NORVASC,
+                prescription="MedicationRequest/n1",
+            ),
+            dispensing(
+                "d2",
+                "2026-03-08",
+                days=30,
+                pharmacy="온누리약국",
+                **NORVASC,
+                prescription="MedicationRequest/n2",
+            ),
+        ],
+    )
+    assert not _overview(patient).duplicates
+
+
+def test_a_draft_s_product_is_not_named_among_the_products_taken(patient):
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("n1", "2026-03-01", days=30, **NORVASC),
+            prescription("a1", "2026-03-05", days=30, status="draft", **AMODIPIN),
+        ],
+    )
+    (line,) = _overview(patient).current
+    assert line.products == [NORVASC["product"]]
+
+
+def test_a_dosage_s_bounds_ending_before_the_course_starts_are_not_its_end(patient):
+    """Written on the 12th for 30 days, bounded to end on the 1st: its end was the 2nd, before
+    its start, and it was listed as starting later although its bounds had ended (QA)."""
+    rx = prescription("n1", "2026-03-12", days=30, **NORVASC)
+    rx["dosageInstruction"] = [
+        {"text": "1일 1회", "timing": {"repeat": {"boundsPeriod": {"end": "2026-03-01"}}}}
+    ]
+    import_resources(patient, "A병원", [rx])
+    facts = Record.objects.get(resource_id="n1").medication
+    assert facts["end"] is None or facts["end"] > facts["start"], facts
+
+
+def test_a_past_line_is_not_summed_up_by_a_record_entered_in_error(client, patient):
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("m1", "2026-01-01", days=30, **METFORMIN),
+            prescription("m2", "2026-02-01", days=90, status="entered-in-error", **METFORMIN),
+        ],
+    )
+    (summary,) = _summaries(client, patient, "past")["en"]
+    assert summary.startswith("Jan 1, 2026"), summary

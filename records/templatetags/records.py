@@ -127,6 +127,7 @@ def medication_history(entries) -> str:
         "do-not-perform": gettext("not to be taken"),
         "proposal": gettext("proposed, not ordered"),
     }
+    draft = gettext("draft, not ordered")
     no_date = gettext("no date")
     words: dict = {}  # each status's label and each supply's "N days", translated once
 
@@ -138,7 +139,8 @@ def medication_history(entries) -> str:
     items = []
     for entry in entries:
         record = entry.record
-        parts = [orders.get(entry.order) or kinds[entry.kind], entry.product, entry.dose]
+        kind = orders.get(entry.order) or (draft if record.status == "draft" else kinds[entry.kind])
+        parts = [kind, entry.product, entry.dose]
         if entry.days:
             parts.append(
                 said(
