@@ -426,10 +426,10 @@ def _duplicate(line: Ingredient) -> Duplicate | None:
     prescription PHR holds is that prescription, and the same prescription sent by two sources
     (a hospital and HIRA: same start and supply) counts once."""
     current = [e for e in line.entries if e.current]
-    requests = {_request_ref(e): e for e in line.entries if not e.is_dispensing}
+    by_ref = {_request_ref(e): e for e in line.entries if e.kind == "prescription"}
     seen, distinct = set(), []
     for entry in current:
-        prescribed = requests.get(entry.prescription_ref) if entry.is_dispensing else None
+        prescribed = by_ref.get(entry.prescription_ref) if entry.is_dispensing else None
         if prescribed is not None and prescribed.current:
             continue
         if prescribed is not None and prescribed.upcoming:
