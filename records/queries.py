@@ -353,10 +353,9 @@ def series_codes(records: QuerySet[Record], category: str, wanted: list[set[str]
 
 
 def _series(records: QuerySet[Record], code: str, category: str | None, also) -> QuerySet:
-    wanted = {code, *also}
+    codes = {code, *also}
     if category != Category.VITAL:
-        (wanted,) = series_codes(records, category or Category.LAB, [wanted])
-    codes = wanted
+        (codes,) = series_codes(records, category or Category.LAB, [codes])
     queryset = records.filter(
         Q(code_value__in=codes) | Q(code_alt__in=codes), value_num__isnull=False
     )
