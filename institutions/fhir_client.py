@@ -456,42 +456,53 @@ class FHIRClient:
 
     # --- searches, page by page ----------------------------------------------------------
     def everything(
-        self, patient_id: str, *, since: dt.datetime | None, page_size: int
+        self, patient_id: str, *, since: dt.datetime | None, page_size: int, prepare=None
     ) -> Iterator["Page"]:
         """The pages of Patient/<id>/$everything; `since`: only what changed after it
-        (`_since`, the operation's parameter)."""
+        (`_since`, the operation's parameter). `prepare`: see _pages."""
         params = {"_count": page_size}
         if since:
             params["_since"] = since.isoformat()
-        return self._pages(f"Patient/{patient_id}/$everything", params)
+        return self._pages(f"Patient/{patient_id}/$everything", params, prepare=prepare)
 
     def search(
-        self, resource_type: str, params: dict, *, since: dt.datetime | None, page_size: int
+        self,
+        resource_type: str,
+        params: dict,
+        *,
+        since: dt.datetime | None,
+        page_size: int,
+        prepare=None,
     ) -> Iterator["Page"]:
         """The pages of a search of `resource_type`; `since`: only what changed after it
-        (`_lastUpdated=gt…`: a type search has no `_since`)."""
+        (`_lastUpdated=gt…`: a type search has no `_since`). `prepare`: see _pages."""
         first = {"_count": page_size}
         if since:
             first["_lastUpdated"] = f"gt{since.isoformat()}"
-        return self._pages(resource_type, {**first, **params})
+        return self._pages(resource_type, {**first, **params}, prepare=prepare)
 
-    def resume(self, next_url: str) -> Iterator["Page"]:
+    def resume(self, next_url: str, *, prepare=None) -> Iterator["Page"]:
         """The rest of a search from a next link stored with an earlier page. PageExpired if
-        the server no longer answers it: the search must start again."""
-        return self._pages(next_url, None, first=False)
+        the server no longer answers it: the search must start again. `prepare`: see _pages."""
+        return self._pages(next_url, None, first=False, prepare=prepare)
 
-    def _pages(self, path: str, params: dict | None, *, first: bool = True) -> Iterator["Page"]:
+    def _pages(
+        self, path: str, params: dict | None, *, first: bool = True, prepare=None
+    ) -> Iterator["Page"]:
         # The next page is asked for while the caller stores this one (_Ahead: the hospital's
         # work and ours overlap, which B1 measured as a third of a sync spent waiting). The
         # caller still gets the pages in order, each with its next link, and an error where
         # that page would have been; a caller that stores each page with its next link
         # resumes exactly where it stopped (a page fetched ahead and not stored is asked again).
-        bundle = self.get_json(path, params, paging=not first)
+        # `prepare(resources)`, if given, is called on a page fetched ahead, in its thread, and
+        # what it returns is the page's `prepared`: what the caller can work out of a page
+        # before storing it, done while it stores the page before (None: nothing, or it failed).
+        bundle, prepared = self.get_json(path, params, paging=not first), None
         while True:
             if bundle.get("resourceType") != "Bundle":
                 raise TransientError(_("The hospital answered a search without a Bundle."))
-            page = Page(bundle, first=first)
-            ahead = _Ahead(self, page.next_url) if page.next_url else None
+            page = Page(bundle, first=first, prepared=prepared)
+            ahead = _Ahead(self, page.next_url, prepare) if page.next_url else None
             try:
                 yield page
             except BaseException:  # the caller stopped (GeneratorExit) or failed on this page
@@ -500,7 +511,7 @@ class FHIRClient:
                 raise
             if ahead is None:
                 return
-            bundle, first = ahead.result(), False
+            (bundle, prepared), first = ahead.result(), False
 
     # --- FHIR operations -----------------------------------------------------------------
     def capability(self) -> dict:
@@ -521,8 +532,8 @@ class Page:
     """One Bundle of a search: its resources, its next link, and on a search's first page
     what the server announces (the total; its time, `meta.lastUpdated`)."""
 
-    def __init__(self, bundle: dict, *, first: bool):
-        self.bundle, self.first = bundle, first
+    def __init__(self, bundle: dict, *, first: bool, prepared=None):
+        self.bundle, self.first, self.prepared = bundle, first, prepared
 
     @property
     def resources(self) -> list:
@@ -555,30 +566,39 @@ class _Ahead:
     to shut down). The client's HTTP connection pool is thread-safe; the client makes no other
     request meanwhile, since its caller is storing a page."""
 
-    def __init__(self, client: FHIRClient, url: str):
+    def __init__(self, client: FHIRClient, url: str, prepare=None):
         self._stop = threading.Event()
         self._bundle: dict | None = None
+        self._prepared = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._fetch, args=(client, url), name="fhir-page-ahead", daemon=True
+            target=self._fetch, args=(client, url, prepare), name="fhir-page-ahead", daemon=True
         )
         self._thread.start()
 
-    def _fetch(self, client: FHIRClient, url: str) -> None:
+    def _fetch(self, client: FHIRClient, url: str, prepare) -> None:
         try:
             self._bundle = client.get_json(url, paging=True, stop=self._stop)
         except BaseException as exc:  # handed to the caller where the page would have been
             self._error = exc
+        else:
+            if prepare is not None and not self._stop.is_set():
+                try:
+                    if self._bundle.get("resourceType") == "Bundle":
+                        self._prepared = prepare(Page(self._bundle, first=False).resources)
+                except Exception:  # the caller's work, redone by the caller: not the page's
+                    logger.exception("preparing a page fetched ahead failed")
         finally:
             # A refused token is fetched again through the cache, which may be the database:
             # this thread's connections are its own, closed with it.
             db.connections.close_all()
 
-    def result(self) -> dict:
+    def result(self) -> tuple[dict, object]:
+        """The page's Bundle and what `prepare` made of it (None: nothing)."""
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._bundle
+        return self._bundle, self._prepared
 
     def discard(self) -> None:
         """Not wanted after all: no retry is started, the request in flight (if any) is let

@@ -30,7 +30,7 @@ from institutions import checks, fhir_client, windows
 from institutions.messages import Message, message
 from institutions.models import RunStatus, Source, SourceKind, SourceStatus, SyncIssue, SyncRun
 from records.fhirfile import parse_fhir_entries, upload_owners
-from records.ingest import ingest_page
+from records.ingest import ingest_page, prepare_page
 from records.models import Record
 
 logger = logging.getLogger(__name__)
@@ -48,11 +48,14 @@ def lease_deadline() -> dt.datetime:
 # --- Storing a page ------------------------------------------------------------------------
 
 
-def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = frozenset()) -> dict:
+def store_page(
+    run: SyncRun, resources: Iterable, *, owners: frozenset[str] = frozenset(), ahead=None
+) -> dict:
     """Store one page of resources for the run's source (records.ingest) and record what was
     refused as the run's SyncIssues.
 
     `owners`: for an upload, the ids and fullUrls of the file's Patients (from the whole file).
+    `ahead`: records.ingest.prepare_page of the page, if it was worked out while it was fetched.
 
     Returns the page's counts, by the run's counter fields.
     Side effects: Record inserts/updates and SyncIssue rows — within the caller's transaction.
@@ -74,6 +77,7 @@ def store_page(run: SyncRun, resources: Iterable, *, owners: frozenset[str] = fr
         ).values_list("pk", flat=True)
         if upload
         else None,
+        ahead=ahead,
     )
     SyncIssue.objects.bulk_create(
         SyncIssue(
@@ -110,7 +114,13 @@ def _text(value):
 
 
 def _commit_page(
-    run: SyncRun, resources: list, cursor: dict, *, owners: frozenset[str] = frozenset(), **extra
+    run: SyncRun,
+    resources: list,
+    cursor: dict,
+    *,
+    owners: frozenset[str] = frozenset(),
+    ahead=None,
+    **extra,
 ) -> None:
     """Store a page and move the cursor in one transaction: a worker's crash replays at most
     this page (a database server's, the pages of its last fraction of a second: see below).
@@ -120,7 +130,7 @@ def _commit_page(
     """
     try:
         with transaction.atomic():
-            counts = store_page(run, resources, owners=owners)
+            counts = store_page(run, resources, owners=owners, ahead=ahead)
             if connection.vendor == "postgresql" and (counts["created_count"] or counts["updated"]):
                 # The commit of a page that stored records does not wait for its WAL to reach
                 # the disk (a sixth of a big sync's time waiting on the database). What a
@@ -210,13 +220,41 @@ def _search(run: SyncRun, index: int) -> tuple[str, dict]:
 def _pages(run: SyncRun, client: fhir_client.FHIRClient, cursor: dict) -> Iterator:
     """The pages of the search the cursor is at, from its stored next link if it has one."""
     size = settings.PHR_SYNC_PAGE_SIZE
+    prepare = _preparer(run)
     if cursor["url"]:
-        return client.resume(cursor["url"])
+        return client.resume(cursor["url"], prepare=prepare)
     if cursor["mode"] == "everything":
-        return client.everything(run.source.patient_ref, since=run.since, page_size=size)
+        return client.everything(
+            run.source.patient_ref, since=run.since, page_size=size, prepare=prepare
+        )
     resource_type, params = _search(run, cursor["index"])
     by_id = len(cursor["plan"][cursor["index"]]) == 3  # referenced reads: whenever changed
-    return client.search(resource_type, params, since=None if by_id else run.since, page_size=size)
+    return client.search(
+        resource_type,
+        params,
+        since=None if by_id else run.since,
+        page_size=size,
+        prepare=prepare,
+    )
+
+
+def _preparer(run: SyncRun):
+    """What the client works out of a page fetched ahead, in its thread, while this run
+    stores the page before (records.ingest.prepare_page: validation and projection, which
+    the database's work on the page before would otherwise not overlap). Only while the run
+    stores more than it finds unchanged: a server that sends everything again on each sync
+    (one ignoring `_since`) would have every unchanged resource validated for nothing. The
+    run's counts are read as they are when the page arrives (a page's own thread writes
+    none of them)."""
+
+    owners = frozenset({run.source.patient_ref} - {""})  # as store_page holds them
+
+    def prepare(resources):
+        if run.unchanged > run.created_count + run.updated:
+            return None
+        return prepare_page(resources, owners=owners)
+
+    return prepare
 
 
 def _pull_pages(run: SyncRun, client: fhir_client.FHIRClient) -> bool:
@@ -314,7 +352,7 @@ def _take_page(run: SyncRun, cursor: dict, page: fhir_client.Page) -> None:
         cursor["index"], cursor["url"] = cursor["index"] + 1, None
     else:
         cursor["url"], cursor["done"] = None, True
-    _commit_page(run, keep, dict(cursor), **extra)
+    _commit_page(run, keep, dict(cursor), ahead=page.prepared, **extra)
     if cursor.get("done") and cursor["mode"] == "types" and "refer_planned" not in cursor:
         # The patient's records are in: read what they reference that no patient search
         # brings. Planned once, kept in the cursor: a resumed run neither redoes nor loses it.

@@ -9,6 +9,7 @@ source comes in as plain values; what was refused goes back as values (Refusal) 
 to record where it keeps them (institutions: SyncIssue rows of the run).
 """
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -75,6 +76,79 @@ class Ingested:
     unchanged: int = 0
     invalid: int = 0  # refused: len(refusals)
     refusals: list[Refusal] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """What ingest works out of one resource without the database or its owners: its
+    canonical JSON (hashed, and stored as it is) and digest, or the refusal found before
+    either is of use (too deep, a NUL character, a number out of range); and, when it was
+    worked out ahead of its page (`checked`), whether it is valid R4 (`problem`), its
+    columns (None: project it where it is stored, which logs and refuses what fails) and the
+    element naming a patient other than `owners` (names_other_patient)."""
+
+    resource: dict
+    canonical: bytes = b""
+    digest: str = ""
+    refused: tuple | None = None
+    checked: bool = False
+    problem: tuple | None = None
+    columns: object = None
+    owners: frozenset = frozenset()
+    element: object = None
+
+
+def _prepare(resource: dict, *, check: bool = False, owners: frozenset = frozenset()) -> Prepared:
+    try:
+        canonical = canonical_json(resource)
+    except TypeError:  # nested deeper than JSON can be written back (orjson's limit)
+        return Prepared(resource, refused=TOO_DEEP)
+    # orjson writes U+0000 as \u0000 (a raw backslash is \\): only then is there one to find.
+    if b"\\u0000" in canonical:
+        nul = nul_character(resource)
+        if nul:
+            return Prepared(resource, refused=nul)
+    if _may_hold_a_huge_number(canonical):
+        huge = number_out_of_range(resource)
+        if huge:
+            return Prepared(resource, refused=huge)
+    ready = Prepared(resource, canonical, hashlib.sha256(canonical).hexdigest())
+    if check:
+        ready.owners = owners
+        ready.element = names_other_patient(resource, owners) if owners else None
+        ready.problem = validate(resource)
+        if not ready.problem:
+            # What fails is projected again where it is stored, which logs it and refuses it.
+            with contextlib.suppress(Exception):
+                ready.columns = project(resource).columns()
+        ready.checked = True
+    return ready
+
+
+def prepare_page(
+    resources: Iterable, *, owners: frozenset = frozenset()
+) -> dict[tuple[str, str], Prepared]:
+    """{(type, id): Prepared, checked} of a page's resources (`owners`: as ingest_page will
+    be given them), worked out before the page is stored and without the database: a sync
+    does it for the next page while the database stores the one before
+    (institutions.sync_pull). The work is the same whether a resource turns out new, changed
+    or unchanged; ingest_page uses it, and works out itself whatever is not here. Never
+    raises: what fails here is worked out again (and refused, with its reason) by
+    ingest_page."""
+    prepared = {}
+    with contextlib.suppress(Exception):  # what is left out is worked out by ingest_page
+        for resource in resources:
+            if not isinstance(resource, dict):
+                continue
+            resource_type, resource_id = resource.get("resourceType"), resource.get("id")
+            if (
+                isinstance(resource_type, str)
+                and isinstance(resource_id, str | int)
+                and not isinstance(resource_id, bool)
+            ):
+                key = (resource_type, str(resource_id))
+                prepared[key] = _prepare(resource, check=True, owners=owners)
+    return prepared
 
 
 def _refusal(resource: dict, code: str, params: dict | None = None) -> Refusal:
@@ -154,6 +228,7 @@ def ingest_page(
     resources: Iterable,
     owners: Collection[str] = frozenset(),
     dedupe_with: Iterable[int] | None = None,
+    ahead: dict | None = None,
 ) -> Ingested:
     """Validate, project and insert or update one page of resources for a source.
 
@@ -164,6 +239,8 @@ def ingest_page(
     `dedupe_with`: the ids of sources (a queryset of them serves as a subquery) whose identical
     resources are not stored again — for an upload, the patient's other uploads, so counts,
     lists and exports never hold the same resource (type, id and content) twice.
+    `ahead`: prepare_page() of these resources, worked out while the page before was stored;
+    a resource it does not hold (or holds another object for) is worked out here.
 
     Unchanged resources (same content hash) cost one lookup. Side effects: Record inserts,
     updates and deletes, and the patient's data version bumped when any happened, within the
@@ -204,25 +281,18 @@ def ingest_page(
     )
     creates, updates, foreign = [], [], []
     for (resource_type, resource_id), resource in page.items():
-        try:
-            canonical = canonical_json(resource)  # hashed, and stored as it is (jsonb)
-        except TypeError:  # nested deeper than JSON can be written back (orjson's limit)
-            result.refusals.append(_refusal(resource, *TOO_DEEP))
+        ready = ahead.get((resource_type, resource_id)) if ahead else None
+        if ready is None or ready.resource is not resource:  # not worked out ahead: now
+            ready = _prepare(resource)
+        if ready.refused:
+            result.refusals.append(_refusal(resource, *ready.refused))
             continue
-        # orjson writes U+0000 as \u0000 (a raw backslash is \\): only then is there one to find.
-        if b"\\u0000" in canonical:
-            nul = nul_character(resource)
-            if nul:
-                result.refusals.append(_refusal(resource, *nul))
-                continue
-        if _may_hold_a_huge_number(canonical):
-            huge = number_out_of_range(resource)
-            if huge:
-                result.refusals.append(_refusal(resource, *huge))
-                continue
-        digest = hashlib.sha256(canonical).hexdigest()
+        canonical, digest = ready.canonical, ready.digest
         known = existing.get((resource_type, resource_id))
-        element = names_other_patient(resource, owners) if owners else None
+        if ready.checked and ready.owners == owners:
+            element = ready.element
+        else:
+            element = names_other_patient(resource, owners) if owners else None
         if element:
             result.refusals.append(_refusal(resource, OTHER_PATIENT, {"element": element}))
             if known:  # stored by a version without this check: it goes now
@@ -234,12 +304,12 @@ def ingest_page(
         if not known and digest in elsewhere.get((resource_type, resource_id), ()):
             result.unchanged += 1  # already in PHR from another file: not stored twice
             continue
-        problem = validate(resource)
+        problem = ready.problem if ready.checked else validate(resource)
         if problem:
             result.refusals.append(_refusal(resource, *problem))
             continue
         try:
-            columns = project(resource).columns()
+            columns = ready.columns or project(resource).columns()
         except Exception:  # a valid resource the projection cannot read: refused, not a crash
             logger.exception("projection failed for a %s", resource_type)
             result.refusals.append(_refusal(resource, *UNREADABLE))
