@@ -176,3 +176,31 @@ def test_ingest_page_does_not_store_twice_what_another_upload_holds():
 
     assert (result.created, result.unchanged) == (1, 69)
     assert list(_stored(second)) == [(changed["resourceType"], changed["id"])]
+
+
+def test_each_stored_record_has_a_code_of_its_own_made_as_uuid4_makes_them():
+    """On PostgreSQL the database makes the codes of what ingest inserts (records.0015); a
+    Record made by Django still gets the model's."""
+    import uuid
+
+    from records.bulk import insert_records
+
+    source = SourceFactory(upload=True)
+    resources, owners = _file()
+
+    _ingest(source, resources, owners)
+
+    codes = list(Record.objects.filter(source=source).values_list("code", flat=True))
+    assert len(codes) == len(set(codes)) == 70
+    assert all(isinstance(code, uuid.UUID) and code.version == 4 for code in codes)
+    made = Record(
+        patient_id=source.patient_id,
+        source_id=source.pk,
+        resource_type="Basic",
+        resource_id="b1",
+        category="other",
+        content_hash="0" * 64,
+        resource={"resourceType": "Basic", "id": "b1"},
+    )
+    insert_records([made])
+    assert Record.objects.get(resource_id="b1").code == made.code
