@@ -235,15 +235,25 @@ def unfetched_names(actor: Actor, *, data_version: int | None = None) -> list[st
 
 def summary_sections(actor: Actor, *, data_version: int | None = None) -> dict:
     """The patient summary's sections (queries.summary_sections) of what `actor` may see
-    (`data_version`: as read()'s)."""
+    (`data_version`: as read()'s), as records/_summary_sections.html reads them: `sections`,
+    and `none_current`, the categories whose section is empty although records of them are
+    there (medications over or starting later: "No current medication.", not "None
+    recorded."; one query, only when the section is empty)."""
 
     def compute():
-        sections = queries.summary_sections(
-            queries.records_for(actor), categories=actor.scope.categories
-        )
+        records = queries.records_for(actor)
+        sections = queries.summary_sections(records, categories=actor.scope.categories)
         listed = [record for records in sections.values() for record in records]
         slim(listed, keep_resource=listed)  # a few records: the sources shared only
-        return sections
+        medication, shown = Category.MEDICATION, actor.scope.categories
+        none_current = []
+        if (
+            not sections[medication]
+            and (not shown or medication in shown)
+            and records.filter(category=medication).exists()
+        ):
+            none_current.append(medication)
+        return {"sections": sections, "none_current": none_current}
 
     return read(actor, "summary", compute, data_version=data_version)
 

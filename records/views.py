@@ -226,7 +226,7 @@ def summary(request):
         "records/summary.html",
         {
             "profile": profile_for(request.actor),
-            "sections": readmodels.summary_sections(request.actor, data_version=data_version),
+            **readmodels.summary_sections(request.actor, data_version=data_version),
             "not_fetched": readmodels.unfetched_names(request.actor, data_version=data_version),
         },
     )

@@ -218,7 +218,7 @@ def _view(request, token, share, state, *, category):
         # token pasted into it, say) is neither kept in the cache nor in a key.
         shown = {**context, "token": TOKEN_PLACEHOLDER, "query": QueryDict()}
         if not category:
-            shown["sections"] = readmodels.summary_sections(actor)
+            shown.update(readmodels.summary_sections(actor))
         elif category == Category.LAB:
             shown["tests"] = readmodels.labs_overview(actor)
         elif category == Category.VITAL:

@@ -806,6 +806,51 @@ def test_the_dashboard_says_no_current_medication_not_none_recorded(client, pati
     assert "No current medication." in section
 
 
+
+def test_the_summary_and_a_share_say_no_current_medication_not_none_recorded(client, patient):
+    """The same on the printable summary and a clinician's view of a share: medications on
+    record, none taken now (one over, one starting later), read "None recorded." (QA)."""
+    import_resources(
+        patient,
+        "A병원",
+        [
+            prescription("old", "2025-01-01", days=30, **METFORMIN),
+            prescription("later", "2026-04-01", days=30, **NORVASC),
+        ],
+    )
+    login(client, patient.email)
+    _share, token = make_share(patient, label="Dr. Kim", categories=["medication"])
+    doctor = Client()
+    with time_machine.travel(NOW, tick=False):
+        summary = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        assert doctor.post(f"/s/{token}/", {"name": "Dr. Kim"}).status_code == 302
+        shared = doctor.get(f"/s/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        korean = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    for page in (summary, shared):
+        section = page[page.index("Current medications") :]
+        section = section[: section.index("</section>")]
+        assert "None recorded." not in section
+        assert "No current medication." in section
+    assert "현재 복용 중인 약이 없습니다." in korean
+
+
+def test_the_summary_says_none_recorded_when_no_medication_is_on_record(client, patient):
+    allergy = {
+        "resourceType": "AllergyIntolerance",
+        "id": "a1",
+        "patient": {"reference": "Patient/p1"},
+        "code": {"text": "Penicillin"},
+    }
+    import_resources(patient, "A병원", [allergy])
+    login(client, patient.email)
+    with time_machine.travel(NOW, tick=False):
+        page = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    section = page[page.index("Current medications") :]
+    section = section[: section.index("</section>")]
+    assert "None recorded." in section
+    assert "No current medication." not in section
+
+
 def _bounded(rid, written, start, *, days=None, **drug):
     """A prescription written on `written` whose dosage is bounded from `start`."""
     resource = prescription(rid, written, days=days or 30, **(drug or NORVASC))
