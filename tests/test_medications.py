@@ -806,7 +806,6 @@ def test_the_dashboard_says_no_current_medication_not_none_recorded(client, pati
     assert "No current medication." in section
 
 
-
 def test_the_summary_and_a_share_say_no_current_medication_not_none_recorded(client, patient):
     """The same on the printable summary and a clinician's view of a share: medications on
     record, none taken now (one over, one starting later), read "None recorded." (QA)."""
