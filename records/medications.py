@@ -251,7 +251,7 @@ def overview(
         facts_text = Cast("medication", TextField())
         rows = [Row(values, sources) for values in rows.values_list(*ROW_FIELDS, facts_text)]
     therapies = [r for r in rows if r.resource_type in THERAPY_TYPES]
-    facts = _facts(records, rows, therapies, whole=whole)
+    facts = _facts(records, rows, therapies, whole=whole, sources=sources)
     day = today.isoformat()  # compared with the facts' ISO dates as text
     names = {pk: source.display_name for pk, source in sources.items()}
     doses: dict = {}  # each dose in words, put together once
@@ -286,12 +286,42 @@ def overview(
     )
 
 
-def _facts(records: QuerySet[Record], rows: list, therapies: list, *, whole: bool) -> dict:
+def _files_name_each_other(rows: list, therapies: list, medications: dict, sources: dict) -> None:
+    """A prescription of an uploaded file that references a Medication its file does not hold
+    is named by the one another of the patient's files holds under that id, if only one does
+    (a file's resource identical to one of another file is not stored twice: two are two
+    drugs, and which was meant is not known): bulk data comes as a file per type, each
+    imported as a source of its own, and its prescriptions read "Unnamed medication". Added
+    to `medications` under the prescription's own source. Hospitals are not matched: a
+    hospital's reference means its own Medication."""
+
+    def uploaded(source_id) -> bool:
+        return sources[source_id].institution_id is None  # a file, not an institution
+
+    by_id: dict[str, list] = {}
+    for row in rows:
+        if row.resource_type == "Medication" and uploaded(row.source_id):
+            by_id.setdefault(row.resource_id, []).append(row)
+    if not by_id:
+        return
+    for record in therapies:
+        wanted = (record.medication or {}).get("medication")
+        if not wanted or (record.source_id, wanted) in medications:
+            continue
+        found = by_id.get(wanted, [])
+        if uploaded(record.source_id) and len(found) == 1:
+            medications[(record.source_id, wanted)] = found[0]
+
+
+def _facts(
+    records: QuerySet[Record], rows: list, therapies: list, *, whole: bool, sources: dict
+) -> dict:
     """{record pk: its facts}: as ingest projected them, except where the prescription
     references a Medication its source sent (whose codes name the drug: they are read from
     both resources) or the record has none (stored before the projection: read from it)."""
     facts = {record.pk: record.medication for record in therapies}
     medications = {(r.source_id, r.resource_id): r for r in rows if r.resource_type == "Medication"}
+    _files_name_each_other(rows, therapies, medications, sources)
     reread = [
         record
         for record in therapies

@@ -301,6 +301,65 @@ def test_krcore_example_ingredient_read_from_the_referenced_medication(patient):
     assert _overview(patient, today=dt.date(2023, 5, 7)).past[0].key == (ATC, "M01AB15")
 
 
+def test_a_medication_uploaded_in_a_file_of_its_own_names_the_prescriptions_of_another(
+    client, patient
+):
+    """KR Core's example as published, one resource per file (as bulk data comes: a file per
+    type): the MedicationRequest's drug is in the Medication file. Each upload is a source of
+    its own, and the prescription read "Unnamed medication" (QA)."""
+    medication, request = krcore_example()
+    import_resources(patient, "Medication.json", [medication])
+    import_resources(patient, "MedicationRequest.json", [request])
+
+    meds = _overview(patient, today=dt.date(2023, 5, 3))
+
+    (line,) = meds.current
+    assert line.key == (ATC, "M01AB15")
+    assert line.name == "Ketorolac"
+    assert line.products == ["케토라신정(케토롤락트로메타민)_(10mg/1정)"]
+    (current,) = records_for_current(patient, dt.date(2023, 5, 3))
+    assert current.name == "Ketorolac"
+
+
+def test_a_medication_of_the_same_id_from_two_other_files_names_nothing_by_guess(patient):
+    """Two uploads each hold a Medication of that id, saying different drugs: which one the
+    prescription meant is not known, so it is named by what it says itself."""
+    medication, request = krcore_example()
+    other = {**medication, "code": {"text": "Something else"}}
+    import_resources(patient, "a.json", [medication])
+    import_resources(patient, "b.json", [other])
+    import_resources(patient, "MedicationRequest.json", [request])
+
+    (line,) = _overview(patient, today=dt.date(2023, 5, 3)).current
+    assert line.name == "Unnamed medication"
+
+
+def test_a_hospitals_prescription_is_not_named_by_an_uploaded_medication(patient):
+    """Only files name each other: a hospital's reference means that hospital's Medication."""
+    from tests.factories import SourceFactory as Sources
+
+    medication, request = krcore_example()
+    import_resources(patient, "Medication.json", [medication])
+    hospital = Sources(patient=patient)
+    from records.ingest import ingest_page
+
+    ingest_page(
+        source_id=hospital.pk,
+        patient_id=patient.pk,
+        resources=[request],
+        owners=frozenset({"krcore-patient-example-01"}),
+    )
+
+    (line,) = _overview(patient, today=dt.date(2023, 5, 3)).current
+    assert line.name == "Unnamed medication"
+
+
+def records_for_current(patient, today):
+    from records.medications import current
+
+    return current(records_for(Actor.patient(patient)), today)
+
+
 def test_synthea_data_without_atc_grouped_by_rxnorm_and_the_page_says_so(client, patient):
     bundle = json.loads(
         (
