@@ -501,6 +501,10 @@ class FHIRClient:
         while True:
             if bundle.get("resourceType") != "Bundle":
                 raise TransientError(_("The hospital answered a search without a Bundle."))
+            if not isinstance(bundle.get("entry", []), list):
+                raise TransientError(
+                    _("The hospital answered a search with a Bundle whose entries are not a list.")
+                )
             page = Page(bundle, first=first, prepared=prepared)
             ahead = _Ahead(self, page.next_url, prepare) if page.next_url else None
             try:

@@ -7,8 +7,12 @@ digits. Written here because neither library does both: orjson cannot read decim
 stdlib cannot write them as numbers. msgspec reads them (its `float_hook` gets each number's
 text: 18 ms for a page of 1,000 resources, against the stdlib's 27 ms, which was a third of
 the fetching thread's time in B1), the stdlib reads what msgspec refuses (so that every
-document is read, or refused, exactly as before), and orjson writes them through
-`orjson.Fragment`.
+document is read, or refused, as before: tests/test_fhirjson.py compares the two), and orjson
+writes them through `orjson.Fragment`. One difference, found in QA: both readers stop at
+Python's recursion limit, and msgspec starts a few frames nearer the top of the stack, so a
+document nested within about five levels of that limit (about 990) is now read where the
+stdlib refused it; the resource that deep is then refused by ingest (TOO_DEEP: nothing
+writes more than 254 levels back), so the outcome is a refusal with a reason either way.
 """
 
 import json

@@ -371,6 +371,17 @@ def test_a_caller_that_stops_early_leaves_no_request_running(serve, resolver):
     assert "/fhir/page/3" not in [r["path"] for r in hospital.requests]
 
 
+@pytest.mark.parametrize("entry", [None, 7, "x", {"resource": {}}])
+def test_a_bundle_whose_entries_are_not_a_list_is_refused_with_a_reason(serve, resolver, entry):
+    """A hostile or broken page: its run failed with a TypeError (QA), not a reason."""
+    hospital = serve({"/fhir/Observation": {"resourceType": "Bundle", "entry": entry}})
+    base = f"http://{NAME}:{hospital.server_address[1]}/fhir"
+
+    with client_for(base) as client:
+        with pytest.raises(fhir_client.TransientError, match="entries are not a list"):
+            list(client.search("Observation", {}, since=None, page_size=1))
+
+
 def test_a_search_refuses_what_is_not_a_bundle_and_an_expired_next_link(serve, resolver):
     hospital = serve({"/fhir/Observation": {"resourceType": "OperationOutcome"}})
     base = f"http://{NAME}:{hospital.server_address[1]}/fhir"

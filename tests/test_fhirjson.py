@@ -1,6 +1,7 @@
 """records.fhirjson reads FHIR JSON with each decimal's digits (msgspec, and the standard
-library for whatever msgspec refuses): every document is read, or refused, exactly as the
-standard library alone reads it."""
+library for whatever msgspec refuses): every document is read, or refused, as the standard
+library alone reads it — but for nesting within a few levels of Python's recursion limit (see
+records.fhirjson), where either outcome is safe."""
 
 import json
 from decimal import Decimal
@@ -112,3 +113,19 @@ def test_decimals_keep_their_digits_and_long_integers_stay_exact():
 def test_a_document_in_utf_16_is_read_as_before():
     text = '{"name":"홍길동","value":1.50}'
     assert _both(text.encode("utf-16"))[0] == _both(text.encode("utf-16"))[1]
+
+
+def test_nesting_near_the_recursion_limit_is_read_or_refused_never_a_crash():
+    """msgspec reads a few levels deeper than the standard library (QA: 955–959 under
+    pytest, read where the standard library refused); whatever is read is refused by ingest
+    as too deep to write back, and nothing raises but the refusal of a document."""
+    from records.projection import canonical_json
+
+    for depth in range(900, 1100):
+        document = ("[" * depth + "]" * depth).encode()
+        try:
+            value = fhirjson.loads(document)
+        except json.JSONDecodeError:
+            continue
+        with pytest.raises(TypeError):  # ingest: TOO_DEEP
+            canonical_json({"resourceType": "Basic", "id": "b", "extension": value})
