@@ -377,9 +377,11 @@ def test_a_bundle_whose_entries_are_not_a_list_is_refused_with_a_reason(serve, r
     hospital = serve({"/fhir/Observation": {"resourceType": "Bundle", "entry": entry}})
     base = f"http://{NAME}:{hospital.server_address[1]}/fhir"
 
-    with client_for(base) as client:
-        with pytest.raises(fhir_client.TransientError, match="entries are not a list"):
-            list(client.search("Observation", {}, since=None, page_size=1))
+    with (
+        client_for(base) as client,
+        pytest.raises(fhir_client.TransientError, match="entries are not a list"),
+    ):
+        list(client.search("Observation", {}, since=None, page_size=1))
 
 
 def test_a_search_refuses_what_is_not_a_bundle_and_an_expired_next_link(serve, resolver):
