@@ -651,6 +651,17 @@ def with_resources(records: list[Record]) -> list[Record]:
     return records
 
 
+def _named(line: dict) -> Record:
+    """A current medication's record, named as its line is when it names no drug itself (a
+    prescription whose drug is a referenced Medication: its own display is empty, and the
+    summaries, a share and the API said "MedicationRequest" where the medications page and
+    the dashboard named the drug). In memory only: the stored record is unchanged."""
+    record = line["latest"]
+    if not record.display:
+        record.display = line["display"]
+    return record
+
+
 def summary_sections(
     records: QuerySet[Record], limit: int = 10, *, categories: frozenset[str] = frozenset()
 ) -> dict[str, list[Record]]:
@@ -667,7 +678,7 @@ def summary_sections(
         # Every current medication: a summary that stops at ten would leave some out unsaid.
         Category.MEDICATION: shown(
             Category.MEDICATION,
-            lambda: [line["latest"] for line in current_medications(records)],
+            lambda: [_named(line) for line in current_medications(records)],
         ),
         Category.ALLERGY: shown(
             Category.ALLERGY,

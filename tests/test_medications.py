@@ -321,6 +321,33 @@ def test_a_medication_uploaded_in_a_file_of_its_own_names_the_prescriptions_of_a
     assert current.name == "Ketorolac"
 
 
+def test_a_drug_named_by_its_medication_is_named_the_same_on_every_page(client, patient):
+    """KR Core's example in two files: the medications page and the dashboard named the drug,
+    the summary, a share view and the API's summary said "MedicationRequest" (QA). In one
+    file too: the prescription itself names no drug."""
+    medication, request = krcore_example()
+    import_resources(patient, "Medication.json", [medication])
+    import_resources(patient, "MedicationRequest.json", [request])
+    login(client, patient.email)
+    _share, token = make_share(patient, label="Dr. Kim", categories=["medication"])
+    doctor = Client()
+    then = dt.datetime(2023, 5, 3, 3, tzinfo=dt.UTC)
+    with time_machine.travel(then, tick=False):
+        pages = {
+            path: client.get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+            for path in ("/records/medications/", "/dashboard/", "/records/summary/")
+        }
+        assert doctor.post(f"/s/{token}/", {"name": "Dr. Kim"}).status_code == 302
+        pages["share"] = doctor.get(f"/s/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+        api = client.get("/api/v1/summary/").json()
+    product = "케토라신정(케토롤락트로메타민)_(10mg/1정)"
+    assert product in pages.pop("/records/medications/")
+    for path, page in pages.items():
+        section = page[page.index("Current medications") :]
+        assert product in section[: section.index("</section>")], path
+    assert product in json.dumps(api, ensure_ascii=False)
+
+
 def test_a_medication_of_the_same_id_from_two_other_files_names_nothing_by_guess(patient):
     """Two uploads each hold a Medication of that id, saying different drugs: which one the
     prescription meant is not known, so it is named by what it says itself."""
