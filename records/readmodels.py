@@ -243,7 +243,7 @@ def summary_sections(actor: Actor, *, data_version: int | None = None) -> dict:
     def compute():
         records = queries.records_for(actor)
         sections = queries.summary_sections(records, categories=actor.scope.categories)
-        listed = [record for records in sections.values() for record in records]
+        listed = [record for section in sections.values() for record in section]
         slim(listed, keep_resource=listed)  # a few records: the sources shared only
         medication, shown = Category.MEDICATION, actor.scope.categories
         none_current = []
