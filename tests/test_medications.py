@@ -12,7 +12,8 @@ import time_machine
 from django.test import Client
 
 from core.access import Actor
-from records.medications import ATC, HIRA_EDI, overview
+from records.ingest import ingest_page
+from records.medications import ATC, HIRA_EDI, current, overview
 from records.models import Record
 from records.queries import records_for
 from tests.conftest import login
@@ -317,8 +318,8 @@ def test_a_medication_uploaded_in_a_file_of_its_own_names_the_prescriptions_of_a
     assert line.key == (ATC, "M01AB15")
     assert line.name == "Ketorolac"
     assert line.products == ["케토라신정(케토롤락트로메타민)_(10mg/1정)"]
-    (current,) = records_for_current(patient, dt.date(2023, 5, 3))
-    assert current.name == "Ketorolac"
+    (taken,) = records_for_current(patient, dt.date(2023, 5, 3))
+    assert taken.name == "Ketorolac"
 
 
 def test_a_drug_named_by_its_medication_is_named_the_same_on_every_page(client, patient):
@@ -343,8 +344,7 @@ def test_a_drug_named_by_its_medication_is_named_the_same_on_every_page(client, 
     product = "케토라신정(케토롤락트로메타민)_(10mg/1정)"
     assert product in pages.pop("/records/medications/")
     for path, page in pages.items():
-        section = page[page.index("Current medications") :]
-        assert product in section[: section.index("</section>")], path
+        assert product in _current_section(page), path
     assert product in json.dumps(api, ensure_ascii=False)
 
 
@@ -363,13 +363,9 @@ def test_a_medication_of_the_same_id_from_two_other_files_names_nothing_by_guess
 
 def test_a_hospitals_prescription_is_not_named_by_an_uploaded_medication(patient):
     """Only files name each other: a hospital's reference means that hospital's Medication."""
-    from tests.factories import SourceFactory as Sources
-
     medication, request = krcore_example()
     import_resources(patient, "Medication.json", [medication])
-    hospital = Sources(patient=patient)
-    from records.ingest import ingest_page
-
+    hospital = SourceFactory(patient=patient)
     ingest_page(
         source_id=hospital.pk,
         patient_id=patient.pk,
@@ -382,8 +378,6 @@ def test_a_hospitals_prescription_is_not_named_by_an_uploaded_medication(patient
 
 
 def records_for_current(patient, today):
-    from records.medications import current
-
     return current(records_for(Actor.patient(patient)), today)
 
 
@@ -892,6 +886,12 @@ def test_the_dashboard_says_no_current_medication_not_none_recorded(client, pati
     assert "No current medication." in section
 
 
+def _current_section(page: str) -> str:
+    """The "Current medications" section of a page (summary, share view, dashboard)."""
+    section = page[page.index("Current medications") :]
+    return section[: section.index("</section>")]
+
+
 def test_the_summary_and_a_share_say_no_current_medication_not_none_recorded(client, patient):
     """The same on the printable summary and a clinician's view of a share: medications on
     record, none taken now (one over, one starting later), read "None recorded." (QA)."""
@@ -912,8 +912,7 @@ def test_the_summary_and_a_share_say_no_current_medication_not_none_recorded(cli
         shared = doctor.get(f"/s/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
         korean = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     for page in (summary, shared):
-        section = page[page.index("Current medications") :]
-        section = section[: section.index("</section>")]
+        section = _current_section(page)
         assert "None recorded." not in section
         assert "No current medication." in section
     assert "현재 복용 중인 약이 없습니다." in korean
@@ -930,8 +929,7 @@ def test_the_summary_says_none_recorded_when_no_medication_is_on_record(client, 
     login(client, patient.email)
     with time_machine.travel(NOW, tick=False):
         page = client.get("/records/summary/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    section = page[page.index("Current medications") :]
-    section = section[: section.index("</section>")]
+    section = _current_section(page)
     assert "None recorded." in section
     assert "No current medication." not in section
 

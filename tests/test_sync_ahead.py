@@ -154,6 +154,16 @@ def source(patient):
     return SourceFactory(patient=patient)
 
 
+def _ingest(source, resources, *, owners, ahead):
+    return ingest.ingest_page(
+        source_id=source.pk,
+        patient_id=source.patient_id,
+        resources=resources,
+        owners=owners,
+        ahead=ahead,
+    )
+
+
 def _observation(value=5.0, subject="Patient/p1"):
     return {
         "resourceType": "Observation",
@@ -174,13 +184,7 @@ def test_ingest_uses_what_was_worked_out_ahead_only_for_the_same_resource(patien
     changed = copy.deepcopy(valid)
     changed["status"] = {"not": "a code"}
 
-    result = ingest.ingest_page(
-        source_id=source.pk,
-        patient_id=patient.pk,
-        resources=[changed],
-        owners=frozenset({"p1"}),
-        ahead=ahead,
-    )
+    result = _ingest(source, [changed], owners=frozenset({"p1"}), ahead=ahead)
 
     assert result.created == 0
     assert [r.code for r in result.refusals] == ["invalid"]
@@ -191,13 +195,7 @@ def test_ingest_checks_the_owners_again_when_they_are_not_those_worked_out_ahead
     resource = _observation(subject="Patient/p1")
     ahead = ingest.prepare_page([resource], owners=frozenset({"p1"}))
 
-    result = ingest.ingest_page(
-        source_id=source.pk,
-        patient_id=patient.pk,
-        resources=[resource],
-        owners=frozenset({"p2"}),
-        ahead=ahead,
-    )
+    result = _ingest(source, [resource], owners=frozenset({"p2"}), ahead=ahead)
 
     assert [r.code for r in result.refusals] == [ingest.OTHER_PATIENT]
     assert not Record.objects.filter(source=source).exists()
@@ -208,13 +206,7 @@ def test_a_resource_worked_out_ahead_is_stored_as_it_would_be_otherwise(patient,
     ahead = ingest.prepare_page([resource], owners=frozenset({"p1"}))
     assert ahead[("Observation", "o1")].checked
 
-    result = ingest.ingest_page(
-        source_id=source.pk,
-        patient_id=patient.pk,
-        resources=[resource],
-        owners=frozenset({"p1"}),
-        ahead=ahead,
-    )
+    result = _ingest(source, [resource], owners=frozenset({"p1"}), ahead=ahead)
 
     assert result.created == 1
     record = Record.objects.get(source=source)
